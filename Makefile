@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Torch for this machine kind: the CUDA build runs on CPU too, and has a matching torchvision
+# (which transformers and sam2 need to import).
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PINS)
+	$(BIN)/python -m pip install -q -e ".[test]" $(TORCH_PINS)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pdit generate --model tiny --prompt "a red ball rolling on grass" --frames 17 --height 128 --width 128 --steps 20 --out outputs/demo.mp4 --report outputs/demo.json --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,213 @@
+"""Plain (stock) sampling with a diffusers pipeline, timed, returning exact uint8 frames.
+
+Caching methods are applied to ``pipe.transformer`` before calling ``generate``; this module only
+runs the stock pipeline and measures it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import InvalidSettingError
+from .loading import LoadedModel
+from .registry import ArchitectureSpec
+from .timing import attach_timer, detach_timer, sync
+
+MAX_STEPS = 1000
+MAX_SIDE = 4096
+MAX_FRAMES = 1025
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What to generate. Validated on construction; ``check_for(arch)`` adds the model's size rules.
+
+    Args:
+        prompt: one prompt, or a tuple of prompts for a batch.
+        negative_prompt: the unconditional prompt used by classifier-free guidance.
+        steps: number of denoising steps.
+        height, width, frames: video size in pixels and frames.
+        guidance: classifier-free guidance scale; ``<= 1`` disables CFG (one transformer call a step).
+        seed: seeds the initial noise (drawn on the CPU, so the same seed gives the same noise anywhere).
+        fps: frames per second of the written video.
+    """
+
+    prompt: str | tuple[str, ...]
+    negative_prompt: str = ""
+    steps: int = 20
+    height: int = 128
+    width: int = 128
+    frames: int = 17
+    guidance: float = 5.0
+    seed: int = 0
+    fps: int = 16
+
+    def __post_init__(self):
+        prompts = (self.prompt,) if isinstance(self.prompt, str) else tuple(self.prompt)
+        if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
+            raise InvalidSettingError("--prompt is empty; give a text prompt such as --prompt \"a red ball\"")
+        if not isinstance(self.prompt, str):
+            object.__setattr__(self, "prompt", prompts)
+        _check_int("--steps", self.steps, 1, MAX_STEPS)
+        _check_int("--height", self.height, 1, MAX_SIDE)
+        _check_int("--width", self.width, 1, MAX_SIDE)
+        _check_int("--frames", self.frames, 1, MAX_FRAMES)
+        _check_int("--seed", self.seed, 0, 2**63 - 1)
+        _check_int("--fps", self.fps, 1, 240)
+        if not isinstance(self.guidance, (int, float)) or not math.isfinite(self.guidance) or not 0 <= self.guidance <= 100:
+            raise InvalidSettingError(f"--guidance must be a number in [0, 100], got {self.guidance!r}")
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        return (self.prompt,) if isinstance(self.prompt, str) else self.prompt
+
+    @property
+    def uses_cfg(self) -> bool:
+        return self.guidance > 1.0
+
+    def check_for(self, arch: ArchitectureSpec) -> "GenerationSettings":
+        """Check the size rules of the model family; return self for chaining."""
+        k = arch.frame_multiple
+        if (self.frames - 1) % k != 0:
+            lo = (self.frames - 1) // k * k + 1
+            raise InvalidSettingError(
+                f"--frames {self.frames} is not allowed for {arch.name}: frames must be {k}k+1 "
+                f"(e.g. {lo} or {lo + k})"
+            )
+        m = arch.spatial_multiple
+        for name, value in (("--height", self.height), ("--width", self.width)):
+            if value % m != 0:
+                raise InvalidSettingError(
+                    f"{name} {value} is not allowed for {arch.name}: it must be a multiple of {m} "
+                    f"(e.g. {max(m, value // m * m)} or {value // m * m + m})"
+                )
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["prompt"] = list(self.prompts) if not isinstance(self.prompt, str) else self.prompt
+        return d
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidSettingError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+
+
+@dataclass
+class Timings:
+    total_s: float = 0.0
+    encode_s: float = 0.0
+    denoise_s: float = 0.0
+    decode_s: float = 0.0
+    transformer_s: float = 0.0
+    transformer_calls: int = 0
+    step_s: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GenerationResult:
+    frames: np.ndarray  # uint8, (batch, T, H, W, 3)
+    timings: Timings
+
+
+def frames_to_uint8(video: np.ndarray) -> np.ndarray:
+    """Float frames in [0, 1] (the pipeline's ``np`` output) to exact uint8."""
+    return np.clip(np.round(np.asarray(video, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def generate(
+    model: LoadedModel,
+    settings: GenerationSettings,
+    on_step: Callable[[int, int], None] | None = None,
+) -> GenerationResult:
+    """Run the (possibly cached) pipeline once and time it.
+
+    Args:
+        model: a pipeline from ``load_pipeline``.
+        settings: validated settings; the model family's size rules are checked here too.
+        on_step: called as ``on_step(step_index, total_steps)`` after each denoising step (progress bars).
+
+    Returns:
+        ``GenerationResult`` with uint8 frames of shape (batch, T, H, W, 3) and ``Timings``.
+    """
+    settings.check_for(model.arch)
+    pipe = model.pipe
+    device = model.device
+    step_ends: list[float] = []
+
+    def _callback(_pipe, step_index, _t, callback_kwargs):
+        sync(device)
+        step_ends.append(time.perf_counter())
+        if on_step is not None:
+            on_step(step_index, settings.steps)
+        return {}
+
+    timer = attach_timer(pipe.transformer, device)
+    try:
+        generator = torch.Generator("cpu").manual_seed(settings.seed)
+        sync(device)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = pipe(
+                prompt=list(settings.prompts),
+                negative_prompt=[settings.negative_prompt] * len(settings.prompts),
+                height=settings.height,
+                width=settings.width,
+                num_frames=settings.frames,
+                num_inference_steps=settings.steps,
+                guidance_scale=settings.guidance,
+                generator=generator,
+                output_type="np",
+                max_sequence_length=model.max_sequence_length,
+                callback_on_step_end=_callback,
+            )
+        sync(device)
+        t1 = time.perf_counter()
+    finally:
+        detach_timer(pipe.transformer)
+
+    first_call = timer.calls[0][0] if timer.calls else t0
+    starts = [first_call] + step_ends[:-1]
+    timings = Timings(
+        total_s=t1 - t0,
+        encode_s=first_call - t0,
+        denoise_s=(step_ends[-1] - first_call) if step_ends else 0.0,
+        decode_s=(t1 - step_ends[-1]) if step_ends else 0.0,
+        transformer_s=timer.total_s,
+        transformer_calls=len(timer.calls),
+        step_s=[end - start for start, end in zip(starts, step_ends)],
+    )
+    return GenerationResult(frames=frames_to_uint8(out.frames), timings=timings)
+
+
+def run_report(model: LoadedModel, settings: GenerationSettings, timings: Timings, **extra) -> dict:
+    """Everything needed to reproduce and compare a run, as a JSON-able dict."""
+    from .environment import device_info, library_versions
+
+    report = {
+        "kind": "pdit-run-report",
+        "model": {
+            "requested": model.source.requested,
+            "location": model.source.location,
+            "transformer_class": type(model.pipe.transformer).__name__,
+            "num_blocks": len(model.arch.blocks(model.pipe.transformer)),
+            "trained": model.source.meta.get("trained"),
+        },
+        "settings": settings.to_dict(),
+        "max_sequence_length": model.max_sequence_length,
+        "dtype": str(model.dtype).replace("torch.", ""),
+        "environment": {**device_info(model.device), "versions": library_versions()},
+        "timings": timings.to_dict(),
+    }
+    report.update(extra)
+    return report

@@ -1,0 +1,217 @@
+"""Turning ``--model`` into a loaded diffusers pipeline.
+
+A model is the embedded tiny model, an alias (``wan2.1``), a Hub id, or a local folder written by
+``save_pretrained``. Everything is loaded by diffusers' own ``DiffusionPipeline.from_pretrained``;
+the embedded model is just a folder shipped inside the package.
+
+``resolve_model`` is cheap (reads small JSON files only) so settings can be validated before any
+weights are loaded; ``load_pipeline`` does the heavy part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import InvalidSettingError, ModelNotAvailableError
+from .registry import MODEL_ALIASES, TINY_MODEL_DIR, ArchitectureSpec, arch_for, arch_for_class_name
+from .tiny import PDIT_META_FILE
+
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, resolved without loading weights.
+
+    Attributes:
+        requested: what the user passed to ``--model``.
+        kind: ``"folder"`` (the embedded model included) or ``"hub"``.
+        location: the folder path or the Hub repo id.
+        transformer_class: the transformer's class name from its saved config.
+        meta: the folder's ``pdit_model.json`` (run hints such as ``max_sequence_length``), or ``{}``.
+    """
+
+    requested: str
+    kind: str
+    location: str
+    transformer_class: str
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def arch(self) -> ArchitectureSpec:
+        return arch_for_class_name(self.transformer_class)
+
+    def default(self, key: str):
+        """Default for a setting: the model folder's hint, else the architecture's default."""
+        meta_key = f"default_{key}"
+        if meta_key in self.meta:
+            return self.meta[meta_key]
+        return self.arch.defaults[key]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelNotAvailableError(f"cannot read {path}: {e}") from None
+
+
+def _transformer_class_from_folder(folder: Path, requested: str) -> str:
+    if not (folder / "model_index.json").is_file():
+        raise ModelNotAvailableError(
+            f"{requested!r} is not a diffusers pipeline folder (no model_index.json); "
+            "write one with `pipe.save_pretrained(DIR)` and pass --model DIR"
+        )
+    cfg = folder / "transformer" / "config.json"
+    if not cfg.is_file():
+        raise ModelNotAvailableError(
+            f"{requested!r} has no transformer/config.json; pass a folder saved with `pipe.save_pretrained(DIR)`"
+        )
+    return _read_json(cfg).get("_class_name", "<missing _class_name>")
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _hub_unavailable(repo_id: str, requested: str, why: str) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"cannot get model {requested!r} ({repo_id}) from the Hugging Face Hub: {why}. "
+        f"Download it where there is internet (`hf download {repo_id} --local-dir DIR`) and pass --model DIR"
+    )
+
+
+def _hub_transformer_class(repo_id: str, requested: str) -> str:
+    """Fetch only the small transformer config, failing fast when the Hub cannot be reached."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    try:  # already in the local cache: no network needed
+        path = hf_hub_download(repo_id, "transformer/config.json", local_files_only=True)
+        return _read_json(Path(path)).get("_class_name", "")
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise _hub_unavailable(repo_id, requested, "HF_HUB_OFFLINE is set and it is not in the local cache")
+    try:
+        HfApi().model_info(repo_id, timeout=HUB_PROBE_TIMEOUT_S)
+        path = hf_hub_download(repo_id, "transformer/config.json")
+    except Exception as e:  # network, auth, missing repo: all end the same way for the user
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _hub_unavailable(repo_id, requested, first_line[:200]) from None
+    return _read_json(Path(path)).get("_class_name", "")
+
+
+def resolve_model(model: str) -> ModelSource:
+    """Resolve ``--model`` (alias, folder, or Hub id) cheaply, checking the transformer is supported."""
+    if not model or not model.strip():
+        raise InvalidSettingError("--model is empty; pass `tiny`, an alias from `pdit models`, a Hub id or a folder")
+    alias = MODEL_ALIASES.get(model.lower())
+    if alias is not None and alias.repo_id is None:
+        folder = TINY_MODEL_DIR
+        if not (folder / "model_index.json").is_file():
+            raise ModelNotAvailableError(
+                f"the embedded tiny model is missing from {folder}; reinstall pdit (`make demo` installs it)"
+            )
+        source = ModelSource(model, "folder", str(folder), _transformer_class_from_folder(folder, model),
+                             _read_meta(folder))
+    elif alias is not None:
+        source = ModelSource(model, "hub", alias.repo_id, _hub_transformer_class(alias.repo_id, model))
+    else:
+        path = Path(model).expanduser()
+        if path.is_dir():
+            source = ModelSource(model, "folder", str(path.resolve()), _transformer_class_from_folder(path, model),
+                                 _read_meta(path))
+        elif _HUB_ID.match(model) and not path.exists():
+            source = ModelSource(model, "hub", model, _hub_transformer_class(model, model))
+        elif "/" in model or os.sep in model or path.exists():
+            raise ModelNotAvailableError(
+                f"model folder {model!r} does not exist; pass a folder written by `pipe.save_pretrained(DIR)`"
+            )
+        else:
+            raise ModelNotAvailableError(
+                f"unknown model {model!r}: not an alias (see `pdit models`), not a folder, not a Hub id (owner/name)"
+            )
+    source.arch  # raises UnsupportedModelError early, before any weights load
+    return source
+
+
+def _read_meta(folder: Path) -> dict:
+    meta = folder / PDIT_META_FILE
+    return _read_json(meta) if meta.is_file() else {}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu. An explicit device that is absent is an error."""
+    device = (device or "auto").lower()
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InvalidSettingError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidSettingError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InvalidSettingError("--device mps was asked for but MPS is not available; use --device cpu or auto")
+    return dev
+
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16,
+}
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 on CUDA and float32 elsewhere."""
+    dtype = (dtype or "auto").lower()
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in _DTYPES:
+        raise InvalidSettingError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    return _DTYPES[dtype]
+
+
+@dataclass
+class LoadedModel:
+    pipe: object
+    source: ModelSource
+    arch: ArchitectureSpec
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def max_sequence_length(self) -> int:
+        return int(self.source.meta.get("max_sequence_length", 512))
+
+
+def load_pipeline(source: ModelSource, device: str = "auto", dtype: str = "auto") -> LoadedModel:
+    """Load the pipeline with diffusers' ``from_pretrained``, move it, and put every module in eval mode."""
+    from diffusers import DiffusionPipeline
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    try:
+        pipe = DiffusionPipeline.from_pretrained(source.location, dtype=dt)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if source.kind == "hub":
+            raise _hub_unavailable(source.location, source.requested, msg[:200]) from None
+        raise ModelNotAvailableError(f"cannot load pipeline from {source.location}: {msg[:300]}") from None
+    arch = arch_for(pipe.transformer)
+    pipe.to(dev)
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedModel(pipe=pipe, source=source, arch=arch, device=dev, dtype=dt)

@@ -1,0 +1,123 @@
+"""What differs per model family, as data.
+
+``ARCHITECTURES`` is keyed on the transformer *class* (not a name prefix): each entry says where
+the transformer blocks are, which submodule is a block's self-attention, and the size rules the
+pipeline imposes. ``MODEL_ALIASES`` maps short names to Hub ids with their default settings.
+Adding a model is adding entries here, not an ``if`` in the code that uses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import UnsupportedModelError
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """How pdit finds its way around one transformer class.
+
+    Attributes:
+        name: short family name shown to users.
+        block_lists: attribute names of the ``nn.ModuleList``s of transformer blocks, in call order.
+        self_attention: attribute of a block that is its self-attention module (``set_processor``).
+        frame_multiple: ``frames`` must be ``frame_multiple * k + 1`` (the VAE's temporal stride).
+        spatial_multiple: height and width must be multiples of this (VAE stride x patch size).
+        defaults: default generation settings for this family (overridden by the model folder).
+    """
+
+    name: str
+    block_lists: tuple[str, ...]
+    self_attention: str
+    frame_multiple: int
+    spatial_multiple: int
+    defaults: dict = field(default_factory=dict)
+
+    def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
+        out: list[torch.nn.Module] = []
+        for attr in self.block_lists:
+            out.extend(getattr(transformer, attr))
+        return out
+
+    def block_names(self, transformer: torch.nn.Module) -> list[str]:
+        return [f"{attr}.{i}" for attr in self.block_lists for i in range(len(getattr(transformer, attr)))]
+
+
+def _wan_transformer_class():
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel
+
+
+WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, fps=16)
+
+# Filled lazily so importing the registry does not import diffusers' model zoo.
+_ARCH_FACTORIES = {
+    "WanTransformer3DModel": lambda: (
+        _wan_transformer_class(),
+        ArchitectureSpec(
+            name="wan",
+            block_lists=("blocks",),
+            self_attention="attn1",
+            frame_multiple=4,
+            spatial_multiple=16,
+            defaults=WAN_DEFAULTS,
+        ),
+    ),
+}
+
+
+def architectures() -> dict[type, ArchitectureSpec]:
+    """All supported transformer classes and their specs."""
+    return dict(factory() for factory in _ARCH_FACTORIES.values())
+
+
+def supported_class_names() -> list[str]:
+    return sorted(_ARCH_FACTORIES)
+
+
+def arch_for_class_name(class_name: str) -> ArchitectureSpec:
+    """Look up by the ``_class_name`` recorded in a saved config (resolved to the class first)."""
+    if class_name not in _ARCH_FACTORIES:
+        raise UnsupportedModelError(
+            f"transformer class {class_name!r} is not supported; supported: {', '.join(supported_class_names())} "
+            "(run `pdit models`)"
+        )
+    return _ARCH_FACTORIES[class_name]()[1]
+
+
+def arch_for(transformer: torch.nn.Module) -> ArchitectureSpec:
+    """The spec for a loaded transformer, matched on its class (subclasses included)."""
+    for cls, spec in architectures().items():
+        if isinstance(transformer, cls):
+            return spec
+    raise UnsupportedModelError(
+        f"transformer class {type(transformer).__name__!r} is not supported; supported: "
+        f"{', '.join(supported_class_names())} (run `pdit models`)"
+    )
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    name: str
+    repo_id: str | None  # None: the embedded model
+    transformer_class: str
+    description: str
+
+
+TINY_MODEL_DIR = Path(__file__).parent / "assets" / "tiny-wan"
+
+MODEL_ALIASES: dict[str, ModelAlias] = {
+    a.name: a
+    for a in (
+        ModelAlias("tiny", None, "WanTransformer3DModel", "embedded tiny Wan pipeline (CPU, seconds)"),
+        ModelAlias("wan2.1", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "WanTransformer3DModel", "Wan2.1 T2V 1.3B"),
+        ModelAlias(
+            "wan2.1-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "WanTransformer3DModel", "Wan2.1 T2V 1.3B"
+        ),
+        ModelAlias("wan2.1-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", "WanTransformer3DModel", "Wan2.1 T2V 14B"),
+    )
+}
