@@ -22,12 +22,12 @@ def check_output_path(path: str | Path, force: bool = False, extensions=VIDEO_EX
     Creates the parent folder. Raises ``OutputPathError`` with the fix.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputPathError(f"{str(path)!r} is a folder; give a file name such as {path / ('out' + extensions[0])}")
     if path.suffix.lower() not in extensions:
         raise OutputPathError(
             f"cannot write {str(path)!r}: the extension must be one of {', '.join(extensions)}"
         )
-    if path.is_dir():
-        raise OutputPathError(f"{str(path)!r} is a folder; give a file name such as {path / ('out' + extensions[0])}")
     if path.exists() and not force:
         raise OutputPathError(f"{str(path)!r} already exists; pass --force to overwrite it")
     try:
