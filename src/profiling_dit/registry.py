@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -27,6 +28,8 @@ class ArchitectureSpec:
         frame_multiple: ``frames`` must be ``frame_multiple * k + 1`` (the VAE's temporal stride).
         spatial_multiple: height and width must be multiples of this (VAE stride x patch size).
         defaults: default generation settings for this family (overridden by the model folder).
+        self_attention_qk: ``f(attn, *processor_args, **kw) -> (q, k)`` of shape (B, H, N, d), exactly as
+            the model's processor forms them (profiling only).
     """
 
     name: str
@@ -35,6 +38,7 @@ class ArchitectureSpec:
     frame_multiple: int
     spatial_multiple: int
     defaults: dict = field(default_factory=dict)
+    self_attention_qk: Callable | None = None
 
     def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
         out: list[torch.nn.Module] = []
@@ -52,6 +56,12 @@ def _wan_transformer_class():
     return WanTransformer3DModel
 
 
+def _wan_qk(*args, **kwargs):
+    from .models.wan import wan_self_attention_qk
+
+    return wan_self_attention_qk(*args, **kwargs)
+
+
 WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, fps=16)
 
 # Filled lazily so importing the registry does not import diffusers' model zoo.
@@ -65,6 +75,7 @@ _ARCH_FACTORIES = {
             frame_multiple=4,
             spatial_multiple=16,
             defaults=WAN_DEFAULTS,
+            self_attention_qk=_wan_qk,
         ),
     ),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -101,6 +101,97 @@ def generate(
     )
 
 
+@app.command()
+@friendly_errors
+def profile(
+    prompt: Annotated[list[str], typer.Option("--prompt", "-p", help="Prompt; repeat for several (one profile).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Profile JSON; pictures go beside it.")],
+    model: o.ModelOpt = "tiny",
+    negative_prompt: o.NegativePromptOpt = "",
+    steps: o.StepsOpt = None,
+    height: o.HeightOpt = None,
+    width: o.WidthOpt = None,
+    frames: o.FramesOpt = None,
+    guidance: o.GuidanceOpt = None,
+    seed: o.SeedOpt = 0,
+    every: Annotated[int, typer.Option("--every", help="Measure attention every K-th step.")] = 1,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Queries per chunk for attention scores.")] = 1024,
+    query_stride: Annotated[int, typer.Option("--query-stride", help="Use every s-th query (long sequences).")] = 1,
+    attn_threshold: Annotated[float, typer.Option("--attn-threshold", help="κ: high attention is ā > κ/N.")] = 1.0,
+    mask_step: Annotated[Optional[int], typer.Option("--mask-step", help="Step whose prediction is segmented [default: last].")] = None,
+    tau: Annotated[Optional[float], typer.Option("--tau", help="Split threshold τ on block R_attn (Eq. 7).")] = None,
+    background_share: Annotated[Optional[float], typer.Option("--background-share", help="Target share of background blocks [default: 0.5 when no --tau].")] = None,
+    sam2: Annotated[Optional[str], typer.Option("--sam2", help="SAM2 checkpoint: .safetensors path or Hub id.")] = None,
+    sam2_config: Annotated[Optional[str], typer.Option("--sam2-config", help="SAM2 config: tiny, small, base_plus, large, or a config path.")] = None,
+    masks: Annotated[Optional[Path], typer.Option("--masks", help="Your own foreground masks (.npy, frames x H x W).")] = None,
+    device: o.DeviceOpt = "auto",
+    dtype: o.DTypeOpt = o.DType.auto,
+    force: o.ForceOpt = False,
+) -> None:
+    """Profile which blocks attend to the foreground; write the profile JSON and its pictures."""
+    from profiling_dit.errors import InvalidSettingError
+    from profiling_dit.loading import resolve_device, resolve_model
+    from profiling_dit.profiling import ProfileSettings
+    from profiling_dit.video_io import check_output_path
+
+    if sam2 is not None and masks is not None:
+        raise InvalidSettingError("give --sam2 or --masks, not both")
+    source = resolve_model(model)
+    gens = [_settings(source, p, negative_prompt, steps, height, width, frames, guidance, seed, None) for p in prompt]
+    ps = ProfileSettings(every=every, chunk_size=chunk_size, query_stride=query_stride, attn_threshold=attn_threshold,
+                         mask_step=mask_step, tau=tau, background_share=background_share)
+    ps.check_for(gens[0])
+    out = check_output_path(out, force, extensions=(".json",))
+    stem = out.with_suffix("")
+    for suffix in (".heatmap.png", ".l1.png", ".masks.png"):
+        check_output_path(Path(f"{stem}{suffix}"), force, extensions=(".png",))
+    if sam2 is not None:
+        from profiling_dit.segmentation import resolve_sam2_checkpoint
+
+        resolve_sam2_checkpoint(sam2)
+    if masks is not None:
+        if not masks.is_file():
+            raise InvalidSettingError(f"masks file {str(masks)!r} does not exist")
+    resolve_device(device)
+
+    from rich.console import Console
+
+    from profiling_dit.loading import load_pipeline
+    from profiling_dit.profiling import build_profile, measure_prompt, write_profile
+    from profiling_dit.segmentation import PcaOtsuSegmenter, Sam2Segmenter
+
+    _quiet_libraries()
+    console = Console(stderr=True)
+    with console.status(f"Loading {model}…"):
+        loaded = load_pipeline(source, device=device, dtype=dtype.value)
+    if masks is not None:
+        segmenter, seg_info = None, {"name": "user-masks", "detail": str(masks)}
+    elif sam2 is not None:
+        with console.status("Loading SAM2…"):
+            segmenter = Sam2Segmenter(sam2, sam2_config, device=str(loaded.device))
+        seg_info = {"name": segmenter.info.name, "detail": segmenter.info.detail}
+    else:
+        segmenter = PcaOtsuSegmenter()
+        seg_info = {"name": segmenter.info.name, "detail": segmenter.info.detail}
+        console.print("[yellow]Warning:[/] no --sam2 checkpoint; using the fallback segmenter "
+                      f"'{segmenter.info.name}' (recorded in the profile)")
+    measurements = []
+    for i, gen in enumerate(gens):
+        label = f"Profiling {i + 1}/{len(gens)}"
+        measurements.append(_run_with_progress(
+            console, lambda cb: measure_prompt(loaded, gen, ps, segmenter, masks, on_step=cb), gen.steps, label))
+    prof = build_profile(loaded, gens, ps, measurements, seg_info)
+    pics = write_profile(prof, out, measurements)
+    sp = prof["split"]
+    typer.echo(f"Wrote {out}: {len(sp['foreground_blocks'])} foreground / {len(sp['background_blocks'])} background "
+               f"blocks (tau={sp['tau']:.3f}); schedule warm-up {prof['schedule']['warmup']}, "
+               f"T_max {prof['schedule']['interval_max']}, T_min {prof['schedule']['interval_min']}; "
+               f"pictures: {', '.join(str(p) for p in pics.values())}")
+    if min(prof["foreground_share"]) == 0:
+        console.print("[yellow]Warning:[/] the foreground mask is empty for at least one prompt, so R_attn is 0 there; "
+                      "try --sam2, --masks, or another --mask-step")
+
+
 def _quiet_libraries() -> None:
     """The CLI shows its own progress; silence the libraries' bars and info logs."""
     import warnings
@@ -134,11 +225,11 @@ def _settings(source, prompt, negative_prompt, steps, height, width, frames, gui
     ).check_for(source.arch)
 
 
-def _run_with_progress(console, fn, total_steps: int):
+def _run_with_progress(console, fn, total_steps: int, label: str = "Denoising"):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(
-        TextColumn("Denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         console=console, transient=False,
     ) as progress:
         task = progress.add_task("denoise", total=total_steps)

@@ -1,0 +1,173 @@
+"""How much attention each token receives (paper Eq. 5), computed without holding an N×N matrix.
+
+For a self-attention with queries Q and keys K (after the model's norms and rotary embedding),
+ā_j = mean over queries i of softmax(Q Kᵀ / √d)_ij, averaged over heads. Queries are processed in
+chunks of ``chunk_size``; optionally only every ``query_stride``-th query is used (an unbiased
+estimate of the mean for very long sequences).
+
+Peak extra memory of one call, in bytes (float32 scores):
+    8 · B · H · c · N   (a chunk of scores and its softmax)
+  + 4 · B · H · N       (the accumulator)
+  + 4 · B · H · (N/s + N) · d   (float32 copies of Q and K, only when the model runs in half precision)
+with B the batch, H heads, N tokens, c the chunk size, s the query stride, d the head dim.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.hooks import HookRegistry, ModelHook
+from diffusers.hooks.hooks import StateManager
+
+from ._compat import CallContext, ContextState
+
+
+def received_attention(q: torch.Tensor, k: torch.Tensor, chunk_size: int = 1024, query_stride: int = 1) -> torch.Tensor:
+    """ā per token: q, k of shape (B, H, N, d) → (B, N) float32; each row sums to 1."""
+    q = q[:, :, ::query_stride].float()
+    k = k.float()
+    b, h, nq, d = q.shape
+    scale = d ** -0.5
+    kt = k.transpose(-1, -2)
+    acc = torch.zeros(b, h, k.shape[2], dtype=torch.float32, device=q.device)
+    for start in range(0, nq, chunk_size):
+        scores = torch.matmul(q[:, :, start:start + chunk_size], kt).mul_(scale)
+        acc += torch.softmax(scores, dim=-1).sum(dim=-2)
+        del scores
+    return (acc / nq).mean(dim=1)
+
+
+def extra_memory_bytes(batch: int, heads: int, tokens: int, head_dim: int, chunk_size: int, query_stride: int = 1,
+                       half_precision: bool = True) -> int:
+    """The formula in this module's docstring (upper bound of what ``received_attention`` allocates)."""
+    c = min(chunk_size, -(-tokens // query_stride))
+    total = 8 * batch * heads * c * tokens + 4 * batch * heads * tokens
+    if half_precision:
+        total += 4 * batch * heads * (-(-tokens // query_stride) + tokens) * head_dim
+    return total
+
+
+class AttentionRecorder:
+    """Collects ā per (block, step) for the profiled branch, and the guided noise prediction per step."""
+
+    def __init__(self, num_blocks: int, branch: str, steps_to_record: set[int], guidance: float | None,
+                 chunk_size: int, query_stride: int, keep_prediction_steps: set[int]):
+        self.num_blocks = num_blocks
+        self.branch = branch
+        self.steps_to_record = steps_to_record
+        self.guidance = guidance  # None: no CFG, the cond prediction is the prediction
+        self.chunk_size = chunk_size
+        self.query_stride = query_stride
+        self.keep_prediction_steps = keep_prediction_steps
+        self.context: CallContext | None = None
+        self.abar: dict[tuple[int, int], torch.Tensor] = {}  # (block, step) -> (N,) on CPU
+        self.l1: dict[int, float] = {}
+        self.rel_l1: dict[int, float] = {}
+        self.kept_predictions: dict[int, torch.Tensor] = {}
+        self._branch_outputs: dict[str, torch.Tensor] = {}
+        self._prev_pred: torch.Tensor | None = None
+
+    def recording(self) -> bool:
+        ctx = self.context
+        return ctx is not None and ctx.name == self.branch and ctx.step in self.steps_to_record
+
+    def record_attention(self, block: int, q: torch.Tensor, k: torch.Tensor) -> None:
+        abar = received_attention(q, k, self.chunk_size, self.query_stride)
+        self.abar[(block, self.context.step)] = abar[0].cpu()
+
+    def record_output(self, name: str, step: int, output: torch.Tensor) -> None:
+        self._branch_outputs[name] = output[:1].detach().float()
+        if self.guidance is not None and name != "uncond":
+            return
+        if self.guidance is None:
+            pred = self._branch_outputs[name]
+        else:
+            cond, uncond = self._branch_outputs["cond"], self._branch_outputs["uncond"]
+            pred = uncond + self.guidance * (cond - uncond)
+        self._branch_outputs = {}
+        pred = pred[0]
+        if self._prev_pred is not None:
+            diff = (pred - self._prev_pred).abs().mean()
+            self.l1[step] = float(diff)
+            self.rel_l1[step] = float(diff / self._prev_pred.abs().mean().clamp_min(1e-12))
+        self._prev_pred = pred
+        if step in self.keep_prediction_steps:
+            self.kept_predictions[step] = pred.cpu()
+
+
+class _CaptureProcessor:
+    """Wraps a block's self-attention processor: records ā on profiled calls, output unchanged."""
+
+    def __init__(self, inner, qk_fn, recorder: AttentionRecorder, block: int):
+        self.inner = inner
+        self.qk_fn = qk_fn
+        self.recorder = recorder
+        self.block = block
+
+    def __getattr__(self, name):  # keep attributes diffusers reads from processors (backend, etc.)
+        return getattr(self.inner, name)
+
+    def __call__(self, attn, *args, **kwargs):
+        if self.recorder.recording():
+            with torch.no_grad():
+                q, k = self.qk_fn(attn, *args, **kwargs)
+                self.recorder.record_attention(self.block, q, k)
+        return self.inner(attn, *args, **kwargs)
+
+
+class _ProfilerTransformerHook(ModelHook):
+    """Reads the pipeline's cache context (branch, step) and records each call's output."""
+
+    _is_stateful = True
+
+    def __init__(self, recorder: AttentionRecorder):
+        super().__init__()
+        self.recorder = recorder
+        self.state_manager = StateManager(ContextState)
+
+    def pre_forward(self, module, *args, **kwargs):
+        self.recorder.context = CallContext.from_manager(self.state_manager)
+        return args, kwargs
+
+    def post_forward(self, module, output):
+        ctx = self.recorder.context
+        sample = output[0] if isinstance(output, tuple) else output.sample
+        if ctx is not None:
+            self.recorder.record_output(ctx.name, ctx.step, sample)
+        self.recorder.context = None
+        return output
+
+    def reset_state(self, module):
+        self.state_manager.reset()
+        return module
+
+
+_PROFILER_HOOK = "pdit_profiler"
+
+
+class attention_capture:
+    """Context manager: install capture processors on every block's self-attention, and the hook.
+
+    On exit the original processors and hooks are restored, so the model is exactly as before.
+    """
+
+    def __init__(self, transformer, arch, recorder: AttentionRecorder):
+        self.transformer = transformer
+        self.arch = arch
+        self.recorder = recorder
+        self._originals = []
+
+    def __enter__(self):
+        for i, block in enumerate(self.arch.blocks(self.transformer)):
+            attn = getattr(block, self.arch.self_attention)
+            self._originals.append((attn, attn.processor))
+            attn.set_processor(_CaptureProcessor(attn.processor, self.arch.self_attention_qk, self.recorder, i))
+        registry = HookRegistry.check_if_exists_or_initialize(self.transformer)
+        registry.register_hook(_ProfilerTransformerHook(self.recorder), _PROFILER_HOOK)
+        return self.recorder
+
+    def __exit__(self, *exc):
+        HookRegistry.check_if_exists_or_initialize(self.transformer).remove_hook(_PROFILER_HOOK, recurse=False)
+        for attn, proc in self._originals:
+            attn.set_processor(proc)
+        self._originals = []
+        return False

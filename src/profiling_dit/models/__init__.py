@@ -1,0 +1,1 @@
+"""Per-architecture functions referenced by registry entries (small, tested against the model)."""

@@ -1,0 +1,237 @@
+"""Stage one: run full denoising with observing hooks and build a profile (paper Sec. 3.2).
+
+For each prompt: one stock generation with (a) every block's self-attention processor wrapped to
+record ā (Eq. 5) on the profiled branch and steps, (b) the transformer's outputs combined into the
+guided noise prediction, whose consecutive L1 distances are recorded, and whose PCA frames at
+``mask_step`` are segmented into a foreground mask. Then R_attn (Eq. 6) per block and step, the
+F/B split (Eq. 7) and a suggested schedule (Eq. 15). The model's output is unchanged (tested).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .attention import AttentionRecorder, attention_capture
+from .environment import device_info, library_versions
+from .errors import InvalidSettingError
+from .generation import GenerationSettings, generate
+from .loading import LoadedModel
+from .profile_file import KIND, SCHEMA_VERSION, model_identity, save_profile
+from .scoring import r_attn, split_blocks, suggest_schedule
+from .segmentation import PcaOtsuSegmenter, load_user_masks, pca_rgb, to_token_grid
+
+DEFAULT_BACKGROUND_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How to profile.
+
+    Args:
+        every: measure attention every K-th step only (step 0, K, 2K, …).
+        chunk_size: queries per chunk when computing ā (peak extra memory grows with it).
+        query_stride: use every s-th query only (for very long sequences).
+        attn_threshold: κ; token j is high-attention when ā_j > κ/N.
+        mask_step: which step's noise prediction is segmented (default: the last step).
+        tau: split threshold on block scores (Eq. 7); or give ``background_share`` instead.
+        background_share: target share of background blocks (used when ``tau`` is None; default 0.5).
+        branch: which CFG branch's attention is measured ("cond").
+    """
+
+    every: int = 1
+    chunk_size: int = 1024
+    query_stride: int = 1
+    attn_threshold: float = 1.0
+    mask_step: int | None = None
+    tau: float | None = None
+    background_share: float | None = None
+    branch: str = "cond"
+
+    def __post_init__(self):
+        for name, v, lo in (("--every", self.every, 1), ("--chunk-size", self.chunk_size, 1),
+                            ("--query-stride", self.query_stride, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise InvalidSettingError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if not (isinstance(self.attn_threshold, (int, float)) and math.isfinite(self.attn_threshold)
+                and self.attn_threshold > 0):
+            raise InvalidSettingError(f"--attn-threshold must be a positive number, got {self.attn_threshold!r}")
+        if self.tau is not None and self.background_share is not None:
+            raise InvalidSettingError("give --tau or --background-share, not both")
+        if self.tau is not None and not 0 <= self.tau <= 1:
+            raise InvalidSettingError(f"--tau must be in [0, 1], got {self.tau}")
+        if self.background_share is not None and not 0 <= self.background_share <= 1:
+            raise InvalidSettingError(f"--background-share must be in [0, 1], got {self.background_share}")
+        if self.branch not in ("cond", "uncond"):
+            raise InvalidSettingError(f"branch must be cond or uncond, got {self.branch!r}")
+
+    def check_for(self, gen: GenerationSettings) -> None:
+        if self.mask_step is not None and not 0 <= self.mask_step < gen.steps:
+            raise InvalidSettingError(f"--mask-step must be in [0, {gen.steps - 1}], got {self.mask_step}")
+        if self.branch == "uncond" and not gen.uses_cfg:
+            raise InvalidSettingError("branch 'uncond' needs guidance > 1")
+
+
+def token_grid(model: LoadedModel, gen: GenerationSettings) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(latent grid F', Hl, Wl) and (token grid F', Hl/ph, Wl/pw) for these settings."""
+    pipe = model.pipe
+    sf_t = getattr(pipe, "vae_scale_factor_temporal", model.arch.frame_multiple)
+    sf_s = getattr(pipe, "vae_scale_factor_spatial", 8)
+    latent = ((gen.frames - 1) // sf_t + 1, gen.height // sf_s, gen.width // sf_s)
+    pt, ph, pw = pipe.transformer.config.patch_size
+    return latent, (latent[0] // pt, latent[1] // ph, latent[2] // pw)
+
+
+@dataclass
+class PromptMeasurement:
+    prompt: str
+    steps: list[int]
+    r_attn: np.ndarray  # (blocks, profiled steps)
+    l1: dict[int, float]
+    rel_l1: dict[int, float]
+    token_mask: np.ndarray  # (F', H', W') bool
+    pca_frames: np.ndarray  # (F', Hl, Wl, 3)
+    latent_mask: np.ndarray  # mask shown on the PCA frames
+    wall_s: float
+    transformer_s: float
+
+
+def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSettings, segmenter=None,
+                   user_masks: str | Path | None = None,
+                   on_step: Callable[[int, int], None] | None = None) -> PromptMeasurement:
+    """One profiled generation for one prompt."""
+    ps.check_for(gen)
+    latent_grid, grid = token_grid(model, gen)
+    n_blocks = len(model.arch.blocks(model.pipe.transformer))
+    steps = list(range(0, gen.steps, ps.every))
+    mask_step = gen.steps - 1 if ps.mask_step is None else ps.mask_step
+    masks_from_user = None
+    if user_masks is not None:  # validate before the expensive run
+        masks_from_user = load_user_masks(user_masks, grid, model.arch.frame_multiple)
+    recorder = AttentionRecorder(
+        num_blocks=n_blocks, branch=ps.branch, steps_to_record=set(steps),
+        guidance=gen.guidance if gen.uses_cfg else None, chunk_size=ps.chunk_size,
+        query_stride=ps.query_stride, keep_prediction_steps={mask_step},
+    )
+    t0 = time.perf_counter()
+    with attention_capture(model.pipe.transformer, model.arch, recorder):
+        result = generate(model, gen, on_step=on_step)
+    wall = time.perf_counter() - t0
+
+    pred = recorder.kept_predictions[mask_step]
+    rgb = pca_rgb(pred)
+    if masks_from_user is not None:
+        tmask = masks_from_user
+        shown = tmask
+    else:
+        seg = segmenter or PcaOtsuSegmenter()
+        shown = seg(rgb)
+        tmask = to_token_grid(shown, grid)
+    matrix = np.full((n_blocks, len(steps)), np.nan)
+    for (b, s), abar in recorder.abar.items():
+        matrix[b, steps.index(s)] = r_attn(abar.numpy(), tmask, ps.attn_threshold)
+    return PromptMeasurement(
+        prompt=gen.prompts[0], steps=steps, r_attn=matrix, l1=recorder.l1, rel_l1=recorder.rel_l1,
+        token_mask=tmask, pca_frames=rgb, latent_mask=shown, wall_s=wall,
+        transformer_s=result.timings.transformer_s,
+    )
+
+
+def build_profile(model: LoadedModel, gens: list[GenerationSettings], ps: ProfileSettings,
+                  measurements: list[PromptMeasurement], segmenter_info: dict) -> dict:
+    """Aggregate per-prompt measurements into the profile dict (schema version 1)."""
+    stack = np.stack([m.r_attn for m in measurements])
+    mean = np.nanmean(stack, axis=0) if len(measurements) > 1 else stack[0]
+    mean = np.nan_to_num(mean, nan=0.0)
+    scores = mean.mean(axis=1)
+    share = None
+    if ps.tau is None:
+        share = DEFAULT_BACKGROUND_SHARE if ps.background_share is None else ps.background_share
+    tau, fg, bg = split_blocks(scores, tau=ps.tau, background_share=share)
+    l1_steps = sorted(measurements[0].l1)
+    l1_mean = [float(np.mean([m.l1[s] for m in measurements])) for s in l1_steps]
+    rel_mean = [float(np.mean([m.rel_l1[s] for m in measurements])) for s in l1_steps]
+    gen0 = gens[0]
+    schedule = suggest_schedule(dict(zip(l1_steps, rel_mean)), gen0.steps)
+    latent_grid, grid = token_grid(model, gen0)
+    sched = model.pipe.scheduler
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"requested": model.source.requested, "location": model.source.location,
+                  **model_identity(model.pipe.transformer, model.arch)},
+        "run": {
+            "prompts": [g.prompts[0] for g in gens],
+            "negative_prompt": gen0.negative_prompt,
+            "seed": gen0.seed, "steps": gen0.steps, "height": gen0.height, "width": gen0.width,
+            "frames": gen0.frames, "guidance": gen0.guidance,
+            "scheduler": {"class": type(sched).__name__, "config": _jsonable(dict(sched.config))},
+            "dtype": str(model.dtype).replace("torch.", ""),
+            "device": device_info(model.device),
+            "latent_grid": list(latent_grid), "token_grid": list(grid),
+            "profiled_steps": measurements[0].steps,
+            "mask_step": gen0.steps - 1 if ps.mask_step is None else ps.mask_step,
+            "settings": asdict(ps),
+            "wall_s": [m.wall_s for m in measurements],
+            "transformer_s": [m.transformer_s for m in measurements],
+        },
+        "segmenter": segmenter_info,
+        "r_attn": {"steps": measurements[0].steps, "mean": _round(mean),
+                   "per_prompt": [_round(np.nan_to_num(m.r_attn, nan=0.0)) for m in measurements]},
+        "block_scores": _round(scores),
+        "foreground_share": [float(m.token_mask.mean()) for m in measurements],
+        "masks": [m.token_mask.astype(int).tolist() for m in measurements],
+        "l1": {"steps": l1_steps, "mean": l1_mean, "relative_mean": rel_mean,
+               "per_prompt": [[m.l1[s] for s in l1_steps] for m in measurements]},
+        "split": {"tau": tau, "method": "tau" if ps.tau is not None else "background_share",
+                  "background_share": len(bg) / len(scores), "foreground_blocks": fg, "background_blocks": bg},
+        "schedule": schedule,
+        "versions": library_versions(),
+        "pictures": {},
+    }
+
+
+def write_profile(profile: dict, out: str | Path, measurements: list[PromptMeasurement]) -> dict[str, Path]:
+    """Write the pictures, then the JSON (last, so a profile never points at missing pictures)."""
+    from . import plots
+
+    out = Path(out)
+    stem = out.with_suffix("")
+    pics = {
+        "heatmap": plots.heatmap(np.array(profile["r_attn"]["mean"]), profile["r_attn"]["steps"],
+                                 profile["split"]["background_blocks"], profile["split"]["tau"],
+                                 Path(f"{stem}.heatmap.png"),
+                                 f"{profile['model']['transformer_class']} ({profile['model']['requested']})"),
+        "l1_curve": plots.l1_curve(profile["l1"]["steps"], profile["l1"]["mean"], profile["l1"]["relative_mean"],
+                                   profile["schedule"], Path(f"{stem}.l1.png")),
+        "masks": plots.mask_panel(measurements[0].pca_frames, measurements[0].latent_mask, Path(f"{stem}.masks.png"),
+                                  f"PCA of the noise prediction at step {profile['run']['mask_step']} and "
+                                  f"foreground ({profile['segmenter']['name']})"),
+    }
+    profile["pictures"] = {k: v.name for k, v in pics.items()}
+    save_profile(profile, out)
+    return pics
+
+
+def _round(a) -> list:
+    return np.round(np.asarray(a, dtype=float), 6).tolist()
+
+
+def _jsonable(d: dict) -> dict:
+    import json
+
+    out = {}
+    for k, v in d.items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = str(v)
+    return out
