@@ -49,7 +49,7 @@ def test_profile_cli_writes_valid_profile_and_pictures(small_profile):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     sp = prof["split"]
     assert sorted(sp["foreground_blocks"] + sp["background_blocks"]) == list(range(12))
-    assert len(sp["background_blocks"]) == 6
+    assert len(sp["background_blocks"]) == 9  # default background share 0.75 of 12
 
 
 def test_profile_round_trip(small_profile, tmp_path):

@@ -109,6 +109,7 @@ class Timings:
     transformer_s: float = 0.0
     transformer_calls: int = 0
     step_s: list[float] = field(default_factory=list)
+    call_s: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -186,6 +187,7 @@ def generate(
         transformer_s=timer.total_s,
         transformer_calls=len(timer.calls),
         step_s=[end - start for start, end in zip(starts, step_ends)],
+        call_s=[end - start for start, end in timer.calls],
     )
     return GenerationResult(frames=frames_to_uint8(out.frames), timings=timings)
 

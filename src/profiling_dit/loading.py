@@ -42,6 +42,7 @@ class ModelSource:
     location: str
     transformer_class: str
     meta: dict = field(default_factory=dict, hash=False, compare=False)
+    transformer_config: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def arch(self) -> ArchitectureSpec:
@@ -62,7 +63,7 @@ def _read_json(path: Path) -> dict:
         raise ModelNotAvailableError(f"cannot read {path}: {e}") from None
 
 
-def _transformer_class_from_folder(folder: Path, requested: str) -> str:
+def _transformer_config_from_folder(folder: Path, requested: str) -> dict:
     if not (folder / "model_index.json").is_file():
         raise ModelNotAvailableError(
             f"{requested!r} is not a diffusers pipeline folder (no model_index.json); "
@@ -73,7 +74,7 @@ def _transformer_class_from_folder(folder: Path, requested: str) -> str:
         raise ModelNotAvailableError(
             f"{requested!r} has no transformer/config.json; pass a folder saved with `pipe.save_pretrained(DIR)`"
         )
-    return _read_json(cfg).get("_class_name", "<missing _class_name>")
+    return _read_json(cfg)
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -86,13 +87,13 @@ def _hub_unavailable(repo_id: str, requested: str, why: str) -> ModelNotAvailabl
     )
 
 
-def _hub_transformer_class(repo_id: str, requested: str) -> str:
+def _hub_transformer_config(repo_id: str, requested: str) -> dict:
     """Fetch only the small transformer config, failing fast when the Hub cannot be reached."""
     from huggingface_hub import HfApi, hf_hub_download
 
     try:  # already in the local cache: no network needed
         path = hf_hub_download(repo_id, "transformer/config.json", local_files_only=True)
-        return _read_json(Path(path)).get("_class_name", "")
+        return _read_json(Path(path))
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
@@ -103,7 +104,12 @@ def _hub_transformer_class(repo_id: str, requested: str) -> str:
     except Exception as e:  # network, auth, missing repo: all end the same way for the user
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise _hub_unavailable(repo_id, requested, first_line[:200]) from None
-    return _read_json(Path(path)).get("_class_name", "")
+    return _read_json(Path(path))
+
+
+def _source(requested: str, kind: str, location: str, config: dict, meta: dict | None = None) -> ModelSource:
+    return ModelSource(requested, kind, location, config.get("_class_name", "<missing _class_name>"),
+                       meta or {}, config)
 
 
 def resolve_model(model: str) -> ModelSource:
@@ -117,17 +123,17 @@ def resolve_model(model: str) -> ModelSource:
             raise ModelNotAvailableError(
                 f"the embedded tiny model is missing from {folder}; reinstall pdit (`make demo` installs it)"
             )
-        source = ModelSource(model, "folder", str(folder), _transformer_class_from_folder(folder, model),
-                             _read_meta(folder))
+        source = _source(model, "folder", str(folder), _transformer_config_from_folder(folder, model),
+                         _read_meta(folder))
     elif alias is not None:
-        source = ModelSource(model, "hub", alias.repo_id, _hub_transformer_class(alias.repo_id, model))
+        source = _source(model, "hub", alias.repo_id, _hub_transformer_config(alias.repo_id, model))
     else:
         path = Path(model).expanduser()
         if path.is_dir():
-            source = ModelSource(model, "folder", str(path.resolve()), _transformer_class_from_folder(path, model),
-                                 _read_meta(path))
+            source = _source(model, "folder", str(path.resolve()), _transformer_config_from_folder(path, model),
+                             _read_meta(path))
         elif _HUB_ID.match(model) and not path.exists():
-            source = ModelSource(model, "hub", model, _hub_transformer_class(model, model))
+            source = _source(model, "hub", model, _hub_transformer_config(model, model))
         elif "/" in model or os.sep in model or path.exists():
             raise ModelNotAvailableError(
                 f"model folder {model!r} does not exist; pass a folder written by `pipe.save_pretrained(DIR)`"

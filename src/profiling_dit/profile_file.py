@@ -23,8 +23,10 @@ REQUIRED = ("schema_version", "kind", "model", "run", "r_attn", "block_scores", 
 _HASH_IGNORED = {"_name_or_path", "_diffusers_version", "_use_default_values", "_class_name"}
 
 
-def config_hash(transformer: torch.nn.Module) -> str:
-    cfg = {k: v for k, v in dict(transformer.config).items() if k not in _HASH_IGNORED}
+def config_hash(transformer_or_config) -> str:
+    """Hash of a transformer's config (a loaded model, or the dict of its saved config.json)."""
+    config = transformer_or_config if isinstance(transformer_or_config, dict) else transformer_or_config.config
+    cfg = {k: v for k, v in dict(config).items() if k not in _HASH_IGNORED and not k.startswith("_")}
     blob = json.dumps(cfg, sort_keys=True, default=list).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
 
@@ -69,14 +71,38 @@ def load_profile(path: str | Path) -> dict:
     return data
 
 
-def check_profile_fits(profile: dict, transformer: torch.nn.Module, arch, source: str = "profile") -> None:
-    """Refuse a profile whose transformer class, block count or config hash differs from the model's."""
-    want = model_identity(transformer, arch)
+def identity_from_source(source) -> dict:
+    """The same identity as ``model_identity``, from a resolved model's saved config (no weights)."""
+    ident = {"transformer_class": source.transformer_class, "config_hash": config_hash(source.transformer_config)}
+    if source.arch.num_blocks_from_config is not None:
+        ident["num_blocks"] = source.arch.num_blocks_from_config(source.transformer_config)
+    return ident
+
+
+def check_profile_fits(profile: dict, transformer: torch.nn.Module | None, arch=None, source: str = "profile",
+                       model_source=None) -> None:
+    """Refuse a profile whose transformer class, block count or config hash differs from the model's.
+
+    Pass a loaded ``transformer`` (and its ``arch``), or a ``model_source`` from ``resolve_model`` to check
+    before any weights are loaded.
+    """
+    want = model_identity(transformer, arch) if transformer is not None else identity_from_source(model_source)
     have = profile["model"]
     for key, label in (("transformer_class", "transformer class"), ("num_blocks", "block count"),
                        ("config_hash", "config hash")):
-        if have.get(key) != want[key]:
+        if key in want and have.get(key) != want[key]:
             raise ProfileError(
                 f"{source} was made for another model: its {label} is {have.get(key)!r}, the loaded model's is "
                 f"{want[key]!r}; profile this model with `pdit profile --model ...`"
             )
+
+
+def profile_model_ref(profile: dict) -> str:
+    """What to pass as ``--model`` to get the profiled model back: the alias or Hub id, else the folder."""
+    from .loading import _HUB_ID
+    from .registry import MODEL_ALIASES
+
+    requested = profile["model"].get("requested", "")
+    if requested.lower() in MODEL_ALIASES or _HUB_ID.match(requested):
+        return requested
+    return profile["model"].get("location", requested)

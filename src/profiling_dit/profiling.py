@@ -27,7 +27,7 @@ from .profile_file import KIND, SCHEMA_VERSION, model_identity, save_profile
 from .scoring import r_attn, split_blocks, suggest_schedule
 from .segmentation import PcaOtsuSegmenter, load_user_masks, pca_rgb, to_token_grid
 
-DEFAULT_BACKGROUND_SHARE = 0.5
+DEFAULT_BACKGROUND_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class ProfileSettings:
         attn_threshold: κ; token j is high-attention when ā_j > κ/N.
         mask_step: which step's noise prediction is segmented (default: the last step).
         tau: split threshold on block scores (Eq. 7); or give ``background_share`` instead.
-        background_share: target share of background blocks (used when ``tau`` is None; default 0.5).
+        background_share: target share of background blocks (used when ``tau`` is None; default 0.75).
         branch: which CFG branch's attention is measured ("cond").
     """
 

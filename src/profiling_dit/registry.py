@@ -30,6 +30,9 @@ class ArchitectureSpec:
         defaults: default generation settings for this family (overridden by the model folder).
         self_attention_qk: ``f(attn, *processor_args, **kw) -> (q, k)`` of shape (B, H, N, d), exactly as
             the model's processor forms them (profiling only).
+        block_hidden_states_arg: name of a block's hidden-states argument (also its first positional one);
+            a block returns the new hidden states as a tensor.
+        num_blocks_from_config: the block count from the transformer's saved config (checks before loading).
     """
 
     name: str
@@ -39,6 +42,8 @@ class ArchitectureSpec:
     spatial_multiple: int
     defaults: dict = field(default_factory=dict)
     self_attention_qk: Callable | None = None
+    block_hidden_states_arg: str = "hidden_states"
+    num_blocks_from_config: Callable[[dict], int] | None = None
 
     def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
         out: list[torch.nn.Module] = []
@@ -76,9 +81,15 @@ _ARCH_FACTORIES = {
             spatial_multiple=16,
             defaults=WAN_DEFAULTS,
             self_attention_qk=_wan_qk,
+            num_blocks_from_config=lambda cfg: int(cfg["num_layers"]),
         ),
     ),
 }
+
+
+def register_architecture(transformer_class: type, spec: ArchitectureSpec) -> None:
+    """Add support for a transformer class (e.g. your own model, or a test double)."""
+    _ARCH_FACTORIES[transformer_class.__name__] = lambda: (transformer_class, spec)
 
 
 def architectures() -> dict[type, ArchitectureSpec]:

@@ -66,7 +66,7 @@ def suggest_schedule(rel_l1: dict[int, float], steps: int) -> dict:
 
     - s0: the first step after which the relative L1 stays below 1.5× the curve's median (at least
       1, at most a quarter of the steps): the early steps change fast and are never reused.
-    - T_max, T_min: how many steps the accumulated relative change takes to reach 3× the median
+    - T_max, T_min: how many steps the accumulated relative change takes to reach 4× the median
       over the first and the last third of the remaining steps; T_max is at least T_min, T_min at
       least 2 (an interval of 1 would mean no reuse), T_max at most a third of the steps.
     """
@@ -85,7 +85,7 @@ def suggest_schedule(rel_l1: dict[int, float], steps: int) -> dict:
     third = max(1, len(rest) // 3)
     early = np.mean([rel_l1[k] for k in rest[:third]]) if rest else med
     late = np.mean([rel_l1[k] for k in rest[-third:]]) if rest else med
-    budget = 3.0 * med
+    budget = 4.0 * med
 
     def interval(level):
         return int(max(2, math.floor(budget / max(level, 1e-12))))
@@ -93,4 +93,4 @@ def suggest_schedule(rel_l1: dict[int, float], steps: int) -> dict:
     t_min = min(interval(late), max(2, steps // 3))
     t_max = max(t_min, min(interval(early), max(2, steps // 3)))
     return {"warmup": s0, "interval_max": t_max, "interval_min": t_min,
-            "method": "relative-L1 budget of 3x median per interval"}
+            "method": "relative-L1 budget of 4x median per interval"}

@@ -32,3 +32,14 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto (cuda, then mps, 
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="auto: bfloat16 on CUDA, float32 elsewhere.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 ReportOpt = Annotated[Optional[Path], typer.Option("--report", help="Write a JSON run report here.")]
+
+
+class Schedule(str, Enum):
+    stepwise = "stepwise"
+    inverse = "inverse"
+    average = "average"
+
+
+class Reuse(str, Enum):
+    background = "background"
+    foreground = "foreground"

@@ -47,7 +47,8 @@ def models() -> None:
 def generate(
     prompt: o.PromptOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .mp4, .gif, or .npy (exact uint8 frames).")],
-    model: o.ModelOpt = "tiny",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="`tiny` (embedded), an alias from `pdit models`, a Hub id, or a local folder [default: the profile's model, else tiny].")] = None,
+    profile: Annotated[Optional[Path], typer.Option("--profile", help="Sample with ProfilingDiT caching using this profile.")] = None,
     negative_prompt: o.NegativePromptOpt = "",
     steps: o.StepsOpt = None,
     height: o.HeightOpt = None,
@@ -56,18 +57,50 @@ def generate(
     guidance: o.GuidanceOpt = None,
     seed: o.SeedOpt = 0,
     fps: o.FpsOpt = None,
+    warmup: Annotated[Optional[int], typer.Option("--warmup", help="s0: steps 0..s0 compute fully [default: the profile's].")] = None,
+    interval_max: Annotated[Optional[int], typer.Option("--interval-max", help="T_max: first gap between full steps [default: the profile's].")] = None,
+    interval_min: Annotated[Optional[int], typer.Option("--interval-min", help="T_min: last gap between full steps [default: the profile's].")] = None,
+    tau: Annotated[Optional[float], typer.Option("--tau", help="Re-split the profile's blocks at this τ.")] = None,
+    background_share: Annotated[Optional[float], typer.Option("--background-share", help="Re-split: this share of blocks is background.")] = None,
+    final_full_steps: Annotated[Optional[int], typer.Option("--final-full-steps", help="Always compute the last N steps fully [default: 1].")] = None,
+    schedule: Annotated[Optional[o.Schedule], typer.Option("--schedule", help="Gap schedule (paper Table 4) [default: stepwise].")] = None,
+    reuse: Annotated[Optional[o.Reuse], typer.Option("--reuse", help="Which blocks reuse deltas (paper Table 3) [default: background].")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block (regional).")] = False,
     device: o.DeviceOpt = "auto",
     dtype: o.DTypeOpt = o.DType.auto,
     report: o.ReportOpt = None,
     force: o.ForceOpt = False,
 ) -> None:
-    """Generate a video (stock sampling)."""
+    """Generate a video: stock sampling, or ProfilingDiT caching with --profile."""
+    from profiling_dit.errors import InvalidSettingError
     from profiling_dit.loading import resolve_device, resolve_model
     from profiling_dit.video_io import check_output_path
 
     # Everything cheap is checked before any weights load.
-    source = resolve_model(model)
+    caching_flags = (warmup, interval_max, interval_min, tau, background_share, final_full_steps, schedule, reuse)
+    prof = config = None
+    if profile is None:
+        if any(v is not None for v in caching_flags) or compile:
+            raise InvalidSettingError("caching options (--warmup, --tau, --compile, ...) need --profile")
+    else:
+        from profiling_dit.profile_file import load_profile, profile_model_ref
+
+        prof = load_profile(profile)
+        model = model or profile_model_ref(prof)
+    source = resolve_model(model or "tiny")
     settings = _settings(source, prompt, negative_prompt, steps, height, width, frames, guidance, seed, fps)
+    warnings = []
+    if prof is not None:
+        from profiling_dit.cache import ProfilingDiTConfig
+
+        config = ProfilingDiTConfig.from_profile(
+            prof, steps=settings.steps, tau=tau, background_share=background_share, warmup=warmup,
+            interval_max=interval_max, interval_min=interval_min, final_full_steps=final_full_steps,
+            schedule=schedule.value if schedule else None, reuse=reuse.value if reuse else None)
+        warnings = _profile_mismatch_warnings(prof, settings)
+        from profiling_dit.profile_file import check_profile_fits
+
+        check_profile_fits(prof, None, source=f"profile {str(profile)!r}", model_source=source)
     out = check_output_path(out, force)
     if report is not None:
         report = check_output_path(report, force, extensions=(".json",))
@@ -83,22 +116,71 @@ def generate(
 
     _quiet_libraries()
     console = Console(stderr=True)
-    with console.status(f"Loading {model}…"):
+    for w in warnings:
+        console.print(f"[yellow]Warning:[/] {w}")
+    with console.status(f"Loading {source.requested}…"):
         loaded = load_pipeline(source, device=device, dtype=dtype.value)
     if source.meta.get("trained") is False:
         console.print(f"[yellow]Note:[/] {source.meta.get('description', 'this model is untrained')}")
 
-    result = _run_with_progress(console, lambda cb: run_generation(loaded, settings, on_step=cb), settings.steps)
+    extra = {"output": str(out)}
+    if config is None:
+        result = _run_with_progress(console, lambda cb: run_generation(loaded, settings, on_step=cb), settings.steps)
+    else:
+        from profiling_dit.profile_file import check_profile_fits
+        from profiling_dit.sampling import generate_cached, plan_summary
+
+        check_profile_fits(prof, loaded.pipe.transformer, loaded.arch, source=f"profile {str(profile)!r}")
+        _print_plan(console, plan_summary(config, settings.steps), config)
+        result, summary = _run_with_progress(
+            console, lambda cb: generate_cached(loaded, settings, config, compile=compile, on_step=cb),
+            settings.steps, "Sampling (cached)")
+        extra.update({"profile": str(profile), "profiling_dit": summary, "warnings": warnings})
     write_video(result.frames[0], out, fps=settings.fps)
     t = result.timings
     if report is not None:
-        atomic_write_text(report, json.dumps(run_report(loaded, settings, t, output=str(out)), indent=2) + "\n")
+        atomic_write_text(report, json.dumps(run_report(loaded, settings, t, **extra), indent=2) + "\n")
     f, h, w = result.frames.shape[1:4]
+    tail = ""
+    if config is not None:
+        s = extra["profiling_dit"]
+        tail = f"; computed {s['computed_share']:.0%} of block evaluations"
+        if s["implied_speedup"] is not None:
+            tail += f", implied transformer speedup {s['implied_speedup']:.2f}x"
     typer.echo(
         f"Wrote {out} ({f} frames, {w}x{h}) in {t.total_s:.1f} s "
-        f"(transformer {t.transformer_s:.1f} s over {t.transformer_calls} calls)"
+        f"(transformer {t.transformer_s:.1f} s over {t.transformer_calls} calls{tail})"
         + (f"; report: {report}" if report else "")
     )
+
+
+def _profile_mismatch_warnings(prof: dict, settings) -> list[str]:
+    run = prof["run"]
+    out = []
+    if settings.steps != run["steps"]:
+        out.append(f"the profile was made with {run['steps']} steps, not {settings.steps}: warm-up and intervals "
+                   f"are rescaled by {settings.steps}/{run['steps']}")
+    size = (settings.frames, settings.height, settings.width)
+    if size != (run["frames"], run["height"], run["width"]):
+        out.append(f"the profile was made at {run['frames']}x{run['height']}x{run['width']} (frames x H x W), not "
+                   f"{size[0]}x{size[1]}x{size[2]}; the block split is used as it is")
+    return out
+
+
+def _print_plan(console, summary: dict, config) -> None:
+    from rich.table import Table
+
+    console.print(f"ProfilingDiT plan: {summary['computed_share']:.0%} of block evaluations computed "
+                  f"(█ compute, · reuse cached delta); full-compute steps {summary['full_compute_steps']}")
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("block", justify="right")
+    table.add_column("set")
+    table.add_column("steps →", no_wrap=True)
+    cached = set(config.cached_blocks)
+    for b, row in enumerate(summary["timeline"]):
+        kind = "B" if b in config.background_blocks else "F"
+        table.add_row(str(b), kind + (" (cached)" if b in cached else ""), row)
+    console.print(table)
 
 
 @app.command()
@@ -120,7 +202,7 @@ def profile(
     attn_threshold: Annotated[float, typer.Option("--attn-threshold", help="κ: high attention is ā > κ/N.")] = 1.0,
     mask_step: Annotated[Optional[int], typer.Option("--mask-step", help="Step whose prediction is segmented [default: last].")] = None,
     tau: Annotated[Optional[float], typer.Option("--tau", help="Split threshold τ on block R_attn (Eq. 7).")] = None,
-    background_share: Annotated[Optional[float], typer.Option("--background-share", help="Target share of background blocks [default: 0.5 when no --tau].")] = None,
+    background_share: Annotated[Optional[float], typer.Option("--background-share", help="Target share of background blocks [default: 0.75 when no --tau].")] = None,
     sam2: Annotated[Optional[str], typer.Option("--sam2", help="SAM2 checkpoint: .safetensors path or Hub id.")] = None,
     sam2_config: Annotated[Optional[str], typer.Option("--sam2-config", help="SAM2 config: tiny, small, base_plus, large, or a config path.")] = None,
     masks: Annotated[Optional[Path], typer.Option("--masks", help="Your own foreground masks (.npy, frames x H x W).")] = None,
