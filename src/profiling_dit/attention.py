@@ -5,10 +5,10 @@ For a self-attention with queries Q and keys K (after the model's norms and rota
 chunks of ``chunk_size``; optionally only every ``query_stride``-th query is used (an unbiased
 estimate of the mean for very long sequences).
 
-Peak extra memory of one call, in bytes (float32 scores):
-    8 · B · H · c · N   (a chunk of scores and its softmax)
-  + 4 · B · H · N       (the accumulator)
-  + 4 · B · H · (N/s + N) · d   (float32 copies of Q and K, only when the model runs in half precision)
+Peak extra memory of one call, in bytes (float32 scores, softmax done in place):
+    4 · B · H · c · N   (one chunk of scores)
+  + 12 · B · H · N      (the accumulator, a column sum, and per-row max/sum of the chunk)
+  + 4 · B · H · (N/s + N) · d   (float32 copies of Q and K; Q's is made even in float32, for the scale)
 with B the batch, H heads, N tokens, c the chunk size, s the query stride, d the head dim.
 """
 
@@ -22,17 +22,23 @@ from ._compat import CallContext, ContextState
 
 
 def received_attention(q: torch.Tensor, k: torch.Tensor, chunk_size: int = 1024, query_stride: int = 1) -> torch.Tensor:
-    """ā per token: q, k of shape (B, H, N, d) → (B, N) float32; each row sums to 1."""
-    q = q[:, :, ::query_stride].float()
-    k = k.float()
-    b, h, nq, d = q.shape
-    scale = d ** -0.5
-    kt = k.transpose(-1, -2)
-    acc = torch.zeros(b, h, k.shape[2], dtype=torch.float32, device=q.device)
+    """ā per token: q, k of shape (B, H, N, d) → (B, N) float32; each row sums to 1.
+
+    Per chunk of queries: scores S = (q·scale) Kᵀ, E = exp(S − rowmax) in place, then the column
+    sums of E weighted by 1/rowsum as one small matmul. One (B, H, c, N) buffer, five passes over it.
+    """
+    b, h, _, d = q.shape
+    q = q[:, :, ::query_stride].float() * (d ** -0.5)
+    kt = k.float().transpose(-1, -2)
+    nq = q.shape[2]
+    acc = torch.zeros(b, h, 1, k.shape[2], dtype=torch.float32, device=q.device)
     for start in range(0, nq, chunk_size):
-        scores = torch.matmul(q[:, :, start:start + chunk_size], kt).mul_(scale)
-        acc += torch.softmax(scores, dim=-1).sum(dim=-2)
+        scores = torch.matmul(q[:, :, start:start + chunk_size], kt)
+        scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
+        inv_rowsum = scores.sum(dim=-1, keepdim=True).reciprocal_().transpose(-1, -2)  # (B, H, 1, c)
+        acc.add_(torch.matmul(inv_rowsum, scores))
         del scores
+    acc = acc.squeeze(-2)
     return (acc / nq).mean(dim=1)
 
 
@@ -40,9 +46,11 @@ def extra_memory_bytes(batch: int, heads: int, tokens: int, head_dim: int, chunk
                        half_precision: bool = True) -> int:
     """The formula in this module's docstring (upper bound of what ``received_attention`` allocates)."""
     c = min(chunk_size, -(-tokens // query_stride))
-    total = 8 * batch * heads * c * tokens + 4 * batch * heads * tokens
+    total = 4 * batch * heads * c * tokens + 12 * batch * heads * tokens + 8 * batch * heads * c
+    nq = -(-tokens // query_stride)
+    total += 4 * batch * heads * nq * head_dim  # the scaled float32 copy of Q
     if half_precision:
-        total += 4 * batch * heads * (-(-tokens // query_stride) + tokens) * head_dim
+        total += 4 * batch * heads * tokens * head_dim  # float32 copy of K
     return total
 
 

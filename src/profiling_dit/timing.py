@@ -57,3 +57,21 @@ def detach_timer(transformer: torch.nn.Module) -> None:
 
 def sync(device: torch.device) -> None:
     _sync(device)
+
+
+_BLOCK_TIMER_HOOK = "pdit_block_timer"
+
+
+def attach_block_timers(blocks, device: torch.device) -> list[TransformerTimerHook]:
+    """Time every call of each block (with a device sync around it: for measuring, not for speed)."""
+    hooks = []
+    for block in blocks:
+        hook = TransformerTimerHook(device)
+        HookRegistry.check_if_exists_or_initialize(block).register_hook(hook, _BLOCK_TIMER_HOOK)
+        hooks.append(hook)
+    return hooks
+
+
+def detach_block_timers(blocks) -> None:
+    for block in blocks:
+        HookRegistry.check_if_exists_or_initialize(block).remove_hook(_BLOCK_TIMER_HOOK, recurse=False)
