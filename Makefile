@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench profile-tiny clean
 
 install: $(STAMP)
 
@@ -23,6 +23,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_cache.py --profile profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
+	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
+
+# Regenerate the shipped profile of the embedded model.
+profile-tiny: $(STAMP)
+	$(BIN)/pdit profile --model tiny --prompt "a red ball rolling on grass" --prompt "a blue square sliding left over sand" --frames 33 --height 256 --width 256 --steps 20 --out profiles/tiny-wan.json --force
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -110,11 +110,17 @@ def main(argv=None) -> int:
     return 0
 
 
+def _device(env: dict) -> str:
+    if env.get("gpu"):
+        return env["gpu"]
+    return f"{env.get('cpu')}, {env.get('torch_threads')} torch threads"
+
+
 def to_markdown(result: dict) -> str:
     s = result["settings"]
     head = (f"{s['frames']} frames, {s['height']}x{s['width']}, {s['steps']} steps, guidance {s['guidance']}, "
             f"median of {s['repeats']}; blocks take {result['block_time_share']:.1%} of transformer time; "
-            f"device: {result['environment'].get('gpu') or result['environment'].get('cpu')}")
+            f"device: {_device(result['environment'])}")
     lines = [head, "",
              "| prompt | stock transformer s | cached transformer s | transformer speedup | computed share | "
              "implied speedup | measured / implied | end-to-end speedup | PSNR dB | SSIM |",

@@ -171,3 +171,13 @@ def test_library_does_not_import_cli_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_public_api_is_lazy_and_complete():
+    code = (
+        "import sys, profiling_dit as p; assert 'diffusers' not in sys.modules;"
+        "from profiling_dit import ProfilingDiTConfig, apply_profiling_dit, remove_profiling_dit, load_profile;"
+        "print(ProfilingDiTConfig.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "ProfilingDiTConfig"
