@@ -79,7 +79,7 @@ def main():
     from diffusers import WanTransformer3DModel
 
     from profiling_dit.attention import AttentionRecorder, attention_capture, extra_memory_bytes
-    from profiling_dit.cache import ProfilingDiTConfig, apply_profiling_dit, cache_bytes, compile_blocks, \
+    from profiling_dit.cache import ProfilingDiTConfig, apply_profiling_dit, compile_blocks, \
         remove_profiling_dit
     from profiling_dit.environment import library_versions
     from profiling_dit.plan import computed_share, implied_speedup, runs_of
@@ -175,7 +175,6 @@ def main():
                                     interval_max=sched["interval_max"], interval_min=sched["interval_min"])
         share = computed_share(config.plan(args.steps))
         apply_profiling_dit(tr, config)
-        seen = {}
         torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         cached_latents, cached_calls, held = denoise(tr, latents, cond, uncond, args.steps)

@@ -23,7 +23,7 @@ the pipeline's ``cache_context(name, step_index=…)`` to know the branch and st
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import BaseState, StateManager
 
 from .errors import InvalidSettingError, ProfileError
-from .plan import SCHEDULES, build_plan, computed_share, full_compute_steps, runs_of
+from .plan import SCHEDULES, build_plan, full_compute_steps, runs_of
 from .registry import arch_for
 
 _STEP_HOOK = "pdit_step_tracker"
@@ -338,9 +338,11 @@ def profiling_dit_enabled(transformer: torch.nn.Module, config: ProfilingDiTConf
 
 def compile_blocks(transformer: torch.nn.Module, **compile_kwargs) -> None:
     """Regional ``torch.compile``: compile each block's own forward. Call *before* ``apply_profiling_dit``
-    so the hooks wrap the compiled blocks and the plan's decisions stay outside the graphs."""
+    so the hooks wrap the compiled blocks and the plan's decisions stay outside the graphs. Blocks stay
+    compiled (``uncompile_blocks`` undoes it); compiling twice is a no-op."""
     for block in arch_for(transformer).blocks(transformer):
-        block.forward = torch.compile(block.forward, **compile_kwargs)
+        if "forward" not in vars(block):
+            block.forward = torch.compile(block.forward, **compile_kwargs)
 
 
 def uncompile_blocks(transformer: torch.nn.Module) -> None:

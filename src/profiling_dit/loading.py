@@ -142,7 +142,7 @@ def resolve_model(model: str) -> ModelSource:
             raise ModelNotAvailableError(
                 f"unknown model {model!r}: not an alias (see `pdit models`), not a folder, not a Hub id (owner/name)"
             )
-    source.arch  # raises UnsupportedModelError early, before any weights load
+    arch_for_class_name(source.transformer_class)  # UnsupportedModelError now, before any weights load
     return source
 
 

@@ -29,7 +29,11 @@ def plan_summary(config: ProfilingDiTConfig, steps: int) -> dict:
 def generate_cached(model: LoadedModel, settings: GenerationSettings, config: ProfilingDiTConfig,
                     compile: bool = False,
                     on_step: Callable[[int, int], None] | None = None) -> tuple[GenerationResult, dict]:
-    """Generate with ProfilingDiT caching. Returns the result and a plan report (JSON-able)."""
+    """Generate with ProfilingDiT caching. Returns the result and a plan report (JSON-able).
+
+    ``compile=True`` compiles the blocks in place first (they stay compiled for later calls;
+    ``cache.uncompile_blocks`` undoes it).
+    """
     settings.check_for(model.arch)
     transformer = model.pipe.transformer
     if compile:

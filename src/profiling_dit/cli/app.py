@@ -261,7 +261,7 @@ def profile(
     for i, gen in enumerate(gens):
         label = f"Profiling {i + 1}/{len(gens)}"
         measurements.append(_run_with_progress(
-            console, lambda cb: measure_prompt(loaded, gen, ps, segmenter, masks, on_step=cb), gen.steps, label))
+            console, lambda cb, gen=gen: measure_prompt(loaded, gen, ps, segmenter, masks, on_step=cb), gen.steps, label))
     prof = build_profile(loaded, gens, ps, measurements, seg_info)
     pics = write_profile(prof, out, measurements)
     sp = prof["split"]
