@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench profile-tiny clean
+.PHONY: install demo test bench bench-peers profile-tiny clean
 
 install: $(STAMP)
 
@@ -25,9 +25,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
-bench: $(STAMP)
+# About 25 minutes on 2 CPU cores.
+bench: $(STAMP) bench-peers
 	$(BIN)/python benchmarks/bench_cache.py --profile profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
 	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
+
+# ProfilingDiT against stock sampling and the peer caching methods, as speed-quality sweeps.
+bench-peers: $(STAMP)
+	$(BIN)/pdit bench --model tiny --profile profiles/tiny-wan.json --prompts benchmarks/prompts-tiny.txt --seeds 0 --repeats 3 --sweep --out benchmarks/results/bench-tiny-cpu --force
 
 # Regenerate the shipped profile of the embedded model.
 profile-tiny: $(STAMP)

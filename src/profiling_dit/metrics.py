@@ -26,3 +26,27 @@ def ssim(ref: np.ndarray, test: np.ndarray) -> float:
     return float(np.mean([
         structural_similarity(r, t, channel_axis=-1, data_range=255) for r, t in zip(ref, test)
     ]))
+
+
+def _frame_diffs(frames: np.ndarray) -> np.ndarray:
+    f = np.asarray(frames, dtype=np.float64)
+    return np.diff(f, axis=-4)  # along time: (..., T-1, H, W, 3)
+
+
+def temporal_error(ref: np.ndarray, test: np.ndarray) -> float:
+    """How far the method's frame-to-frame changes are from the reference's: mean |Δtest − Δref| / 255."""
+    if np.asarray(ref).shape[-4] < 2:
+        return 0.0
+    return float(np.mean(np.abs(_frame_diffs(test) - _frame_diffs(ref))) / 255.0)
+
+
+def motion_ratio(ref: np.ndarray, test: np.ndarray) -> float:
+    """mean |Δtest| / mean |Δref|: below 1, motion was lost; above 1, sped up or flickering."""
+    if np.asarray(ref).shape[-4] < 2:
+        return 1.0
+    denom = np.mean(np.abs(_frame_diffs(ref)))
+    return float(np.mean(np.abs(_frame_diffs(test))) / denom) if denom > 0 else float("nan")
+
+
+LPIPS_UNAVAILABLE = ("unavailable: LPIPS needs pretrained backbone weights that are not available locally "
+                     "as safetensors (pdit never loads pickled checkpoints); a random backbone is not LPIPS")

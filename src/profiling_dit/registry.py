@@ -33,6 +33,8 @@ class ArchitectureSpec:
         block_hidden_states_arg: name of a block's hidden-states argument (also its first positional one);
             a block returns the new hidden states as a tensor.
         num_blocks_from_config: the block count from the transformer's saved config (checks before loading).
+        peer_module_patterns: regexes (full match) of the attention/FFN modules that module-level peer
+            caches (TaylorSeer) should hook.
     """
 
     name: str
@@ -44,6 +46,7 @@ class ArchitectureSpec:
     self_attention_qk: Callable | None = None
     block_hidden_states_arg: str = "hidden_states"
     num_blocks_from_config: Callable[[dict], int] | None = None
+    peer_module_patterns: tuple[str, ...] = ()
 
     def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
         out: list[torch.nn.Module] = []
@@ -82,6 +85,7 @@ _ARCH_FACTORIES = {
             defaults=WAN_DEFAULTS,
             self_attention_qk=_wan_qk,
             num_blocks_from_config=lambda cfg: int(cfg["num_layers"]),
+            peer_module_patterns=(r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d+\.ffn"),
         ),
     ),
 }

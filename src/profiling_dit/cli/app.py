@@ -274,6 +274,140 @@ def profile(
                       "try --sam2, --masks, or another --mask-step")
 
 
+@app.command()
+@friendly_errors
+def bench(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.json, results.md, pareto.png.")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model [default: the profile's, else tiny].")] = None,
+    profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile for the profiling-dit methods.")] = None,
+    prompts: Annotated[str, typer.Option("--prompts", help="A text file (one prompt a line) or a prompt.")] = "a red ball rolling on grass",
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0",
+    methods: Annotated[Optional[str], typer.Option("--methods", help="Comma-separated methods [default: all; see `pdit bench --list`].")] = None,
+    sweep: Annotated[bool, typer.Option("--sweep", help="Run each method at several settings (speed-quality curves).")] = False,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed repeats per run (median).")] = 1,
+    steps: o.StepsOpt = None,
+    height: o.HeightOpt = None,
+    width: o.WidthOpt = None,
+    frames: o.FramesOpt = None,
+    guidance: o.GuidanceOpt = None,
+    device: o.DeviceOpt = "auto",
+    dtype: o.DTypeOpt = o.DType.auto,
+    force: o.ForceOpt = False,
+    list_methods: Annotated[bool, typer.Option("--list", help="List the methods and exit.")] = False,
+) -> None:
+    """Benchmark ProfilingDiT against stock sampling and other caching methods, side by side."""
+    from profiling_dit.errors import InvalidSettingError, OutputPathError
+    from profiling_dit.loading import resolve_device, resolve_model
+    from profiling_dit.peers import METHODS
+
+    if list_methods:
+        for m in METHODS.values():
+            typer.echo(f"{m.name:26s} {m.family:14s} default {m.default or '-'}  {m.note}")
+        return
+    prof = None
+    if profile is not None:
+        from profiling_dit.profile_file import load_profile, profile_model_ref
+
+        prof = load_profile(profile)
+        model = model or profile_model_ref(prof)
+    source = resolve_model(model or "tiny")
+    ppath = Path(prompts).expanduser()
+    prompt_list = ([line.strip() for line in ppath.read_text().splitlines() if line.strip()]
+                   if ppath.is_file() else [prompts])
+    try:
+        seed_list = tuple(int(x) for x in seeds.split(",") if x.strip())
+    except ValueError:
+        raise InvalidSettingError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    method_list = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else tuple(METHODS)
+    gen0 = _settings(source, prompt_list[0] if prompt_list else "", "", steps, height, width, frames, guidance, 0, None)
+    from profiling_dit.bench import BenchSettings
+
+    bs = BenchSettings(prompts=tuple(prompt_list), seeds=seed_list, methods=method_list, sweep=sweep, repeats=repeats,
+                       steps=gen0.steps, height=gen0.height, width=gen0.width, frames=gen0.frames,
+                       guidance=gen0.guidance)
+    for p in prompt_list:
+        bs.generation(p, 0)  # validates every prompt before anything runs
+    if prof is not None:
+        from profiling_dit.profile_file import check_profile_fits
+
+        check_profile_fits(prof, None, source=f"profile {str(profile)!r}", model_source=source)
+    out = out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"{str(out)!r} is a file; --out takes a folder")
+    names = ("results.json", "results.md", "pareto.png")
+    if not force and any((out / n).exists() for n in names):
+        raise OutputPathError(f"{str(out)!r} already holds results; pass --force to overwrite them")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputPathError(f"cannot create {str(out)!r}: {e.strerror or e}") from None
+    resolve_device(device)
+
+    import shlex
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from profiling_dit._io import atomic_write_text
+    from profiling_dit.bench import pareto_plot, plan_runs, run_bench, to_markdown
+    from profiling_dit.environment import device_info, library_versions
+    from profiling_dit.loading import load_pipeline
+
+    _quiet_libraries()
+    console = Console(stderr=True)
+    with console.status(f"Loading {source.requested}…"):
+        loaded = load_pipeline(source, device=device, dtype=dtype.value)
+    if prof is not None:
+        from profiling_dit.profile_file import check_profile_fits
+
+        check_profile_fits(prof, loaded.pipe.transformer, loaded.arch, source=f"profile {str(profile)!r}")
+    with Progress(TextColumn("Benchmark"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console) as progress:
+        task = progress.add_task("", total=plan_runs(bs))
+        results = run_bench(loaded, prof, bs,
+                            on_progress=lambda i, n, what: progress.update(task, completed=i, description=what))
+    command = "pdit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    results.update({"command": command, "model": source.requested, "profile": str(profile) if profile else None,
+                    "environment": {**device_info(loaded.device), "versions": library_versions()}})
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    md = to_markdown(results, command)
+    atomic_write_text(out / "results.md", md + "\n")
+    pareto_plot(results, out / "pareto.png")
+    _print_bench_table(console, results)
+    typer.echo(f"Wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'pareto.png'}")
+
+
+def _print_bench_table(console, results: dict) -> None:
+    from rich.table import Table
+
+    from profiling_dit.bench import _fmt
+
+    table = Table(title="pdit bench: against stock sampling (transformer speedup, wall speedup, computed "
+                        "self-attention share, PSNR dB, SSIM, temporal error)")
+    for col in ("method", "setting", "tr.", "wall", "comp.", "PSNR", "SSIM", "temp.", "!"):
+        table.add_column(col, no_wrap=col in ("method", "setting"))
+    notes = []
+    for r in results["summary"]:
+        if r["status"] != "ok":
+            notes.append(f"{r['method']} ({r['setting']}): {r['status']}: {r.get('reason')}")
+            table.add_row(r["method"], r["setting"], *["–"] * 6, str(len(notes)))
+            continue
+        flag = ""
+        if r.get("flag"):
+            notes.append(f"{r['method']} ({r['setting']}): {r['flag']}")
+            flag = str(len(notes))
+        table.add_row(r["method"], r["setting"], _fmt(r["transformer_speedup"], ".2f") + "x",
+                      _fmt(r["wall_speedup"], ".2f") + "x", _fmt(r["computed_share"], ".3f"),
+                      _fmt(r["psnr"], ".2f"), _fmt(r["ssim"], ".4f"), _fmt(r["temporal_error"], ".4f"), flag)
+    for name, reason in results["not_applicable"].items():
+        notes.append(f"{name}: not applicable: {reason}")
+        table.add_row(name, "–", *["–"] * 6, str(len(notes)))
+    console.print(table)
+    for i, note in enumerate(notes, 1):
+        console.print(f"  {i}. {note}", markup=False, highlight=False)
+
+
 def _quiet_libraries() -> None:
     """The CLI shows its own progress; silence the libraries' bars and info logs."""
     import warnings

@@ -1,0 +1,152 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from profiling_dit.bench import BenchSettings, count_self_attention
+from profiling_dit.generation import GenerationSettings, generate
+from profiling_dit.metrics import motion_ratio, psnr, ssim, temporal_error
+from profiling_dit.peers import METHODS, NotApplicable, RunContext
+from profiling_dit.peers.teacache import fit_teacache_polynomial
+from profiling_dit.profile_file import load_profile
+
+TINY_GEN = GenerationSettings(prompt="a red ball", height=32, width=32, frames=5, steps=8)
+
+
+# --- metrics on hand-made frames ---------------------------------------------------------------
+def test_identical_frames():
+    f = np.random.default_rng(0).integers(0, 256, (1, 4, 16, 16, 3), dtype=np.uint8)
+    assert math.isinf(psnr(f, f)) and ssim(f, f) == pytest.approx(1.0)
+    assert temporal_error(f[0], f[0]) == 0.0 and motion_ratio(f[0], f[0]) == pytest.approx(1.0)
+
+
+def test_known_shift_gives_known_psnr():
+    a = np.full((3, 8, 8, 3), 100, np.uint8)
+    b = a + 10  # MSE = 100
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255 ** 2 / 100))
+    assert temporal_error(a, b) == 0.0  # a constant shift does not change motion
+
+
+def test_lost_motion_shows_in_temporal_measures():
+    ref = np.zeros((3, 4, 4, 3), np.uint8)
+    ref[1] = 30
+    ref[2] = 60
+    frozen = np.repeat(ref[:1], 3, axis=0)
+    assert motion_ratio(ref, frozen) == 0.0
+    assert temporal_error(ref, frozen) == pytest.approx(30 / 255)
+
+
+def test_teacache_polynomial_fit_recovers_a_known_curve():
+    xs = np.linspace(0.01, 0.5, 12)
+    coeffs = fit_teacache_polynomial([(x, 2 * x * x + 0.5 * x + 0.01) for x in xs], degree=2)
+    np.testing.assert_allclose(coeffs, (2, 0.5, 0.01), atol=1e-8)
+
+
+# --- every adapter really skips at an aggressive setting ---------------------------------------
+AGGRESSIVE = {
+    "profiling-dit": {"background_share": 0.75},
+    "profiling-dit-foreground": {"background_share": 0.25},
+    "profiling-dit-inverse": {"background_share": 0.75},
+    "profiling-dit-average": {"background_share": 0.75},
+    "first-block-cache": {"threshold": 5.0},
+    "taylorseer": {"cache_interval": 3},
+    "magcache": {"threshold": 5.0, "max_skip_steps": 3},
+    "pab": {"skip_range": 2, "timestep_range": (0, 1000)},
+    "seacache": {"threshold": 5.0},
+    "teacache": {"threshold": 5.0},
+}
+
+
+def _ctx(model, profile):
+    return RunContext(model, TINY_GEN, profile,
+                      lambda on_last: generate(model, TINY_GEN, on_step=(
+                          lambda i, n: on_last() if (on_last and i == n - 1) else None)))
+
+
+@pytest.fixture(scope="module")
+def baseline_count(tiny_model):
+    with count_self_attention(tiny_model) as counter:
+        generate(tiny_model, TINY_GEN)
+    assert counter[0] == 12 * 8 * 2
+    return counter[0]
+
+
+@pytest.mark.parametrize("name", sorted(AGGRESSIVE))
+def test_adapter_skips_at_aggressive_setting(tiny_model, baseline_count, name):
+    method = METHODS[name]
+    ctx = _ctx(tiny_model, load_profile("profiles/tiny-wan.json"))
+    method.check(ctx)
+    if method.calibrate is not None:
+        method.calibrate(ctx)
+    method.apply(ctx, AGGRESSIVE[name])
+    try:
+        with count_self_attention(tiny_model) as counter:
+            frames = generate(tiny_model, TINY_GEN).frames
+    finally:
+        method.remove(ctx)
+    share = counter[0] / baseline_count
+    assert 0 < share < 1, f"{name} computed {share:.3f}"
+    assert frames.shape == (1, 5, 32, 32, 3)
+    # removal restores stock sampling
+    with count_self_attention(tiny_model) as counter:
+        generate(tiny_model, TINY_GEN)
+    assert counter[0] == baseline_count
+
+
+def test_fastercache_on_wan_with_cfg_is_not_applicable(tiny_model):
+    with pytest.raises(NotApplicable, match="per CFG branch"):
+        METHODS["fastercache"].check(_ctx(tiny_model, None))
+
+
+def test_profiling_dit_needs_a_profile(tiny_model):
+    with pytest.raises(NotApplicable, match="profile"):
+        METHODS["profiling-dit"].check(_ctx(tiny_model, None))
+
+
+def test_unknown_method_is_rejected():
+    from profiling_dit.errors import InvalidSettingError
+
+    with pytest.raises(InvalidSettingError, match="unknown method"):
+        BenchSettings(prompts=("x",), methods=("warp-speed",))
+
+
+# --- the CLI writes its four outputs --------------------------------------------------------------
+def test_cli_bench_writes_outputs_and_reports_every_method(cli, tmp_path):
+    out = tmp_path / "bench"
+    res = cli("bench", "--profile", "profiles/tiny-wan.json", "--height", 32, "--width", 32, "--frames", 5,
+              "--steps", 6, "--methods", "profiling-dit,first-block-cache,fastercache,cache-dit",
+              "--out", out)
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    names = {r["method"] for r in results["summary"]} | set(results["not_applicable"])
+    assert names == {"baseline", "profiling-dit", "first-block-cache", "fastercache", "cache-dit"}
+    assert "per CFG branch" in results["not_applicable"]["fastercache"]
+    md = (out / "results.md").read_text()
+    assert "| profiling-dit |" in md and "not applicable" in md and "LPIPS: unavailable" in md
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    pdit = next(r for r in results["summary"] if r["method"] == "profiling-dit")
+    assert pdit["computed_share"] < 1 and pdit["transformer_speedup"] > 0
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--methods", "warp-speed"], "unknown method"),
+        (["--seeds", "a,b"], "--seeds"),
+        (["--repeats", "0"], "--repeats"),
+        (["--frames", "10"], "4k+1"),
+    ],
+)
+def test_cli_bench_bad_input(cli, tmp_path, args, needle):
+    res = cli("bench", "--out", tmp_path / "b", *args)
+    assert res.exit_code == 2 and needle in res.output
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_bench_refuses_existing_results(cli, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    res = cli("bench", "--out", out)
+    assert res.exit_code == 2 and "--force" in res.output
