@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,7 +205,7 @@ def summarize(runs: list[dict], bs: BenchSettings) -> list[dict]:
             out.append({"method": method, "setting": setting, "status": rows[0]["status"], "reason": rows[0].get("reason")})
             continue
 
-        def mean(key):
+        def mean(key, ok=ok):
             vals = [r[key] for r in ok]
             return float("inf") if any(math.isinf(v) for v in vals) else float(np.mean(vals))
 
