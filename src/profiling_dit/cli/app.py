@@ -106,22 +106,13 @@ def generate(
         report = check_output_path(report, force, extensions=(".json",))
     resolve_device(device)
 
-    from rich.console import Console
 
     from profiling_dit._io import atomic_write_text
     from profiling_dit.generation import generate as run_generation
     from profiling_dit.generation import run_report
-    from profiling_dit.loading import load_pipeline
     from profiling_dit.video_io import write_video
 
-    _quiet_libraries()
-    console = Console(stderr=True)
-    for w in warnings:
-        console.print(f"[yellow]Warning:[/] {w}")
-    with console.status(f"Loading {source.requested}…"):
-        loaded = load_pipeline(source, device=device, dtype=dtype.value)
-    if source.meta.get("trained") is False:
-        console.print(f"[yellow]Note:[/] {source.meta.get('description', 'this model is untrained')}")
+    console, loaded = _load(source, device, dtype, warnings)
 
     extra = {"output": str(out)}
     if config is None:
@@ -236,16 +227,11 @@ def profile(
             raise InvalidSettingError(f"masks file {str(masks)!r} does not exist")
     resolve_device(device)
 
-    from rich.console import Console
 
-    from profiling_dit.loading import load_pipeline
     from profiling_dit.profiling import build_profile, measure_prompt, write_profile
     from profiling_dit.segmentation import PcaOtsuSegmenter, Sam2Segmenter
 
-    _quiet_libraries()
-    console = Console(stderr=True)
-    with console.status(f"Loading {model}…"):
-        loaded = load_pipeline(source, device=device, dtype=dtype.value)
+    console, loaded = _load(source, device, dtype)
     if masks is not None:
         segmenter, seg_info = None, {"name": "user-masks", "detail": str(masks)}
     elif sam2 is not None:
@@ -346,21 +332,14 @@ def bench(
     import shlex
     import sys
 
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from profiling_dit._io import atomic_write_text
     from profiling_dit.bench import pareto_plot, plan_runs, run_bench, to_markdown
     from profiling_dit.environment import device_info, library_versions
-    from profiling_dit.loading import load_pipeline
 
-    _quiet_libraries()
-    console = Console(stderr=True)
-    with console.status(f"Loading {source.requested}…"):
-        loaded = load_pipeline(source, device=device, dtype=dtype.value)
+    console, loaded = _load(source, device, dtype)
     if prof is not None:
-        from profiling_dit.profile_file import check_profile_fits
-
         check_profile_fits(prof, loaded.pipe.transformer, loaded.arch, source=f"profile {str(profile)!r}")
     with Progress(TextColumn("Benchmark"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console) as progress:
@@ -406,6 +385,23 @@ def _print_bench_table(console, results: dict) -> None:
     console.print(table)
     for i, note in enumerate(notes, 1):
         console.print(f"  {i}. {note}", markup=False, highlight=False)
+
+
+def _load(source, device: str, dtype, warnings: list[str] = ()):
+    """Quiet the libraries, print warnings, load the pipeline under a spinner; return (console, model)."""
+    from rich.console import Console
+
+    from profiling_dit.loading import load_pipeline
+
+    _quiet_libraries()
+    console = Console(stderr=True)
+    for w in warnings:
+        console.print(f"[yellow]Warning:[/] {w}")
+    with console.status(f"Loading {source.requested}…"):
+        loaded = load_pipeline(source, device=device, dtype=dtype.value)
+    if source.meta.get("trained") is False:
+        console.print(f"[yellow]Note:[/] {source.meta.get('description', 'this model is untrained')}")
+    return console, loaded
 
 
 def _quiet_libraries() -> None:
