@@ -382,9 +382,12 @@ def _print_bench_table(console, results: dict) -> None:
     for name, reason in results["not_applicable"].items():
         notes.append(f"{name}: not applicable: {reason}")
         table.add_row(name, "–", *["–"] * 6, str(len(notes)))
-    console.print(table)
+    from rich.console import Console
+
+    wide = Console(stderr=True, width=max(console.width, 132))  # logs default to 80 columns
+    wide.print(table)
     for i, note in enumerate(notes, 1):
-        console.print(f"  {i}. {note}", markup=False, highlight=False)
+        wide.print(f"  {i}. {note}", markup=False, highlight=False)
 
 
 def _load(source, device: str, dtype, warnings: list[str] = ()):
