@@ -73,21 +73,15 @@ def generate(
 ) -> None:
     """Generate a video: stock sampling, or ProfilingDiT caching with --profile."""
     from profiling_dit.errors import InvalidSettingError
-    from profiling_dit.loading import resolve_device, resolve_model
+    from profiling_dit.loading import resolve_device
     from profiling_dit.video_io import check_output_path
 
     # Everything cheap is checked before any weights load.
     caching_flags = (warmup, interval_max, interval_min, tau, background_share, final_full_steps, schedule, reuse)
-    prof = config = None
-    if profile is None:
-        if any(v is not None for v in caching_flags) or compile:
-            raise InvalidSettingError("caching options (--warmup, --tau, --compile, ...) need --profile")
-    else:
-        from profiling_dit.profile_file import load_profile, profile_model_ref
-
-        prof = load_profile(profile)
-        model = model or profile_model_ref(prof)
-    source = resolve_model(model or "tiny")
+    config = None
+    if profile is None and (any(v is not None for v in caching_flags) or compile):
+        raise InvalidSettingError("caching options (--warmup, --tau, --compile, ...) need --profile")
+    prof, source = _profile_and_model(profile, model)
     settings = _settings(source, prompt, negative_prompt, steps, height, width, frames, guidance, seed, fps)
     warnings = []
     if prof is not None:
@@ -98,9 +92,6 @@ def generate(
             interval_max=interval_max, interval_min=interval_min, final_full_steps=final_full_steps,
             schedule=schedule.value if schedule else None, reuse=reuse.value if reuse else None)
         warnings = _profile_mismatch_warnings(prof, settings)
-        from profiling_dit.profile_file import check_profile_fits
-
-        check_profile_fits(prof, None, source=f"profile {str(profile)!r}", model_source=source)
     out = check_output_path(out, force)
     if report is not None:
         report = check_output_path(report, force, extensions=(".json",))
@@ -112,16 +103,14 @@ def generate(
     from profiling_dit.generation import run_report
     from profiling_dit.video_io import write_video
 
-    console, loaded = _load(source, device, dtype, warnings)
+    console, loaded = _load(source, device, dtype, warnings, prof, profile)
 
     extra = {"output": str(out)}
     if config is None:
         result = _run_with_progress(console, lambda cb: run_generation(loaded, settings, on_step=cb), settings.steps)
     else:
-        from profiling_dit.profile_file import check_profile_fits
         from profiling_dit.sampling import generate_cached, plan_summary
 
-        check_profile_fits(prof, loaded.pipe.transformer, loaded.arch, source=f"profile {str(profile)!r}")
         _print_plan(console, plan_summary(config, settings.steps), config)
         result, summary = _run_with_progress(
             console, lambda cb: generate_cached(loaded, settings, config, compile=compile, on_step=cb),
@@ -283,20 +272,14 @@ def bench(
 ) -> None:
     """Benchmark ProfilingDiT against stock sampling and other caching methods, side by side."""
     from profiling_dit.errors import InvalidSettingError, OutputPathError
-    from profiling_dit.loading import resolve_device, resolve_model
+    from profiling_dit.loading import resolve_device
     from profiling_dit.peers import METHODS
 
     if list_methods:
         for m in METHODS.values():
             typer.echo(f"{m.name:26s} {m.family:14s} default {m.default or '-'}  {m.note}")
         return
-    prof = None
-    if profile is not None:
-        from profiling_dit.profile_file import load_profile, profile_model_ref
-
-        prof = load_profile(profile)
-        model = model or profile_model_ref(prof)
-    source = resolve_model(model or "tiny")
+    prof, source = _profile_and_model(profile, model)
     ppath = Path(prompts).expanduser()
     prompt_list = ([line.strip() for line in ppath.read_text().splitlines() if line.strip()]
                    if ppath.is_file() else [prompts])
@@ -313,10 +296,6 @@ def bench(
                        guidance=gen0.guidance)
     for p in prompt_list:
         bs.generation(p, 0)  # validates every prompt before anything runs
-    if prof is not None:
-        from profiling_dit.profile_file import check_profile_fits
-
-        check_profile_fits(prof, None, source=f"profile {str(profile)!r}", model_source=source)
     out = out.expanduser()
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"{str(out)!r} is a file; --out takes a folder")
@@ -338,9 +317,7 @@ def bench(
     from profiling_dit.bench import pareto_plot, plan_runs, run_bench, to_markdown
     from profiling_dit.environment import device_info, library_versions
 
-    console, loaded = _load(source, device, dtype)
-    if prof is not None:
-        check_profile_fits(prof, loaded.pipe.transformer, loaded.arch, source=f"profile {str(profile)!r}")
+    console, loaded = _load(source, device, dtype, (), prof, profile)
     with Progress(TextColumn("Benchmark"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console) as progress:
         task = progress.add_task("", total=plan_runs(bs))
@@ -390,8 +367,25 @@ def _print_bench_table(console, results: dict) -> None:
         wide.print(f"  {i}. {note}", markup=False, highlight=False)
 
 
-def _load(source, device: str, dtype, warnings: list[str] = ()):
-    """Quiet the libraries, print warnings, load the pipeline under a spinner; return (console, model)."""
+def _profile_and_model(profile: Path | None, model: str | None):
+    """Load the profile (if any), resolve the model (default: the profile's, else tiny) and check, from the
+    model's saved config alone, that the profile fits it. Returns (profile dict or None, ModelSource)."""
+    from profiling_dit.loading import resolve_model
+
+    if profile is None:
+        return None, resolve_model(model or "tiny")
+    from profiling_dit.profile_file import check_profile_fits, load_profile, profile_model_ref
+
+    prof = load_profile(profile)
+    source = resolve_model(model or profile_model_ref(prof))
+    check_profile_fits(prof, None, source=f"profile {str(profile)!r}", model_source=source)
+    return prof, source
+
+
+def _load(source, device: str, dtype, warnings: list[str] = (), prof: dict | None = None,
+          profile: Path | None = None):
+    """Quiet the libraries, print warnings, load the pipeline under a spinner, check the profile against the
+    loaded transformer; return (console, model)."""
     from rich.console import Console
 
     from profiling_dit.loading import load_pipeline
@@ -404,6 +398,10 @@ def _load(source, device: str, dtype, warnings: list[str] = ()):
         loaded = load_pipeline(source, device=device, dtype=dtype.value)
     if source.meta.get("trained") is False:
         console.print(f"[yellow]Note:[/] {source.meta.get('description', 'this model is untrained')}")
+    if prof is not None:
+        from profiling_dit.profile_file import check_profile_fits
+
+        check_profile_fits(prof, loaded.pipe.transformer, loaded.arch, source=f"profile {str(profile)!r}")
     return console, loaded
 
 
