@@ -146,25 +146,31 @@ def stock(tiny_model):
     return generate(tiny_model, GEN).frames
 
 
+def _blocks(model):
+    return model.pipe.transformer.config.num_layers
+
+
 def _cached(model, cfg, gen=GEN):
     with profiling_dit_enabled(model.pipe.transformer, cfg):
         return generate(model, gen).frames
 
 
 def test_empty_background_set_is_bit_identical(tiny_model, stock):
-    cfg = ProfilingDiTConfig(num_blocks=12, background_blocks=(), warmup=0, num_inference_steps=6)
+    cfg = ProfilingDiTConfig(num_blocks=_blocks(tiny_model), background_blocks=(), warmup=0, num_inference_steps=6)
     assert np.array_equal(_cached(tiny_model, cfg), stock)
 
 
 def test_all_full_compute_plan_is_bit_identical(tiny_model, stock):
-    cfg = ProfilingDiTConfig(num_blocks=12, background_blocks=(1, 2, 3, 7, 9, 10, 11), warmup=5,
+    n = _blocks(tiny_model)
+    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=(1, 2, 3, n - 3, n - 1), warmup=5,
                              num_inference_steps=6)
     assert cfg.plan(6).all()
     assert np.array_equal(_cached(tiny_model, cfg), stock)
 
 
 def test_reuse_changes_frames_and_removal_restores(tiny_model, stock):
-    cfg = ProfilingDiTConfig(num_blocks=12, background_blocks=tuple(range(2, 11)), warmup=0, interval_max=3,
+    n = _blocks(tiny_model)
+    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(range(2, n - 1)), warmup=0, interval_max=3,
                              interval_min=3, num_inference_steps=6)
     assert not cfg.plan(6).all()
     cached = _cached(tiny_model, cfg)
@@ -175,7 +181,8 @@ def test_reuse_changes_frames_and_removal_restores(tiny_model, stock):
 
 
 def test_batched_prompts(tiny_model):
-    cfg = ProfilingDiTConfig(num_blocks=12, background_blocks=(3, 4, 5, 6), warmup=1, num_inference_steps=6)
+    cfg = ProfilingDiTConfig(num_blocks=_blocks(tiny_model), background_blocks=(3, 4, 5, 6), warmup=1,
+                             num_inference_steps=6)
     gen = GenerationSettings(prompt=("a red ball", "a blue square"), height=64, width=64, frames=5, steps=6)
     frames = _cached(tiny_model, cfg, gen)
     assert frames.shape == (2, 5, 64, 64, 3)
@@ -200,7 +207,9 @@ def test_cli_generate_with_profile_matches_second_process_and_reports(cli, tmp_p
     rep = json.loads((tmp_path / "r.json").read_text())["profiling_dit"]
     assert 0 < rep["computed_share"] < 1
     assert rep["cache_bytes"]["cond"] > 0 and rep["cache_bytes"]["uncond"] > 0
-    assert len(rep["timeline"]) == 12
+    from profiling_dit.profile_file import load_profile
+
+    assert len(rep["timeline"]) == load_profile(prof)["model"]["num_blocks"]
     assert "warnings" in json.loads((tmp_path / "r.json").read_text())  # size differs from the profile
 
 

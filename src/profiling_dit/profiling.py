@@ -100,6 +100,7 @@ class PromptMeasurement:
     latent_mask: np.ndarray  # mask shown on the PCA frames
     wall_s: float
     transformer_s: float
+    frames: np.ndarray | None = None  # the generated video (T, H, W, 3) uint8, for evaluation
 
 
 def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSettings, segmenter=None,
@@ -139,7 +140,7 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
     return PromptMeasurement(
         prompt=gen.prompts[0], steps=steps, r_attn=matrix, l1=recorder.l1, rel_l1=recorder.rel_l1,
         token_mask=tmask, pca_frames=rgb, latent_mask=shown, wall_s=wall,
-        transformer_s=result.timings.transformer_s,
+        transformer_s=result.timings.transformer_s, frames=result.frames[0],
     )
 
 

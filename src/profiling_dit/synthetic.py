@@ -191,6 +191,18 @@ def judge(video: np.ndarray, scene: Scene, min_travel: float = 0.12) -> Verdict:
     return Verdict(color == scene.color, bool(motion_ok), detected_bg == scene.background, color, detected_bg, disp)
 
 
+def truth_token_mask(video: np.ndarray, grid: tuple[int, int, int], frame_multiple: int = 4) -> np.ndarray:
+    """The foreground of a generated video on the transformer's token grid (F', H', W').
+
+    The "ground truth" of a generated video is what the generator's palette says: pixels far from
+    the frame's background colour (``foreground_masks``, as the judge uses), grouped into latent
+    frames and area-pooled to tokens exactly like user masks are.
+    """
+    from .segmentation import to_token_grid, video_masks_to_latent_frames
+
+    return to_token_grid(video_masks_to_latent_frames(foreground_masks(video), grid[0], frame_multiple), grid)
+
+
 def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     union = (pred | truth).sum()

@@ -8,7 +8,12 @@ Stages, each resumable from safetensors checkpoints in ``OUT/checkpoints``:
    prompts from the frozen tiny UMT5 encoder, the prompt dropped 10% of the time for CFG;
 5. save the pipeline in ``save_pretrained`` layout with ``pdit_model.json``.
 
-Not yet run to completion at full size: the sizes and step counts of ``TrainConfig`` are a plan.
+Architectures come from ``tiny.py`` (the shipped model's configs), so a trained folder and a
+freshly built tiny pipeline always agree. Choices made to fit 90 minutes on 2 CPU cores, with a
+small model that still learns to draw the object: the loss is weighted up on the foreground's
+latent cells (the object covers ~5% of the frame and is otherwise learned last), the transformer's
+weights are averaged (EMA) and the average is what is saved, and learning rates warm up then
+decay along a cosine.
 """
 
 from __future__ import annotations
@@ -28,34 +33,39 @@ from ._io import atomic_path, atomic_write_text
 class TrainConfig:
     out: str
     seed: int = 0
-    clips: int = 1000
+    clips: int = 2000
     frames: int = 17
     height: int = 128
     width: int = 128
-    vae_steps: int = 1500
+    vae_steps: int = 1800
     vae_batch: int = 4
     vae_crop: int = 32
     # Full clips: a VAE trained on 5-frame windows decoded later latent chunks of a 17-frame clip at
     # ~7 dB against ~18 dB in its window (benchmarks/results/train-experiment-1.json).
     vae_window: int = 17
-    vae_lr: float = 3e-4
+    vae_lr: float = 5e-4
     vae_kl_weight: float = 1e-6
-    vae_base_dim: int = 8
-    dit_steps: int = 1500
+    dit_steps: int = 2800
     dit_batch: int = 8
-    dit_lr: float = 3e-4
-    num_layers: int = 8
-    patch: tuple[int, int, int] = (1, 1, 1)
+    dit_lr: float = 6e-4
+    dit_warmup: int = 200
+    ema_decay: float = 0.998
+    # Loss weight of a latent cell = 1 + foreground_weight x (share of its pixels that are foreground).
+    foreground_weight: float = 4.0
+    num_layers: int | None = None  # None: the shipped model's block count (tests train fewer)
     cfg_dropout: float = 0.1
     flow_shift: float = 3.0
     checkpoint_every: int = 200
 
 
 # --- checkpoints: safetensors for tensors, JSON for the rest (no pickles) ------------------------
-def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, extra: dict,
+                    ema: dict[str, torch.Tensor] | None = None) -> None:
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    for k, v in (ema or {}).items():
+        tensors[f"ema.{k}"] = v.detach().contiguous()
     opt_state = opt.state_dict()
     for pid, st in opt_state["state"].items():
         for name, value in st.items():
@@ -67,7 +77,9 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta) + "\n")
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict | None:
+def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    ema: dict[str, torch.Tensor] | None = None) -> dict | None:
+    """Restore ``model``, ``opt`` (and the ``ema`` tensors, in place) from ``path``; None if absent."""
     from safetensors.torch import load_file
 
     if not path.with_suffix(".json").is_file():
@@ -81,23 +93,40 @@ def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
             _, pid, name = key.split(".", 2)
             state.setdefault(int(pid), {})[name] = value
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    for k, v in (ema or {}).items():
+        v.copy_(tensors[f"ema.{k}"])
     return meta
 
 
 # --- stages -------------------------------------------------------------------------------------
-def render_clips(cfg: TrainConfig, progress=None) -> tuple[np.ndarray, list[str]]:
+def latent_foreground(masks: np.ndarray, spatial: int = 8, temporal: int = 4) -> np.ndarray:
+    """Share of foreground pixels in each latent cell, (T', H/spatial, W/spatial) for masks (T, H, W).
+
+    Latent frame 0 covers pixel frame 0; latent frame k covers frames 4k-3 .. 4k (the Wan VAE's
+    causal chunks); a cell's share is the mean over its frames and pixels.
+    """
+    t, h, w = masks.shape
+    groups = [masks[:1]] + [masks[1 + temporal * k: 1 + temporal * (k + 1)] for k in range((t - 1) // temporal)]
+    out = np.stack([g.reshape(len(g), h // spatial, spatial, w // spatial, spatial).mean(axis=(0, 2, 4))
+                    for g in groups])
+    return out.astype(np.float32)
+
+
+def render_clips(cfg: TrainConfig, progress=None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(videos uint8 (N, T, H, W, 3), prompts, foreground share per latent cell (N, T', H/8, W/8))."""
     from .synthetic import render, split_scenes
 
     train, _ = split_scenes()
     videos = np.empty((cfg.clips, cfg.frames, cfg.height, cfg.width, 3), np.uint8)
-    prompts = []
+    prompts, fg = [], []
     for i in range(cfg.clips):
         scene = train[i % len(train)]
-        videos[i], _ = render(scene, cfg.frames, cfg.height, cfg.width, seed=cfg.seed * 100003 + i // len(train))
+        videos[i], masks = render(scene, cfg.frames, cfg.height, cfg.width, seed=cfg.seed * 100003 + i // len(train))
+        fg.append(latent_foreground(masks))
         prompts.append(scene.prompt)
         if progress:
             progress(i + 1, cfg.clips)
-    return videos, prompts
+    return videos, prompts, np.stack(fg)
 
 
 def _to_vae_input(videos_uint8: np.ndarray) -> torch.Tensor:
@@ -108,8 +137,15 @@ def _to_vae_input(videos_uint8: np.ndarray) -> torch.Tensor:
 def build_vae(cfg: TrainConfig):
     from diffusers import AutoencoderKLWan
 
-    return AutoencoderKLWan(base_dim=cfg.vae_base_dim, z_dim=8, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
-                            temperal_downsample=[False, True, True], latents_mean=[0.0] * 8, latents_std=[1.0] * 8)
+    from .tiny import TINY_VAE_CONFIG
+
+    return AutoencoderKLWan(**TINY_VAE_CONFIG)
+
+
+def _cosine_lr(base: float, step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 10% of ``base``."""
+    warm = min(1.0, (step + 1) / max(1, warmup))
+    return base * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * step / max(1, total))))
 
 
 def train_vae(cfg: TrainConfig, videos: np.ndarray, progress=None, log=None):
@@ -133,11 +169,14 @@ def train_vae(cfg: TrainConfig, videos: np.ndarray, progress=None, log=None):
         loss = rec_loss + cfg.vae_kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        for g in opt.param_groups:
+            g["lr"] = _cosine_lr(cfg.vae_lr, step, cfg.vae_steps, 100)
         opt.step()
         if log:
             log({"stage": "vae", "step": step + 1, "l1": rec_loss.item(), "kl": kl.item()})
         if progress:
-            progress(step + 1, cfg.vae_steps)
+            progress(step + 1, cfg.vae_steps, f"l1 {rec_loss.item():.3f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.vae_steps:
             save_checkpoint(ckpt, vae, opt, step + 1, {"config": asdict(cfg)})
     return vae.eval()
@@ -164,9 +203,12 @@ def vae_psnr(vae, videos: np.ndarray) -> float:
 def build_transformer(cfg: TrainConfig):
     from diffusers import WanTransformer3DModel
 
-    return WanTransformer3DModel(patch_size=cfg.patch, num_attention_heads=4, attention_head_dim=32, in_channels=8,
-                                 out_channels=8, text_dim=64, freq_dim=64, ffn_dim=256, num_layers=cfg.num_layers,
-                                 cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=1024)
+    from .tiny import TINY_TRANSFORMER_CONFIG
+
+    config = dict(TINY_TRANSFORMER_CONFIG)
+    if cfg.num_layers is not None:
+        config["num_layers"] = cfg.num_layers
+    return WanTransformer3DModel(**config)
 
 
 @torch.no_grad()
@@ -178,12 +220,14 @@ def prompt_embeddings(pipe, prompts: list[str], max_len: int) -> dict[str, torch
 
 
 def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str], embeds: dict[str, torch.Tensor],
-                      progress=None, log=None):
+                      foreground: torch.Tensor | None = None, progress=None, log=None):
+    """Flow matching; returns the model carrying the EMA weights (what gets saved)."""
     torch.manual_seed(cfg.seed + 1)
     model = build_transformer(cfg).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.dit_lr, weight_decay=0.0)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ckpt = Path(cfg.out) / "checkpoints" / "transformer"
-    meta = load_checkpoint(ckpt, model, opt)
+    meta = load_checkpoint(ckpt, model, opt, ema)
     start = meta["step"] if meta else 0
     rng = np.random.default_rng([cfg.seed, 1, start])
     for step in range(start, cfg.dit_steps):
@@ -196,20 +240,34 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
         s = sigma.view(-1, 1, 1, 1, 1)
         xt = (1 - s) * x0 + s * noise
         pred = model(xt, sigma * 1000, text, return_dict=False)[0]
-        loss = (pred - (noise - x0)).pow(2).mean()
+        err = (pred - (noise - x0)).pow(2)
+        plain = err.mean()
+        if foreground is not None and cfg.foreground_weight:
+            weight = 1 + cfg.foreground_weight * foreground[idx].unsqueeze(1)  # (B, 1, T', H', W')
+            loss = (err * weight).mean() / weight.mean()
+        else:
+            loss = plain
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        for g in opt.param_groups:  # linear warm-up, then cosine decay
-            warm = min(1.0, (step + 1) / 100)
-            g["lr"] = cfg.dit_lr * warm * (0.5 + 0.5 * math.cos(math.pi * step / max(1, cfg.dit_steps)))
+        for g in opt.param_groups:
+            g["lr"] = _cosine_lr(cfg.dit_lr, step, cfg.dit_steps, cfg.dit_warmup)
         opt.step()
+        with torch.no_grad():
+            decay = min(cfg.ema_decay, (step + 1) / (step + 10))  # short runs: the average follows closely
+            for k, v in model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    ema[k].lerp_(v, 1 - decay)
+                else:
+                    ema[k].copy_(v)
         if log:
-            log({"stage": "transformer", "step": step + 1, "loss": loss.item()})
+            log({"stage": "transformer", "step": step + 1, "loss": loss.item(), "mse": plain.item(),
+                 "sigma_mean": float(sigma.mean())})
         if progress:
-            progress(step + 1, cfg.dit_steps)
+            progress(step + 1, cfg.dit_steps, f"loss {loss.item():.3f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.dit_steps:
-            save_checkpoint(ckpt, model, opt, step + 1, {"config": asdict(cfg)})
+            save_checkpoint(ckpt, model, opt, step + 1, {"config": asdict(cfg)}, ema)
+    model.load_state_dict(ema)
     return model.eval()
 
 
@@ -226,18 +284,19 @@ def train_tiny(cfg: TrainConfig, progress=None) -> Path:
             f.write(json.dumps(record) + "\n")
 
     def stage(name):
-        return (lambda i, n: progress(name, i, n)) if progress else None
+        return (lambda i, n, note="": progress(name, i, n, note)) if progress else None
 
-    videos, prompts = render_clips(cfg, stage("render"))
+    videos, prompts, foreground = render_clips(cfg, stage("render"))
     vae = train_vae(cfg, videos, stage("vae"), log)
     latents = encode_latents(vae, videos)
     mean = latents.mean(dim=(0, 2, 3, 4))
     std = latents.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
     vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
     latents = (latents - mean.view(1, -1, 1, 1, 1)) / std.view(1, -1, 1, 1, 1)
-    pipe = build_tiny_pipeline(seed=cfg.seed)
+    pipe = build_tiny_pipeline(seed=cfg.seed, num_layers=cfg.num_layers)
     embeds = prompt_embeddings(pipe, prompts, TINY_MAX_SEQUENCE_LENGTH)
-    transformer = train_transformer(cfg, latents, prompts, embeds, stage("transformer"), log)
+    transformer = train_transformer(cfg, latents, prompts, embeds, torch.from_numpy(foreground),
+                                    stage("transformer"), log)
     pipe.vae, pipe.transformer = vae, transformer
     pipe.register_modules(vae=vae, transformer=transformer)
     folder = out / "model"
@@ -276,17 +335,22 @@ if __name__ == "__main__":  # pragma: no cover - maintenance entry point
     ap = argparse.ArgumentParser(description="Train the tiny Wan model on synthetic scenes (resumable).")
     ap.add_argument("--out", required=True)
     for name, field_ in TrainConfig.__dataclass_fields__.items():
-        if name not in ("out", "patch"):
-            ap.add_argument("--" + name.replace("_", "-"), type=type(field_.default), default=field_.default)
-    ap.add_argument("--eval-prompts", type=int, default=8)
+        if name != "out":
+            kind = int if field_.default is None else type(field_.default)
+            ap.add_argument("--" + name.replace("_", "-"), type=kind, default=field_.default)
+    ap.add_argument("--eval-prompts", type=int, default=0, help="held-out prompts to judge (0: all of them)")
     args = vars(ap.parse_args())
     n_eval = args.pop("eval_prompts")
     cfg = TrainConfig(**args)
     bars: dict[str, tqdm] = {}
 
-    def progress(name, i, n):
-        bar = bars.setdefault(name, tqdm(total=n, desc=name))
+    def progress(name, i, n, note=""):
+        if name not in bars:
+            bars[name] = tqdm(total=n, desc=name, mininterval=2.0)
+        bar = bars[name]
         bar.n = i
+        if note:
+            bar.set_postfix_str(note, refresh=False)
         bar.refresh()
 
     t0 = time.time()
@@ -295,7 +359,8 @@ if __name__ == "__main__":  # pragma: no cover - maintenance entry point
         bar.close()
     from .synthetic import split_scenes
 
-    result = evaluate(folder, split_scenes()[1][:n_eval])
+    held = split_scenes()[1]
+    result = evaluate(folder, held[:n_eval] if n_eval else held)
     result["train_seconds"] = time.time() - t0
     atomic_write_text(Path(cfg.out) / "eval.json", json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "verdicts"}))
