@@ -44,7 +44,9 @@ def test_wan_qk_reproduces_processor_output():
     arch = arch_for(tr)
     attn = tr.blocks[0].attn1
     rot = tr.rope(torch.zeros(1, 8, 3, 8, 8))
-    hs = torch.randn(1, 3 * 4 * 4, 128, generator=torch.Generator().manual_seed(0))
+    pt, ph, pw = tr.config.patch_size
+    dim = tr.config.num_attention_heads * tr.config.attention_head_dim
+    hs = torch.randn(1, 3 * 8 * 8 // (pt * ph * pw), dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         q, k = arch.self_attention_qk(attn, hs, None, None, rot)
         v = attn.to_v(hs).unflatten(2, (attn.heads, -1)).transpose(1, 2)

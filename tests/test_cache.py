@@ -97,8 +97,8 @@ def test_refresh_step_delta_reproduces_the_per_block_chain():
         full = _call(model, x, 0, 4)  # step 0: full compute, stores the run delta
         assert torch.equal(full, plain)  # a full step returns the chain's own output
         # the run's one delta equals h_out(3) − h_in(1) of the chain
-        state = model._pdit_state_manager._state_cache["cond"]
-        torch.testing.assert_close(state.delta[0], h_out - h_in, rtol=0, atol=0)
+        state = model._pdit_state_manager._state_cache["cond"]  # one delta per stream (one stream here)
+        torch.testing.assert_close(state.delta[0], (h_out - h_in,), rtol=0, atol=0)
         reused = _call(model, x, 1, 4)  # same input again: the cached delta reproduces the chain
         torch.testing.assert_close(reused, plain, rtol=0, atol=1e-6)
 

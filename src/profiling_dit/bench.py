@@ -39,6 +39,7 @@ class BenchSettings:
     width: int = 128
     frames: int = 17
     guidance: float = 5.0
+    image: str | None = None  # first frame, for image-to-video models
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
@@ -55,7 +56,7 @@ class BenchSettings:
 
     def generation(self, prompt: str, seed: int) -> GenerationSettings:
         return GenerationSettings(prompt=prompt, seed=seed, steps=self.steps, height=self.height, width=self.width,
-                                  frames=self.frames, guidance=self.guidance)
+                                  frames=self.frames, guidance=self.guidance, image=self.image)
 
 
 class _CountingProcessor:
@@ -108,7 +109,7 @@ def run_bench(model: LoadedModel, profile: dict | None, bs: BenchSettings,
 
     first = bs.generation(bs.prompts[0], bs.seeds[0])
     generate(model, GenerationSettings(prompt=first.prompts[0], steps=2, height=bs.height, width=bs.width,
-                                       frames=bs.frames, guidance=bs.guidance))  # warm-up, not measured
+                                       frames=bs.frames, guidance=bs.guidance, image=bs.image))  # warm-up
     tick("warm-up")
     calib_ctx: dict[str, RunContext] = {}
     not_applicable: dict[str, str] = {}

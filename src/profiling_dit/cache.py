@@ -7,7 +7,9 @@ classes, a per-branch state, and ``apply_profiling_dit(transformer, config)`` /
 Block level (Eq. 8–9, Fig. 6): the cached blocks (the background set) form maximal runs of
 consecutive blocks k..j. On a full-compute step each run computes and stores one delta,
 h_out(j) − h_in(k). On a reuse step the run's first block returns h_in(k) + delta and the run's
-other blocks pass their input through; blocks outside the runs always compute.
+other blocks pass their input through; blocks outside the runs always compute. Blocks that carry
+several streams (HunyuanVideo, CogVideoX: video and text hidden states in, both out) keep one delta
+per stream, so a skipped run moves every stream it would have changed.
 
 Eq. 10 reading: the cached delta of a run is *replaced* at every full-compute step and reused
 unchanged until the next one (C ← Δ of the latest full step). Summing deltas across steps, the
@@ -170,15 +172,15 @@ class _BranchState(BaseState):
         self.step: int = 0
         self.calls: int = 0
         self.num_steps: int | None = None
-        self.h_in: dict[int, torch.Tensor] = {}
-        self.delta: dict[int, torch.Tensor] = {}
+        self.h_in: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.delta: dict[int, tuple[torch.Tensor, ...]] = {}  # one delta per stream
         self.skip_run: dict[int, bool] = {}
 
     def reset(self, *args, **kwargs):
         self.__init__()
 
     def cache_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.delta.values())
+        return sum(t.numel() * t.element_size() for deltas in self.delta.values() for t in deltas)
 
 
 class _PlanCache:
@@ -237,7 +239,7 @@ class _RunBlockHook(ModelHook):
     _is_stateful = True
 
     def __init__(self, state_manager: StateManager, plans: _PlanCache, run_id: int, block: int,
-                 is_first: bool, is_last: bool, hidden_arg: str):
+                 is_first: bool, is_last: bool, streams: tuple[str, ...]):
         super().__init__()
         self.state_manager = state_manager
         self.plans = plans
@@ -245,7 +247,7 @@ class _RunBlockHook(ModelHook):
         self.block = block
         self.is_first = is_first
         self.is_last = is_last
-        self.hidden_arg = hidden_arg
+        self.streams = streams  # the block's stream arguments, also its first positional ones, in order
 
     @torch.compiler.disable
     def _decide(self) -> tuple[_BranchState, bool]:
@@ -259,17 +261,20 @@ class _RunBlockHook(ModelHook):
         return state, not state.skip_run.get(self.run_id, False)
 
     def new_forward(self, module, *args, **kwargs):
-        hidden = kwargs[self.hidden_arg] if self.hidden_arg in kwargs else args[0]
+        inputs = tuple(kwargs[name] if name in kwargs else args[i] for i, name in enumerate(self.streams))
+        single = len(inputs) == 1
         state, compute = self._decide()
         if not compute:
             if self.is_first:
-                return hidden + state.delta[self.run_id]
-            return hidden  # the run's delta was already added by its first block
+                inputs = tuple(x + d for x, d in zip(inputs, state.delta[self.run_id]))
+            # other members pass through: the run's delta was already added by its first block
+            return inputs[0] if single else inputs
         if self.is_first:
-            state.h_in[self.run_id] = hidden
+            state.h_in[self.run_id] = inputs
         out = self.fn_ref.original_forward(*args, **kwargs)
         if self.is_last:
-            state.delta[self.run_id] = out - state.h_in.pop(self.run_id)
+            outs = (out,) if single else tuple(out)
+            state.delta[self.run_id] = tuple(o - x for o, x in zip(outs, state.h_in.pop(self.run_id)))
         return out
 
     def reset_state(self, module):
@@ -299,7 +304,7 @@ def apply_profiling_dit(transformer: torch.nn.Module, config: ProfilingDiTConfig
         _StepTrackerHook(state_manager, config), _STEP_HOOK)
     for run_id, (first, last) in enumerate(runs_of(config.cached_blocks)):
         for b in range(first, last + 1):
-            hook = _RunBlockHook(state_manager, plans, run_id, b, b == first, b == last, arch.block_hidden_states_arg)
+            hook = _RunBlockHook(state_manager, plans, run_id, b, b == first, b == last, arch.block_streams)
             HookRegistry.check_if_exists_or_initialize(blocks[b]).register_hook(hook, _RUN_HOOK)
     registry = HookRegistry.check_if_exists_or_initialize(transformer)
     registry.invalidate_child_registries_cache()

@@ -36,6 +36,7 @@ class GenerationSettings:
         guidance: classifier-free guidance scale; ``<= 1`` disables CFG (one transformer call a step).
         seed: seeds the initial noise (drawn on the CPU, so the same seed gives the same noise anywhere).
         fps: frames per second of the written video.
+        image: path of the first frame, for image-to-video pipelines (PNG/JPEG/WebP).
     """
 
     prompt: str | tuple[str, ...]
@@ -47,6 +48,7 @@ class GenerationSettings:
     guidance: float = 5.0
     seed: int = 0
     fps: int = 16
+    image: str | None = None
 
     def __post_init__(self):
         prompts = (self.prompt,) if isinstance(self.prompt, str) else tuple(self.prompt)
@@ -62,6 +64,11 @@ class GenerationSettings:
         _check_int("--fps", self.fps, 1, 240)
         if not isinstance(self.guidance, (int, float)) or not math.isfinite(self.guidance) or not 0 <= self.guidance <= 100:
             raise InvalidSettingError(f"--guidance must be a number in [0, 100], got {self.guidance!r}")
+        if self.image is not None:
+            from pathlib import Path
+
+            if not Path(self.image).is_file():
+                raise InvalidSettingError(f"--image {self.image}: no such file; give a PNG or JPEG of the first frame")
 
     @property
     def prompts(self) -> tuple[str, ...]:
@@ -121,6 +128,41 @@ class GenerationResult:
     timings: Timings
 
 
+def _load_image(path: str, width: int, height: int):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB").resize((width, height))
+    except (UnidentifiedImageError, OSError) as e:
+        raise InvalidSettingError(f"--image {path} is not a readable image ({e}); give a PNG or JPEG") from None
+
+
+def pipeline_kwargs(model: LoadedModel, settings: GenerationSettings) -> dict:
+    """The pipeline call's arguments, per the registry's pipeline spec (guidance kind, image input)."""
+    spec = model.pipeline_spec
+    if spec.needs_image and settings.image is None:
+        raise InvalidSettingError(
+            f"{type(model.pipe).__name__} is image-to-video: give the first frame with --image PATH")
+    if settings.image is not None and not spec.needs_image:
+        raise InvalidSettingError(f"--image is for image-to-video models; {type(model.pipe).__name__} is text-to-video")
+    kwargs = dict(
+        prompt=list(settings.prompts),
+        height=settings.height,
+        width=settings.width,
+        num_frames=settings.frames,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance,
+        output_type="np",
+        max_sequence_length=model.max_sequence_length,
+    )
+    if spec.pass_negative_prompt:
+        kwargs["negative_prompt"] = [settings.negative_prompt] * len(settings.prompts)
+    if spec.needs_image:
+        kwargs["image"] = _load_image(settings.image, settings.width, settings.height)
+    return kwargs
+
+
 def frames_to_uint8(video: np.ndarray) -> np.ndarray:
     """Float frames in [0, 1] (the pipeline's ``np`` output) to exact uint8."""
     return np.clip(np.round(np.asarray(video, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
@@ -142,6 +184,7 @@ def generate(
         ``GenerationResult`` with uint8 frames of shape (batch, T, H, W, 3) and ``Timings``.
     """
     settings.check_for(model.arch)
+    kwargs = pipeline_kwargs(model, settings)
     pipe = model.pipe
     device = model.device
     step_ends: list[float] = []
@@ -159,19 +202,7 @@ def generate(
         sync(device)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = pipe(
-                prompt=list(settings.prompts),
-                negative_prompt=[settings.negative_prompt] * len(settings.prompts),
-                height=settings.height,
-                width=settings.width,
-                num_frames=settings.frames,
-                num_inference_steps=settings.steps,
-                guidance_scale=settings.guidance,
-                generator=generator,
-                output_type="np",
-                max_sequence_length=model.max_sequence_length,
-                callback_on_step_end=_callback,
-            )
+            out = pipe(**kwargs, generator=generator, callback_on_step_end=_callback)
         sync(device)
         t1 = time.perf_counter()
     finally:

@@ -198,7 +198,20 @@ class LoadedModel:
 
     @property
     def max_sequence_length(self) -> int:
-        return int(self.source.meta.get("max_sequence_length", 512))
+        return int(self.source.meta.get("max_sequence_length", self.pipeline_spec.max_sequence_length))
+
+    @property
+    def pipeline_spec(self):
+        from .registry import pipeline_spec
+
+        return pipeline_spec(self.pipe)
+
+    def cfg_mode(self, settings) -> str | None:
+        """None (one call per step), "separate" (a call per branch) or "batched" (one call, both)."""
+        kind = self.pipeline_spec.guidance
+        if kind == "embedded" or settings.guidance <= 1.0:
+            return None
+        return "batched" if kind == "cfg-batched" else "separate"
 
 
 def load_pipeline(source: ModelSource, device: str = "auto", dtype: str = "auto") -> LoadedModel:
@@ -215,6 +228,9 @@ def load_pipeline(source: ModelSource, device: str = "auto", dtype: str = "auto"
             raise _hub_unavailable(source.location, source.requested, msg[:200]) from None
         raise ModelNotAvailableError(f"cannot load pipeline from {source.location}: {msg[:300]}") from None
     arch = arch_for(pipe.transformer)
+    from .registry import pipeline_spec
+
+    pipeline_spec(pipe)  # an unsupported pipeline class fails here, with the list
     pipe.to(dev)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):

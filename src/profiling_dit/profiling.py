@@ -77,6 +77,12 @@ class ProfileSettings:
         if self.branch == "uncond" and not gen.uses_cfg:
             raise InvalidSettingError("branch 'uncond' needs guidance > 1")
 
+    def check_for_model(self, model: LoadedModel, gen: GenerationSettings) -> None:
+        self.check_for(gen)
+        if self.branch == "uncond" and model.cfg_mode(gen) is None:
+            raise InvalidSettingError(
+                f"branch 'uncond' needs classifier-free guidance; {type(model.pipe).__name__} runs one branch here")
+
 
 def token_grid(model: LoadedModel, gen: GenerationSettings) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """(latent grid F', Hl, Wl) and (token grid F', Hl/ph, Wl/pw) for these settings."""
@@ -84,7 +90,7 @@ def token_grid(model: LoadedModel, gen: GenerationSettings) -> tuple[tuple[int, 
     sf_t = getattr(pipe, "vae_scale_factor_temporal", model.arch.frame_multiple)
     sf_s = getattr(pipe, "vae_scale_factor_spatial", 8)
     latent = ((gen.frames - 1) // sf_t + 1, gen.height // sf_s, gen.width // sf_s)
-    pt, ph, pw = pipe.transformer.config.patch_size
+    pt, ph, pw = model.arch.patch_from_config(dict(pipe.transformer.config))
     return latent, (latent[0] // pt, latent[1] // ph, latent[2] // pw)
 
 
@@ -107,7 +113,7 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
                    user_masks: str | Path | None = None,
                    on_step: Callable[[int, int], None] | None = None) -> PromptMeasurement:
     """One profiled generation for one prompt."""
-    ps.check_for(gen)
+    ps.check_for_model(model, gen)
     latent_grid, grid = token_grid(model, gen)
     n_blocks = len(model.arch.blocks(model.pipe.transformer))
     steps = list(range(0, gen.steps, ps.every))
@@ -117,8 +123,9 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
         masks_from_user = load_user_masks(user_masks, grid, model.arch.frame_multiple)
     recorder = AttentionRecorder(
         num_blocks=n_blocks, branch=ps.branch, steps_to_record=set(steps),
-        guidance=gen.guidance if gen.uses_cfg else None, chunk_size=ps.chunk_size,
-        query_stride=ps.query_stride, keep_prediction_steps={mask_step},
+        guidance=gen.guidance if model.cfg_mode(gen) else None, chunk_size=ps.chunk_size,
+        query_stride=ps.query_stride, keep_prediction_steps={mask_step}, batched_cfg=model.cfg_mode(gen) == "batched",
+        frames_first=model.arch.prediction_frames_first,
     )
     t0 = time.perf_counter()
     with attention_capture(model.pipe.transformer, model.arch, recorder):

@@ -60,7 +60,7 @@ class PcaOtsuSegmenter:
         dist = np.linalg.norm(rgb - med, axis=-1)  # (F, H, W)
         # Objects are spatially coherent; smoothing within each frame favours blobs over speckle.
         dist = gaussian_filter(dist, sigma=(0, self.sigma, self.sigma))
-        thr = threshold_otsu(dist) if np.ptp(dist) > 0 else np.inf
+        thr = threshold_otsu(dist.ravel()) if np.ptp(dist) > 0 else np.inf
         masks = dist > thr
         out = np.zeros_like(masks)
         for i, m in enumerate(masks):

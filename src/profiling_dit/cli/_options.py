@@ -25,6 +25,7 @@ StepsOpt = Annotated[Optional[int], typer.Option("--steps", help="Denoising step
 HeightOpt = Annotated[Optional[int], typer.Option("--height", help="Height in pixels [default: the model's].")]
 WidthOpt = Annotated[Optional[int], typer.Option("--width", help="Width in pixels [default: the model's].")]
 FramesOpt = Annotated[Optional[int], typer.Option("--frames", help="Number of frames (Wan: 4k+1) [default: the model's].")]
+ImageOpt = Annotated[Optional[Path], typer.Option("--image", help="First frame (PNG/JPEG), for image-to-video models.")]
 GuidanceOpt = Annotated[Optional[float], typer.Option("--guidance", help="CFG scale; <= 1 turns guidance off [default: the model's].")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial noise.")]
 FpsOpt = Annotated[Optional[int], typer.Option("--fps", help="Frames per second of the video file [default: the model's].")]

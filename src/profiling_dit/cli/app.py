@@ -50,6 +50,7 @@ def generate(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="`tiny` (embedded), an alias from `pdit models`, a Hub id, or a local folder [default: the profile's model, else tiny].")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Sample with ProfilingDiT caching using this profile.")] = None,
     negative_prompt: o.NegativePromptOpt = "",
+    image: o.ImageOpt = None,
     steps: o.StepsOpt = None,
     height: o.HeightOpt = None,
     width: o.WidthOpt = None,
@@ -82,7 +83,7 @@ def generate(
     if profile is None and (any(v is not None for v in caching_flags) or compile):
         raise InvalidSettingError("caching options (--warmup, --tau, --compile, ...) need --profile")
     prof, source = _profile_and_model(profile, model)
-    settings = _settings(source, prompt, negative_prompt, steps, height, width, frames, guidance, seed, fps)
+    settings = _settings(source, prompt, negative_prompt, steps, height, width, frames, guidance, seed, fps, image)
     warnings = []
     if prof is not None:
         from profiling_dit.cache import ProfilingDiTConfig
@@ -170,6 +171,7 @@ def profile(
     out: Annotated[Path, typer.Option("--out", "-o", help="Profile JSON; pictures go beside it.")],
     model: o.ModelOpt = "tiny",
     negative_prompt: o.NegativePromptOpt = "",
+    image: o.ImageOpt = None,
     steps: o.StepsOpt = None,
     height: o.HeightOpt = None,
     width: o.WidthOpt = None,
@@ -199,7 +201,8 @@ def profile(
     if sam2 is not None and masks is not None:
         raise InvalidSettingError("give --sam2 or --masks, not both")
     source = resolve_model(model)
-    gens = [_settings(source, p, negative_prompt, steps, height, width, frames, guidance, seed, None) for p in prompt]
+    gens = [_settings(source, p, negative_prompt, steps, height, width, frames, guidance, seed, None, image)
+            for p in prompt]
     ps = ProfileSettings(every=every, chunk_size=chunk_size, query_stride=query_stride, attn_threshold=attn_threshold,
                          mask_step=mask_step, tau=tau, background_share=background_share)
     ps.check_for(gens[0])
@@ -265,6 +268,7 @@ def bench(
     width: o.WidthOpt = None,
     frames: o.FramesOpt = None,
     guidance: o.GuidanceOpt = None,
+    image: o.ImageOpt = None,
     device: o.DeviceOpt = "auto",
     dtype: o.DTypeOpt = o.DType.auto,
     force: o.ForceOpt = False,
@@ -288,12 +292,13 @@ def bench(
     except ValueError:
         raise InvalidSettingError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else tuple(METHODS)
-    gen0 = _settings(source, prompt_list[0] if prompt_list else "", "", steps, height, width, frames, guidance, 0, None)
+    gen0 = _settings(source, prompt_list[0] if prompt_list else "", "", steps, height, width, frames, guidance, 0, None,
+                     image)
     from profiling_dit.bench import BenchSettings
 
     bs = BenchSettings(prompts=tuple(prompt_list), seeds=seed_list, methods=method_list, sweep=sweep, repeats=repeats,
                        steps=gen0.steps, height=gen0.height, width=gen0.width, frames=gen0.frames,
-                       guidance=gen0.guidance)
+                       guidance=gen0.guidance, image=gen0.image)
     for p in prompt_list:
         bs.generation(p, 0)  # validates every prompt before anything runs
     out = out.expanduser()
@@ -419,7 +424,7 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-def _settings(source, prompt, negative_prompt, steps, height, width, frames, guidance, seed, fps):
+def _settings(source, prompt, negative_prompt, steps, height, width, frames, guidance, seed, fps, image=None):
     from profiling_dit.generation import GenerationSettings
 
     def pick(value, key):
@@ -435,6 +440,7 @@ def _settings(source, prompt, negative_prompt, steps, height, width, frames, gui
         guidance=pick(guidance, "guidance"),
         seed=seed,
         fps=pick(fps, "fps"),
+        image=str(image.expanduser()) if image is not None else None,
     ).check_for(source.arch)
 
 

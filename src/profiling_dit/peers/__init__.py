@@ -123,9 +123,9 @@ def _fastercache(ctx, p):
 def _fastercache_check(ctx):
     # FasterCache's unconditional-branch reuse expects one transformer call with cond and uncond
     # batched together; Wan's pipeline calls the transformer once per branch.
-    if ctx.settings.uses_cfg and type(ctx.model.pipe).__name__.startswith("Wan"):
-        raise NotApplicable("Wan's pipeline calls the transformer separately per CFG branch; FasterCache "
-                            "expects one batched cond+uncond call")
+    if ctx.model.cfg_mode(ctx.settings) == "separate":
+        raise NotApplicable(f"{type(ctx.model.pipe).__name__} calls the transformer separately per CFG branch; "
+                            "FasterCache expects one batched cond+uncond call")
 
 
 def _seacache(ctx, p):
@@ -199,7 +199,11 @@ def _teacache_calibrate(ctx):
         ctx.run_calibration(grab)
     finally:
         remove_teacache(transformer)
-    ctx.calibration["teacache_coefficients"] = fit_teacache_polynomial(pairs)
+    # quadratic as TeaCache publishes; fewer calibration pairs (short runs) get a lower degree
+    degree = min(2, len(pairs) - 2)
+    if degree < 1:
+        raise NotApplicable(f"TeaCache calibration got {len(pairs)} step pairs; it needs at least 3 (use more --steps)")
+    ctx.calibration["teacache_coefficients"] = fit_teacache_polynomial(pairs, degree)
     ctx.calibration["teacache_pairs"] = len(pairs)
 
 

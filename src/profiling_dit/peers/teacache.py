@@ -60,8 +60,9 @@ def _rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
 class _Head(ModelHook):
     _is_stateful = True
 
-    def __init__(self, manager, config: TeaCacheConfig | None, calibrate: bool, n_blocks: int):
+    def __init__(self, manager, config: TeaCacheConfig | None, calibrate: bool, n_blocks: int, n_streams: int = 1):
         super().__init__()
+        self.n_streams = n_streams
         self.state_manager = manager
         self.config = config
         self.calibrate = calibrate
@@ -89,10 +90,13 @@ class _Head(ModelHook):
         return s
 
     def new_forward(self, module, hidden_states, encoder_hidden_states, temb, *args, **kwargs):
+        # Wan, HunyuanVideo and CogVideoX blocks all take (hidden_states, encoder_hidden_states, temb, ...).
         s = self._decide(temb)
+        streams = (hidden_states, encoder_hidden_states)[:self.n_streams]
         if s.skip:
-            return hidden_states + s.residual
-        s.h_in = hidden_states
+            out = tuple(x + r for x, r in zip(streams, s.residual))
+            return out[0] if self.n_streams == 1 else out
+        s.h_in = streams
         return self.fn_ref.original_forward(hidden_states, encoder_hidden_states, temb, *args, **kwargs)
 
     def reset_state(self, module):
@@ -103,21 +107,24 @@ class _Head(ModelHook):
 class _Body(ModelHook):
     _is_stateful = True
 
-    def __init__(self, manager, is_last: bool):
+    def __init__(self, manager, is_last: bool, streams: tuple[str, ...] = ("hidden_states",)):
         super().__init__()
         self.state_manager = manager
         self.is_last = is_last
+        self.streams = streams
 
-    def new_forward(self, module, hidden_states, *args, **kwargs):
+    def new_forward(self, module, *args, **kwargs):
         s: _State = self.state_manager.get_state()
         if s.skip:
-            return hidden_states
-        out = self.fn_ref.original_forward(hidden_states, *args, **kwargs)
+            ins = tuple(kwargs[n] if n in kwargs else args[i] for i, n in enumerate(self.streams))
+            return ins[0] if len(ins) == 1 else ins
+        out = self.fn_ref.original_forward(*args, **kwargs)
         if self.is_last:
-            s.residual = out - s.h_in
+            outs = (out,) if len(self.streams) == 1 else tuple(out)
+            s.residual = tuple(o - x for o, x in zip(outs, s.h_in))
             if s.pending_x is not None and s.prev_out is not None:
-                s.pairs.append((s.pending_x, _rel_l1(out.detach().float(), s.prev_out)))
-            s.prev_out = out.detach().float()
+                s.pairs.append((s.pending_x, _rel_l1(outs[0].detach().float(), s.prev_out)))
+            s.prev_out = outs[0].detach().float()
         return out
 
     def reset_state(self, module):
@@ -127,15 +134,17 @@ class _Body(ModelHook):
 
 def apply_teacache(transformer: torch.nn.Module, config: TeaCacheConfig | None, calibrate: bool = False):
     """Install TeaCache (or, with ``calibrate=True``, hooks that only record calibration pairs)."""
-    blocks = arch_for(transformer).blocks(transformer)
+    arch = arch_for(transformer)
+    blocks = arch.blocks(transformer)
     manager = StateManager(_State)
     HookRegistry.check_if_exists_or_initialize(blocks[0]).register_hook(
-        _Head(manager, config, calibrate, len(blocks)), _HEAD)
+        _Head(manager, config, calibrate, len(blocks), len(arch.block_streams)), _HEAD)
     last = len(blocks) - 1
     if last == 0:
         raise ValueError("TeaCache needs at least two blocks")
     for i, block in enumerate(blocks[1:], start=1):
-        HookRegistry.check_if_exists_or_initialize(block).register_hook(_Body(manager, i == last), _BODY)
+        HookRegistry.check_if_exists_or_initialize(block).register_hook(
+            _Body(manager, i == last, arch.block_streams), _BODY)
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
     transformer._pdit_teacache_manager = manager
     return manager

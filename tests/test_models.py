@@ -1,0 +1,200 @@
+"""Every supported family beyond the embedded Wan: HunyuanVideo, CogVideoX, Wan2.1 image-to-video.
+
+Tiny pipelines are built from configs (``tiny_models.py``), saved with ``save_pretrained`` and loaded
+back through the normal path. For each: the registry finds the blocks, the profiler's Q/K are the
+ones the model's attention actually uses, the caching exactness tests hold (no background blocks,
+or an all-compute plan, are bit-identical to stock sampling; reuse changes the output and removal
+restores it), a profile refuses the wrong model, and profile → generate → bench run from the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import tiny_models as tm
+from profiling_dit.cache import ProfilingDiTConfig, profiling_dit_enabled
+from profiling_dit.errors import ProfileError
+from profiling_dit.generation import GenerationSettings, generate
+from profiling_dit.loading import load_pipeline, resolve_model
+
+FAMILIES = sorted(tm.BUILDERS)
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family(request, tmp_path_factory):
+    name = request.param
+    folder = tm.save(tm.BUILDERS[name](), tmp_path_factory.mktemp(name.replace("-", "_")) / "model")
+    image = None
+    if name == "wan-i2v":
+        from PIL import Image
+
+        image = folder.parent / "first.png"
+        rgb = np.random.default_rng(0).integers(0, 255, (tm.SIZE["height"], tm.SIZE["width"], 3), dtype=np.uint8)
+        Image.fromarray(rgb).save(image)
+    model = load_pipeline(resolve_model(str(folder)), device="cpu")
+    gen = GenerationSettings(prompt="a red circle moving left", image=str(image) if image else None,
+                             **{k: tm.SIZE[k] for k in ("height", "width", "frames", "steps")})
+    return SimpleNamespace(name=name, folder=folder, model=model, gen=gen, image=image,
+                           stock=generate(model, gen).frames)
+
+
+def _n_blocks(model):
+    return len(model.arch.blocks(model.pipe.transformer))
+
+
+def test_registry_counts_every_block(family):
+    tr = family.model.pipe.transformer
+    assert _n_blocks(family.model) == family.model.arch.num_blocks_from_config(dict(tr.config))
+    if family.name == "hunyuanvideo":  # dual-stream blocks first, then single-stream ones
+        assert family.model.arch.block_names(tr)[:3] == ["transformer_blocks.0", "transformer_blocks.1",
+                                                         "single_transformer_blocks.0"]
+
+
+def test_profiler_qk_are_the_ones_the_attention_uses(family, monkeypatch):
+    """Capture the Q/K (and key mask) that reach SDPA inside block 0's self-attention, and compare."""
+    from profiling_dit.attention import JointQK
+
+    model = family.model
+    attn = getattr(model.arch.blocks(model.pipe.transformer)[0], model.arch.self_attention)
+    inner = attn.processor
+    seen, ours, active = [], [], [False]
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kw):  # diffusers' dispatcher passes query=, key=, value= by name
+        names = ("query", "key", "value")
+        q, k, v = (kw.pop(n) if n in kw else args[i] for i, n in enumerate(names))
+        if active[0]:
+            seen.append((q.clone(), k.clone(), kw.get("attn_mask")))
+        return sdpa(q, k, v, **kw)
+
+    class Wrap:
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+        def __call__(self, a, *args, **kwargs):
+            if not ours:
+                ours.append(model.arch.self_attention_qk(a, *args, **kwargs))
+                active[0] = True
+            try:
+                return inner(a, *args, **kwargs)
+            finally:
+                active[0] = False
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    attn.set_processor(Wrap())
+    try:
+        generate(model, GenerationSettings(**{**family.gen.to_dict(), "steps": 1}))
+    finally:
+        attn.set_processor(inner)
+    assert seen and ours
+    q, k, mask = seen[0]
+    qk = ours[0]
+    if isinstance(qk, JointQK):
+        torch.testing.assert_close(qk.q, q, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(qk.k, k, rtol=1e-5, atol=1e-6)
+        n_video = qk.video.stop - qk.video.start
+        n_tokens = int(np.prod(tm.SIZE["frames"] // 4 + 1)) * (tm.SIZE["height"] // 8) * (tm.SIZE["width"] // 8)
+        assert n_video == n_tokens  # patch 1 in these tiny models: one token per latent pixel
+        if mask is not None:
+            assert torch.equal(qk.key_mask, mask.reshape(mask.shape[0], -1).bool())
+    else:
+        torch.testing.assert_close(qk[0], q, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(qk[1], k, rtol=1e-5, atol=1e-6)
+
+
+def _cached(family, cfg):
+    with profiling_dit_enabled(family.model.pipe.transformer, cfg):
+        return generate(family.model, family.gen).frames
+
+
+def test_no_background_blocks_is_bit_identical(family):
+    cfg = ProfilingDiTConfig(num_blocks=_n_blocks(family.model), background_blocks=(), warmup=0,
+                             num_inference_steps=family.gen.steps)
+    assert np.array_equal(_cached(family, cfg), family.stock)
+
+
+def test_all_compute_plan_is_bit_identical(family):
+    n = _n_blocks(family.model)
+    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(range(1, n)), warmup=family.gen.steps - 1,
+                             num_inference_steps=family.gen.steps)
+    assert cfg.plan(family.gen.steps).all()
+    assert np.array_equal(_cached(family, cfg), family.stock)
+
+
+def test_reuse_changes_frames_and_removal_restores(family):
+    n = _n_blocks(family.model)
+    # a run that spans block lists on HunyuanVideo (dual-stream 1 → single-stream 0..)
+    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(range(1, n)), warmup=0, interval_max=2,
+                             interval_min=2, final_full_steps=0, num_inference_steps=family.gen.steps)
+    assert not cfg.plan(family.gen.steps).all()
+    cached = _cached(family, cfg)
+    assert not np.array_equal(cached, family.stock)
+    assert np.array_equal(generate(family.model, family.gen).frames, family.stock)
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from profiling_dit.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
+    image = ["--image", family.image] if family.image else []
+    prof = tmp_path / "p.json"
+    res = _cli("profile", "--model", family.folder, "--prompt", "a red circle", *image, "--out", prof)
+    assert res.exit_code == 0, res.output
+    profile = json.loads(prof.read_text())
+    n = _n_blocks(family.model)
+    assert profile["model"]["num_blocks"] == n and np.array(profile["r_attn"]["mean"]).shape[0] == n
+    assert not np.isnan(np.array(profile["r_attn"]["mean"], dtype=float)).all()
+    out = tmp_path / "v.npy"
+    res = _cli("generate", "--profile", prof, "--prompt", "a red circle", *image, "--out", out,
+               "--report", tmp_path / "r.json")
+    assert res.exit_code == 0, res.output
+    assert np.load(out).shape[-4:] == (tm.SIZE["frames"], tm.SIZE["height"], tm.SIZE["width"], 3)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 0 < report["profiling_dit"]["computed_share"] < 1
+    res = _cli("bench", "--profile", prof, "--prompts", "a red circle", *image, "--methods",
+               "baseline,profiling-dit,teacache", "--out", tmp_path / "bench")
+    assert res.exit_code == 0, res.output
+    summary = {r["method"]: r for r in json.loads((tmp_path / "bench" / "results.json").read_text())["summary"]}
+    assert summary["baseline"]["status"] == "ok" and summary["profiling-dit"]["status"] == "ok"
+    assert summary["profiling-dit"]["computed_share"] < 1
+    assert summary["teacache"]["status"] == "ok", summary["teacache"]  # multi-stream residuals work too
+
+
+def test_profile_refuses_another_family(family, tmp_path, tiny_model):
+    from profiling_dit.profile_file import check_profile_fits, load_profile
+
+    image = ["--image", family.image] if family.image else []
+    prof = tmp_path / "p.json"
+    assert _cli("profile", "--model", family.folder, "--prompt", "a red circle", *image, "--steps", 2,
+                "--out", prof).exit_code == 0
+    with pytest.raises(ProfileError, match="another model"):
+        check_profile_fits(load_profile(prof), tiny_model.pipe.transformer, tiny_model.arch)
+    res = _cli("generate", "--profile", prof, "--model", "tiny", "--prompt", "x", "--out", tmp_path / "v.npy")
+    assert res.exit_code == 2 and "another model" in res.output
+
+
+def test_image_to_video_needs_an_image(family, tmp_path):
+    if family.name != "wan-i2v":
+        res = _cli("generate", "--model", family.folder, "--prompt", "x", "--image", __file__,
+                   "--out", tmp_path / "v.npy")
+        assert res.exit_code == 2 and "text-to-video" in res.output
+        return
+    res = _cli("generate", "--model", family.folder, "--prompt", "x", "--out", tmp_path / "v.npy")
+    assert res.exit_code == 2 and "--image" in res.output
+
+
+def test_models_command_lists_the_families():
+    res = _cli("models")
+    for word in ("hunyuanvideo", "cogvideox-2b", "wan2.1-i2v-480p", "HunyuanVideoTransformer3DModel",
+                 "CogVideoXTransformer3DModel"):
+        assert word in res.output

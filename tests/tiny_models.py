@@ -1,0 +1,114 @@
+"""Tiny pipelines of every supported family, built from configs (no downloads), for the tests.
+
+Each builder returns a stock diffusers pipeline with random weights, small enough to run a few
+steps on CPU in well under a second, and the generation size it is meant for. The text encoders are
+tiny and use the embedded word-level tokenizer (offline). ``save(pipe, folder)`` writes it with
+``save_pretrained`` plus the ``pdit_model.json`` hint file, so the CLI loads it like any folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+TEXT_LEN = 16
+SIZE = dict(height=32, width=32, frames=9, steps=4)
+
+
+def _tokenizer():
+    from profiling_dit.tiny import build_tokenizer
+
+    tok = build_tokenizer()
+    tok.model_max_length = 512
+    return tok
+
+
+def hunyuan_pipeline(seed: int = 0, layers: int = 2, single_layers: int = 3):
+    from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler, HunyuanVideoPipeline,
+                           HunyuanVideoTransformer3DModel)
+    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    te = LlamaModel(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                                num_attention_heads=2, num_key_value_heads=2, pad_token_id=0))
+    te2 = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                       num_attention_heads=2, projection_dim=8, max_position_embeddings=77,
+                                       pad_token_id=0, bos_token_id=0, eos_token_id=1))
+    tr = HunyuanVideoTransformer3DModel(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=8,
+                                        num_layers=layers, num_single_layers=single_layers, num_refiner_layers=1,
+                                        patch_size=1, patch_size_t=1, text_embed_dim=16, pooled_projection_dim=8,
+                                        rope_axes_dim=(2, 2, 4))
+    vae = AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+                                    norm_num_groups=4)
+    pipe = HunyuanVideoPipeline(text_encoder=te, tokenizer=tok, transformer=tr, vae=vae,
+                                scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=te2,
+                                tokenizer_2=tok)
+    return _eval(pipe)
+
+
+def cogvideox_pipeline(seed: int = 0, layers: int = 4):
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    te = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                 relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
+    tr = CogVideoXTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4,
+                                     time_embed_dim=8, text_embed_dim=16, num_layers=layers, sample_width=4,
+                                     sample_height=4, sample_frames=9, patch_size=1, temporal_compression_ratio=4,
+                                     max_text_seq_length=TEXT_LEN, use_rotary_positional_embeddings=True)
+    vae = AutoencoderKLCogVideoX(
+        down_block_types=("CogVideoXDownBlock3D",) * 4, up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1, norm_num_groups=2,
+        temporal_compression_ratio=4)
+    pipe = CogVideoXPipeline(tokenizer=tok, text_encoder=te, vae=vae, transformer=tr,
+                             scheduler=CogVideoXDDIMScheduler())
+    return _eval(pipe)
+
+
+def wan_i2v_pipeline(seed: int = 0, layers: int = 3):
+    from diffusers import (AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline,
+                           WanTransformer3DModel)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    te = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                     relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
+    enc = CLIPVisionModel(CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+                                           num_attention_heads=2, image_size=32, patch_size=8, projection_dim=8))
+    proc = CLIPImageProcessor(crop_size=32, size={"shortest_edge": 32})
+    vae = AutoencoderKLWan(base_dim=4, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+    tr = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=4 + 4 + 4,
+                               out_channels=4, text_dim=16, freq_dim=16, ffn_dim=32, num_layers=layers,
+                               cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+                               image_dim=8)
+    pipe = WanImageToVideoPipeline(tokenizer=tok, text_encoder=te, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+                                   image_processor=proc, image_encoder=enc, transformer=tr)
+    return _eval(pipe)
+
+
+def _eval(pipe):
+    for module in pipe.components.values():
+        if isinstance(module, torch.nn.Module):
+            module.eval()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def save(pipe, folder: Path) -> Path:
+    folder = Path(folder)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    (folder / "pdit_model.json").write_text(json.dumps({
+        "max_sequence_length": TEXT_LEN, "trained": False, "description": "test pipeline (random weights)",
+        "default_height": SIZE["height"], "default_width": SIZE["width"], "default_frames": SIZE["frames"],
+        "default_steps": SIZE["steps"]}))
+    return folder
+
+
+BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline}
