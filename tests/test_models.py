@@ -9,6 +9,7 @@ restores it), a profile refuses the wrong model, and profile → generate → be
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -28,7 +29,8 @@ FAMILIES = sorted(tm.BUILDERS)
 @pytest.fixture(scope="module", params=FAMILIES)
 def family(request, tmp_path_factory):
     name = request.param
-    folder = tm.save(tm.BUILDERS[name](), tmp_path_factory.mktemp(name.replace("-", "_")) / "model")
+    steps = tm.STEPS.get(name, tm.SIZE["steps"])
+    folder = tm.save(tm.BUILDERS[name](), tmp_path_factory.mktemp(name.replace("-", "_")) / "model", steps)
     image = None
     if name == "wan-i2v":
         from PIL import Image
@@ -37,19 +39,20 @@ def family(request, tmp_path_factory):
         rgb = np.random.default_rng(0).integers(0, 255, (tm.SIZE["height"], tm.SIZE["width"], 3), dtype=np.uint8)
         Image.fromarray(rgb).save(image)
     model = load_pipeline(resolve_model(str(folder)), device="cpu")
-    gen = GenerationSettings(prompt="a red circle moving left", image=str(image) if image else None,
-                             **{k: tm.SIZE[k] for k in ("height", "width", "frames", "steps")})
+    gen = GenerationSettings(prompt="a red circle moving left", image=str(image) if image else None, steps=steps,
+                             **{k: tm.SIZE[k] for k in ("height", "width", "frames")})
     return SimpleNamespace(name=name, folder=folder, model=model, gen=gen, image=image,
                            stock=generate(model, gen).frames)
 
 
-def _n_blocks(model):
-    return len(model.arch.blocks(model.pipe.transformer))
+def _n_blocks(model, expert="transformer"):
+    return len(model.arch.blocks(getattr(model.pipe, expert)))
 
 
 def test_registry_counts_every_block(family):
-    tr = family.model.pipe.transformer
-    assert _n_blocks(family.model) == family.model.arch.num_blocks_from_config(dict(tr.config))
+    for name in family.model.experts:
+        tr = getattr(family.model.pipe, name)
+        assert _n_blocks(family.model, name) == family.model.arch.num_blocks_from_config(dict(tr.config))
     if family.name == "hunyuanvideo":  # dual-stream blocks first, then single-stream ones
         assert family.model.arch.block_names(tr)[:3] == ["transformer_blocks.0", "transformer_blocks.1",
                                                          "single_transformer_blocks.0"]
@@ -107,33 +110,46 @@ def test_profiler_qk_are_the_ones_the_attention_uses(family, monkeypatch):
         torch.testing.assert_close(qk[1], k, rtol=1e-5, atol=1e-6)
 
 
-def _cached(family, cfg):
-    with profiling_dit_enabled(family.model.pipe.transformer, cfg):
-        return generate(family.model, family.gen).frames
+def _configs(family, make):
+    """One config per expert, ``make(num_blocks)``; with two experts each gets its own step range."""
+    ranges = family.model.expert_step_ranges(family.gen.steps)
+    out = {}
+    for name in family.model.experts:
+        cfg = make(_n_blocks(family.model, name))
+        out[name] = dataclasses.replace(cfg, step_range=ranges[name]) if len(ranges) > 1 else cfg
+    return out
+
+
+def _cached(family, make):
+    from profiling_dit.sampling import generate_cached
+
+    configs = _configs(family, make)
+    result, summary = generate_cached(family.model, family.gen, configs if len(configs) > 1 else configs["transformer"])
+    return result.frames, summary
 
 
 def test_no_background_blocks_is_bit_identical(family):
-    cfg = ProfilingDiTConfig(num_blocks=_n_blocks(family.model), background_blocks=(), warmup=0,
-                             num_inference_steps=family.gen.steps)
-    assert np.array_equal(_cached(family, cfg), family.stock)
+    frames, _ = _cached(family, lambda n: ProfilingDiTConfig(num_blocks=n, background_blocks=(), warmup=0,
+                                                             num_inference_steps=family.gen.steps))
+    assert np.array_equal(frames, family.stock)
 
 
 def test_all_compute_plan_is_bit_identical(family):
-    n = _n_blocks(family.model)
-    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(range(1, n)), warmup=family.gen.steps - 1,
-                             num_inference_steps=family.gen.steps)
-    assert cfg.plan(family.gen.steps).all()
-    assert np.array_equal(_cached(family, cfg), family.stock)
+    steps = family.gen.steps
+    frames, summary = _cached(family, lambda n: ProfilingDiTConfig(
+        num_blocks=n, background_blocks=tuple(range(1, n)), warmup=steps - 1, num_inference_steps=steps))
+    assert summary["computed_share"] == 1.0
+    assert np.array_equal(frames, family.stock)
 
 
 def test_reuse_changes_frames_and_removal_restores(family):
-    n = _n_blocks(family.model)
-    # a run that spans block lists on HunyuanVideo (dual-stream 1 → single-stream 0..)
-    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(range(1, n)), warmup=0, interval_max=2,
-                             interval_min=2, final_full_steps=0, num_inference_steps=family.gen.steps)
-    assert not cfg.plan(family.gen.steps).all()
-    cached = _cached(family, cfg)
-    assert not np.array_equal(cached, family.stock)
+    steps = family.gen.steps
+    # on HunyuanVideo the run spans both block lists (dual-stream 1, then the single-stream blocks)
+    frames, summary = _cached(family, lambda n: ProfilingDiTConfig(
+        num_blocks=n, background_blocks=tuple(range(1, n)), warmup=0, interval_max=2, interval_min=2,
+        final_full_steps=0, num_inference_steps=steps))
+    assert summary["computed_share"] < 1
+    assert not np.array_equal(frames, family.stock)
     assert np.array_equal(generate(family.model, family.gen).frames, family.stock)
 
 
@@ -147,13 +163,29 @@ def _cli(*args):
 
 def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
     image = ["--image", family.image] if family.image else []
+    # A known foreground (the left half of every frame): random weights give no object to segment,
+    # and R_attn of an empty foreground is undefined.
+    masks = np.zeros((tm.SIZE["frames"], tm.SIZE["height"], tm.SIZE["width"]), bool)
+    masks[:, :, : tm.SIZE["width"] // 2] = True
+    np.save(tmp_path / "masks.npy", masks)
     prof = tmp_path / "p.json"
-    res = _cli("profile", "--model", family.folder, "--prompt", "a red circle", *image, "--out", prof)
+    res = _cli("profile", "--model", family.folder, "--prompt", "a red circle", *image, "--masks",
+               tmp_path / "masks.npy", "--out", prof)
     assert res.exit_code == 0, res.output
     profile = json.loads(prof.read_text())
     n = _n_blocks(family.model)
-    assert profile["model"]["num_blocks"] == n and np.array(profile["r_attn"]["mean"]).shape[0] == n
-    assert not np.isnan(np.array(profile["r_attn"]["mean"], dtype=float)).all()
+    r = np.array(profile["r_attn"]["mean"], dtype=float)
+    assert profile["model"]["num_blocks"] == n and r.shape[0] == n
+    assert ((r >= 0) & (r <= 1)).all() and r.any()  # measured, not the empty-foreground fallback
+    if len(family.model.experts) > 1:  # one block profile per expert, over the steps it runs
+        experts = profile["experts"]
+        assert [e["component"] for e in experts] == ["transformer", "transformer_2"]
+        assert [e["num_blocks"] for e in experts] == [_n_blocks(family.model, x) for x in family.model.experts]
+        (a0, b0), (a1, b1) = (e["step_range"] for e in experts)
+        assert a0 == 0 and b0 == a1 and b1 == family.gen.steps and 0 < b0 < b1
+        for e in experts:
+            assert np.array(e["r_attn"]["mean"]).shape == (e["num_blocks"], e["step_range"][1] - e["step_range"][0])
+            assert sorted(e["split"]["foreground_blocks"] + e["split"]["background_blocks"]) == list(range(e["num_blocks"]))
     out = tmp_path / "v.npy"
     res = _cli("generate", "--profile", prof, "--prompt", "a red circle", *image, "--out", out,
                "--report", tmp_path / "r.json")
@@ -161,13 +193,26 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
     assert np.load(out).shape[-4:] == (tm.SIZE["frames"], tm.SIZE["height"], tm.SIZE["width"], 3)
     report = json.loads((tmp_path / "r.json").read_text())
     assert 0 < report["profiling_dit"]["computed_share"] < 1
+    if len(family.model.experts) > 1:  # the plan covers each expert's steps
+        plans = report["profiling_dit"]["experts"]
+        assert set(plans) == {"transformer", "transformer_2"}
+        for name, plan in plans.items():
+            a, b = plan["step_range"]
+            assert len(plan["timeline"]) == _n_blocks(family.model, name)
+            assert all(len(row) == b - a for row in plan["timeline"])
+            assert plan["full_compute_steps"][0] <= a  # the expert's first step computes in full
+            assert a in plan["full_compute_steps"] and b - 1 in plan["full_compute_steps"]
     res = _cli("bench", "--profile", prof, "--prompts", "a red circle", *image, "--methods",
                "baseline,profiling-dit,teacache", "--out", tmp_path / "bench")
     assert res.exit_code == 0, res.output
     summary = {r["method"]: r for r in json.loads((tmp_path / "bench" / "results.json").read_text())["summary"]}
     assert summary["baseline"]["status"] == "ok" and summary["profiling-dit"]["status"] == "ok"
     assert summary["profiling-dit"]["computed_share"] < 1
-    assert summary["teacache"]["status"] == "ok", summary["teacache"]  # multi-stream residuals work too
+    if len(family.model.experts) > 1:  # single-transformer peers are not run on two experts
+        assert summary.get("teacache", {}).get("status") != "ok"
+        assert "teacache" in json.dumps(json.loads((tmp_path / "bench" / "results.json").read_text()))
+    else:
+        assert summary["teacache"]["status"] == "ok", summary["teacache"]  # multi-stream residuals work too
 
 
 def test_profile_refuses_another_family(family, tmp_path, tiny_model):
@@ -181,6 +226,13 @@ def test_profile_refuses_another_family(family, tmp_path, tiny_model):
         check_profile_fits(load_profile(prof), tiny_model.pipe.transformer, tiny_model.arch)
     res = _cli("generate", "--profile", prof, "--model", "tiny", "--prompt", "x", "--out", tmp_path / "v.npy")
     assert res.exit_code == 2 and "another model" in res.output
+    if len(family.model.experts) > 1:  # the second expert is checked too
+        broken = json.loads(prof.read_text())
+        broken["experts"][1]["num_blocks"] += 1
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(broken))
+        res = _cli("generate", "--profile", bad, "--prompt", "x", "--out", tmp_path / "v.npy")
+        assert res.exit_code == 2 and "transformer_2" in res.output and "another model" in res.output
 
 
 def test_image_to_video_needs_an_image(family, tmp_path):

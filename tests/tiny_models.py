@@ -93,6 +93,29 @@ def wan_i2v_pipeline(seed: int = 0, layers: int = 3):
     return _eval(pipe)
 
 
+def wan22_pipeline(seed: int = 0, layers: int = 3, layers_2: int = 2):
+    """Wan2.2 A14B-style: ``transformer`` for high-noise steps, ``transformer_2`` (another block count
+    here, so a profile made for one cannot pass for the other) for low-noise steps."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    te = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                     relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
+    vae = AutoencoderKLWan(base_dim=4, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+
+    def transformer(n):
+        return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=4,
+                                     out_channels=4, text_dim=16, freq_dim=16, ffn_dim=32, num_layers=n,
+                                     cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+
+    pipe = WanPipeline(tokenizer=tok, text_encoder=te, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+                       transformer=transformer(layers), transformer_2=transformer(layers_2), boundary_ratio=0.5)
+    return _eval(pipe)
+
+
 def _eval(pipe):
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module):
@@ -101,14 +124,16 @@ def _eval(pipe):
     return pipe
 
 
-def save(pipe, folder: Path) -> Path:
+def save(pipe, folder: Path, steps: int | None = None) -> Path:
     folder = Path(folder)
     pipe.save_pretrained(folder, safe_serialization=True)
     (folder / "pdit_model.json").write_text(json.dumps({
         "max_sequence_length": TEXT_LEN, "trained": False, "description": "test pipeline (random weights)",
         "default_height": SIZE["height"], "default_width": SIZE["width"], "default_frames": SIZE["frames"],
-        "default_steps": SIZE["steps"]}))
+        "default_steps": steps or SIZE["steps"]}))
     return folder
 
 
-BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline}
+BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline,
+            "wan2.2": wan22_pipeline}
+STEPS = {"wan2.2": 8}  # enough steps for each expert to have a plan of its own

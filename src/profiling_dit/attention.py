@@ -219,17 +219,19 @@ class attention_capture:
     On exit the original processors and hooks are restored, so the model is exactly as before.
     """
 
-    def __init__(self, transformer, arch, recorder: AttentionRecorder):
+    def __init__(self, transformer, arch, recorder: AttentionRecorder, block_offset: int = 0):
         self.transformer = transformer
         self.arch = arch
         self.recorder = recorder
+        self.block_offset = block_offset  # a second expert's blocks are numbered after the first's
         self._originals = []
 
     def __enter__(self):
         for i, block in enumerate(self.arch.blocks(self.transformer)):
             attn = getattr(block, self.arch.self_attention)
             self._originals.append((attn, attn.processor))
-            attn.set_processor(_CaptureProcessor(attn.processor, self.arch.self_attention_qk, self.recorder, i))
+            attn.set_processor(_CaptureProcessor(attn.processor, self.arch.self_attention_qk, self.recorder,
+                                                 self.block_offset + i))
         registry = HookRegistry.check_if_exists_or_initialize(self.transformer)
         registry.register_hook(_ProfilerTransformerHook(self.recorder), _PROFILER_HOOK)
         return self.recorder

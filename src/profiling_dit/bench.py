@@ -78,10 +78,11 @@ class count_self_attention:
         self.model, self.counter, self._orig = model, [0], []
 
     def __enter__(self):
-        for block in self.model.arch.blocks(self.model.pipe.transformer):
-            attn = getattr(block, self.model.arch.self_attention)
-            self._orig.append((attn, attn.processor))
-            attn.set_processor(_CountingProcessor(attn.processor, self.counter))
+        for name in self.model.experts:
+            for block in self.model.arch.blocks(getattr(self.model.pipe, name)):
+                attn = getattr(block, self.model.arch.self_attention)
+                self._orig.append((attn, attn.processor))
+                attn.set_processor(_CountingProcessor(attn.processor, self.counter))
         return self.counter
 
     def __exit__(self, *exc):
@@ -125,6 +126,9 @@ def run_bench(model: LoadedModel, profile: dict | None, bs: BenchSettings,
                 ctx = RunContext(model, gen, profile, lambda on_last, g=gen: _calibration_run(model, g, on_last))
                 if name not in calib_ctx and name not in not_applicable:
                     try:
+                        if len(model.experts) > 1 and not method.multi_expert:
+                            raise NotApplicable(f"applies to one transformer; this pipeline has experts "
+                                                f"{', '.join(model.experts)}")
                         method.check(ctx)
                         if method.calibrate is not None:
                             cctx = RunContext(model, first, profile,

@@ -54,6 +54,10 @@ class ProfilingDiTConfig:
         schedule: ``stepwise`` (gaps shrink, the paper's default), ``inverse`` or ``average``.
         reuse: ``background`` (the method) or ``foreground`` (the paper's ablation: cache F instead).
         num_inference_steps: plan length; ``None`` takes it from the pipeline's cache context.
+        step_range: ``(start, stop)``: the steps this transformer runs, for pipelines with two experts
+            (Wan2.2 A14B). The warm-up, intervals and final full steps then count from the start of
+            the range and end at its stop, so each expert is planned over its own steps (its cache is
+            empty when it takes over). ``None``: all steps.
 
     Example:
         ```python
@@ -74,6 +78,7 @@ class ProfilingDiTConfig:
     schedule: str = "stepwise"
     reuse: str = "background"
     num_inference_steps: int | None = None
+    step_range: tuple[int, int] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "background_blocks", tuple(sorted(int(b) for b in self.background_blocks)))
@@ -95,10 +100,15 @@ class ProfilingDiTConfig:
             raise InvalidSettingError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.reuse not in ("background", "foreground"):
             raise InvalidSettingError(f"reuse must be background or foreground, got {self.reuse!r}")
+        if self.step_range is not None:
+            a, b = (int(x) for x in self.step_range)
+            if not 0 <= a < b:
+                raise InvalidSettingError(f"step_range must be (start, stop) with 0 <= start < stop, got {self.step_range}")
+            object.__setattr__(self, "step_range", (a, b))
         if self.num_inference_steps is not None:
             if self.num_inference_steps < 1:
                 raise InvalidSettingError("num_inference_steps must be >= 1")
-            if self.warmup >= self.num_inference_steps:
+            if self.step_range is None and self.warmup >= self.num_inference_steps:
                 raise InvalidSettingError(
                     f"warm-up {self.warmup} is not shorter than the {self.num_inference_steps} steps; lower --warmup")
 
@@ -109,8 +119,15 @@ class ProfilingDiTConfig:
         return tuple(b for b in range(self.num_blocks) if b not in self.background_blocks)
 
     def full_steps(self, steps: int) -> list[bool]:
-        return full_compute_steps(steps, self.warmup, self.interval_max, self.interval_min,
-                                  self.final_full_steps, self.schedule)
+        if self.step_range is None:
+            return full_compute_steps(steps, self.warmup, self.interval_max, self.interval_min,
+                                      self.final_full_steps, self.schedule)
+        a, b = self.step_range[0], min(self.step_range[1], steps)
+        out = [True] * steps  # outside the range this transformer is never called
+        if b > a:
+            out[a:b] = full_compute_steps(b - a, min(self.warmup, b - a - 1), self.interval_max, self.interval_min,
+                                          self.final_full_steps, self.schedule)
+        return out
 
     def plan(self, steps: int | None = None) -> np.ndarray:
         """(steps, blocks) bool plan; True = computes."""
@@ -122,6 +139,8 @@ class ProfilingDiTConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["background_blocks"] = list(self.background_blocks)
+        if self.step_range is not None:
+            d["step_range"] = list(self.step_range)
         return d
 
     @classmethod

@@ -196,7 +196,8 @@ def generate(
             on_step(step_index, settings.steps)
         return {}
 
-    timer = attach_timer(pipe.transformer, device)
+    experts = [getattr(pipe, name) for name in model.experts]
+    timers = [attach_timer(t, device) for t in experts]
     try:
         generator = torch.Generator("cpu").manual_seed(settings.seed)
         sync(device)
@@ -206,19 +207,21 @@ def generate(
         sync(device)
         t1 = time.perf_counter()
     finally:
-        detach_timer(pipe.transformer)
+        for t in experts:
+            detach_timer(t)
 
-    first_call = timer.calls[0][0] if timer.calls else t0
+    calls = sorted(c for timer in timers for c in timer.calls)
+    first_call = calls[0][0] if calls else t0
     starts = [first_call] + step_ends[:-1]
     timings = Timings(
         total_s=t1 - t0,
         encode_s=first_call - t0,
         denoise_s=(step_ends[-1] - first_call) if step_ends else 0.0,
         decode_s=(t1 - step_ends[-1]) if step_ends else 0.0,
-        transformer_s=timer.total_s,
-        transformer_calls=len(timer.calls),
+        transformer_s=sum(timer.total_s for timer in timers),
+        transformer_calls=len(calls),
         step_s=[end - start for start, end in zip(starts, step_ends)],
-        call_s=[end - start for start, end in timer.calls],
+        call_s=[end - start for start, end in calls],
     )
     return GenerationResult(frames=frames_to_uint8(out.frames), timings=timings)
 

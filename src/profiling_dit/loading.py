@@ -206,6 +206,29 @@ class LoadedModel:
 
         return pipeline_spec(self.pipe)
 
+    @property
+    def experts(self) -> list[str]:
+        """The pipeline's transformer components: ["transformer"], or two for Wan2.2 A14B
+        ("transformer" for the high-noise steps, "transformer_2" for the low-noise ones)."""
+        return [name for name in ("transformer", "transformer_2") if getattr(self.pipe, name, None) is not None]
+
+    def expert_step_ranges(self, steps: int) -> dict[str, tuple[int, int]]:
+        """Which steps each expert runs, as [start, stop) ranges, exactly as the pipeline decides:
+        a step whose timestep is >= boundary_ratio x num_train_timesteps goes to ``transformer``."""
+        names = self.experts
+        if len(names) == 1:
+            return {names[0]: (0, steps)}
+        import copy
+
+        ratio = getattr(self.pipe.config, "boundary_ratio", None)
+        if ratio is None:
+            return {"transformer": (0, steps)}
+        sched = copy.deepcopy(self.pipe.scheduler)
+        sched.set_timesteps(steps)
+        boundary = ratio * sched.config.num_train_timesteps
+        k = int(sum(float(t) >= boundary for t in sched.timesteps[:steps]))
+        return {"transformer": (0, k), "transformer_2": (k, steps)}
+
     def cfg_mode(self, settings) -> str | None:
         """None (one call per step), "separate" (a call per branch) or "batched" (one call, both)."""
         kind = self.pipeline_spec.guidance

@@ -97,6 +97,17 @@ def check_profile_fits(profile: dict, transformer: torch.nn.Module | None, arch=
             )
 
 
+def check_expert_fits(entry: dict, transformer: torch.nn.Module, arch) -> None:
+    """A two-expert profile's entry must match that expert (class, block count, config hash)."""
+    want = model_identity(transformer, arch)
+    for key, label in (("transformer_class", "transformer class"), ("num_blocks", "block count"),
+                       ("config_hash", "config hash")):
+        if entry.get(key) != want[key]:
+            raise ProfileError(
+                f"the profile's block profile for {entry.get('component')} was made for another model: its {label} "
+                f"is {entry.get(key)!r}, the loaded one's is {want[key]!r}; profile this model with `pdit profile`")
+
+
 def profile_model_ref(profile: dict) -> str:
     """What to pass as ``--model`` to get the profiled model back: the alias or Hub id, else the folder."""
     from .loading import _HUB_ID

@@ -9,6 +9,7 @@ F/B split (Eq. 7) and a suggested schedule (Eq. 15). The model's output is uncha
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import time
@@ -107,6 +108,9 @@ class PromptMeasurement:
     wall_s: float
     transformer_s: float
     frames: np.ndarray | None = None  # the generated video (T, H, W, 3) uint8, for evaluation
+    # two-expert pipelines (Wan2.2): rows [start, stop) of r_attn and steps [start, stop) per expert
+    expert_blocks: dict | None = None
+    expert_steps: dict | None = None
 
 
 def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSettings, segmenter=None,
@@ -115,7 +119,11 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
     """One profiled generation for one prompt."""
     ps.check_for_model(model, gen)
     latent_grid, grid = token_grid(model, gen)
-    n_blocks = len(model.arch.blocks(model.pipe.transformer))
+    expert_blocks, n_blocks = {}, 0
+    for name in model.experts:
+        size = len(model.arch.blocks(getattr(model.pipe, name)))
+        expert_blocks[name] = (n_blocks, n_blocks + size)
+        n_blocks += size
     steps = list(range(0, gen.steps, ps.every))
     mask_step = gen.steps - 1 if ps.mask_step is None else ps.mask_step
     masks_from_user = None
@@ -128,7 +136,9 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
         frames_first=model.arch.prediction_frames_first,
     )
     t0 = time.perf_counter()
-    with attention_capture(model.pipe.transformer, model.arch, recorder):
+    with contextlib.ExitStack() as stack:
+        for name, (first, _) in expert_blocks.items():
+            stack.enter_context(attention_capture(getattr(model.pipe, name), model.arch, recorder, block_offset=first))
         result = generate(model, gen, on_step=on_step)
     wall = time.perf_counter() - t0
 
@@ -148,28 +158,29 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
         prompt=gen.prompts[0], steps=steps, r_attn=matrix, l1=recorder.l1, rel_l1=recorder.rel_l1,
         token_mask=tmask, pca_frames=rgb, latent_mask=shown, wall_s=wall,
         transformer_s=result.timings.transformer_s, frames=result.frames[0],
+        expert_blocks=expert_blocks, expert_steps=model.expert_step_ranges(gen.steps),
     )
 
 
 def build_profile(model: LoadedModel, gens: list[GenerationSettings], ps: ProfileSettings,
                   measurements: list[PromptMeasurement], segmenter_info: dict) -> dict:
-    """Aggregate per-prompt measurements into the profile dict (schema version 1)."""
-    stack = np.stack([m.r_attn for m in measurements])
-    mean = np.nanmean(stack, axis=0) if len(measurements) > 1 else stack[0]
-    mean = np.nan_to_num(mean, nan=0.0)
-    scores = mean.mean(axis=1)
-    share = None
-    if ps.tau is None:
-        share = DEFAULT_BACKGROUND_SHARE if ps.background_share is None else ps.background_share
-    tau, fg, bg = split_blocks(scores, tau=ps.tau, background_share=share)
+    """Aggregate per-prompt measurements into the profile dict (schema version 1).
+
+    Two-expert pipelines (Wan2.2 A14B) get an ``experts`` list with one block profile per expert
+    (its blocks, over the steps it runs); the top-level block profile is the first expert's.
+    """
     l1_steps = sorted(measurements[0].l1)
     l1_mean = [float(np.mean([m.l1[s] for m in measurements])) for s in l1_steps]
     rel_mean = [float(np.mean([m.rel_l1[s] for m in measurements])) for s in l1_steps]
     gen0 = gens[0]
-    schedule = suggest_schedule(dict(zip(l1_steps, rel_mean)), gen0.steps)
+    m0 = measurements[0]
+    sections = {name: _block_profile(measurements, m0.expert_blocks[name], m0.expert_steps[name],
+                                     dict(zip(l1_steps, rel_mean)), ps)
+                for name in m0.expert_blocks}
+    first = sections[model.experts[0]]
     latent_grid, grid = token_grid(model, gen0)
     sched = model.pipe.scheduler
-    return {
+    profile = {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -191,18 +202,48 @@ def build_profile(model: LoadedModel, gens: list[GenerationSettings], ps: Profil
             "transformer_s": [m.transformer_s for m in measurements],
         },
         "segmenter": segmenter_info,
-        "r_attn": {"steps": measurements[0].steps, "mean": _round(mean),
-                   "per_prompt": [_round(np.nan_to_num(m.r_attn, nan=0.0)) for m in measurements]},
-        "block_scores": _round(scores),
+        "r_attn": first["r_attn"],
+        "block_scores": first["block_scores"],
         "foreground_share": [float(m.token_mask.mean()) for m in measurements],
         "masks": [m.token_mask.astype(int).tolist() for m in measurements],
         "l1": {"steps": l1_steps, "mean": l1_mean, "relative_mean": rel_mean,
                "per_prompt": [[m.l1[s] for s in l1_steps] for m in measurements]},
-        "split": {"tau": tau, "method": "tau" if ps.tau is not None else "background_share",
-                  "background_share": len(bg) / len(scores), "foreground_blocks": fg, "background_blocks": bg},
-        "schedule": schedule,
+        "split": first["split"],
+        "schedule": first["schedule"],
         "versions": library_versions(),
         "pictures": {},
+    }
+    if len(sections) > 1:
+        profile["experts"] = [
+            {"component": name, **model_identity(getattr(model.pipe, name), model.arch),
+             "step_range": list(m0.expert_steps[name]), **sec}
+            for name, sec in sections.items()]
+    return profile
+
+
+def _block_profile(measurements: list[PromptMeasurement], rows: tuple[int, int], step_range: tuple[int, int],
+                   rel_l1: dict[int, float], ps: ProfileSettings) -> dict:
+    """R_attn, block scores, F/B split and suggested schedule of one expert (rows) over its steps."""
+    a, b = step_range
+    cols = [i for i, s in enumerate(measurements[0].steps) if a <= s < b]
+    steps = [measurements[0].steps[i] for i in cols]
+    stack = np.stack([m.r_attn[rows[0]:rows[1]][:, cols] for m in measurements])
+    mean = np.nanmean(stack, axis=0) if len(measurements) > 1 else stack[0]
+    mean = np.nan_to_num(mean, nan=0.0)
+    scores = mean.mean(axis=1) if mean.shape[1] else np.zeros(mean.shape[0])
+    share = None
+    if ps.tau is None:
+        share = DEFAULT_BACKGROUND_SHARE if ps.background_share is None else ps.background_share
+    tau, fg, bg = split_blocks(scores, tau=ps.tau, background_share=share)
+    # the schedule counts from the expert's first step; the change across the hand-over is not its own
+    local = {s - a: v for s, v in rel_l1.items() if a < s < b}
+    return {
+        "r_attn": {"steps": steps, "mean": _round(mean),
+                   "per_prompt": [_round(np.nan_to_num(x, nan=0.0)) for x in stack]},
+        "block_scores": _round(scores),
+        "split": {"tau": tau, "method": "tau" if ps.tau is not None else "background_share",
+                  "background_share": len(bg) / len(scores), "foreground_blocks": fg, "background_blocks": bg},
+        "schedule": suggest_schedule(local, b - a),
     }
 
 

@@ -88,10 +88,14 @@ def generate(
     if prof is not None:
         from profiling_dit.cache import ProfilingDiTConfig
 
-        config = ProfilingDiTConfig.from_profile(
-            prof, steps=settings.steps, tau=tau, background_share=background_share, warmup=warmup,
-            interval_max=interval_max, interval_min=interval_min, final_full_steps=final_full_steps,
-            schedule=schedule.value if schedule else None, reuse=reuse.value if reuse else None)
+        overrides = dict(tau=tau, background_share=background_share, warmup=warmup, interval_max=interval_max,
+                         interval_min=interval_min, final_full_steps=final_full_steps,
+                         schedule=schedule.value if schedule else None, reuse=reuse.value if reuse else None)
+        if "experts" in prof:  # two experts: each is planned over its steps, known once the model is loaded
+            ProfilingDiTConfig.from_profile(prof, steps=None, **overrides)  # validates the overrides early
+            config = "experts"
+        else:
+            config = ProfilingDiTConfig.from_profile(prof, steps=settings.steps, **overrides)
         warnings = _profile_mismatch_warnings(prof, settings)
     out = check_output_path(out, force)
     if report is not None:
@@ -110,9 +114,15 @@ def generate(
     if config is None:
         result = _run_with_progress(console, lambda cb: run_generation(loaded, settings, on_step=cb), settings.steps)
     else:
-        from profiling_dit.sampling import generate_cached, plan_summary
+        from profiling_dit.sampling import expert_configs, generate_cached, plan_summary
 
-        _print_plan(console, plan_summary(config, settings.steps), config)
+        if config == "experts":
+            config = expert_configs(loaded, prof, settings.steps, **overrides)
+            for name, cfg in config.items():
+                console.print(f"[bold]{name}[/] runs steps {cfg.step_range[0]}..{cfg.step_range[1] - 1}")
+                _print_plan(console, plan_summary(cfg, settings.steps), cfg)
+        else:
+            _print_plan(console, plan_summary(config, settings.steps), config)
         result, summary = _run_with_progress(
             console, lambda cb: generate_cached(loaded, settings, config, compile=compile, on_step=cb),
             settings.steps, "Sampling (cached)")

@@ -46,6 +46,7 @@ class Method:
     check: Callable[[RunContext], None] = lambda ctx: None
     calibrate: Callable[[RunContext], None] | None = None
     note: str = ""
+    multi_expert: bool = False  # handles pipelines with two transformers (Wan2.2 A14B)
 
     def settings(self, sweep: bool) -> tuple[dict, ...]:
         return self.sweep if sweep else (self.default,)
@@ -69,17 +70,24 @@ def _pdit_check(ctx):
 def _pdit_apply_factory(schedule: str, reuse: str):
     def apply(ctx, params):
         from ..cache import ProfilingDiTConfig, apply_profiling_dit
+        from ..sampling import expert_configs
 
-        config = ProfilingDiTConfig.from_profile(ctx.profile, steps=ctx.settings.steps, schedule=schedule,
-                                                 reuse=reuse, **params)
-        apply_profiling_dit(ctx.model.pipe.transformer, config)
+        if len(ctx.model.experts) > 1:
+            configs = expert_configs(ctx.model, ctx.profile, ctx.settings.steps, schedule=schedule, reuse=reuse,
+                                     **params)
+        else:
+            configs = {"transformer": ProfilingDiTConfig.from_profile(
+                ctx.profile, steps=ctx.settings.steps, schedule=schedule, reuse=reuse, **params)}
+        for name, config in configs.items():
+            apply_profiling_dit(getattr(ctx.model.pipe, name), config)
     return apply
 
 
 def _pdit_remove(ctx):
     from ..cache import remove_profiling_dit
 
-    remove_profiling_dit(ctx.model.pipe.transformer)
+    for name in ctx.model.experts:
+        remove_profiling_dit(getattr(ctx.model.pipe, name))
 
 
 _PDIT_SWEEP = tuple({"background_share": s} for s in (0.5, 0.75, 0.9))
@@ -242,16 +250,17 @@ def _cachedit_remove(ctx):
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("baseline", "baseline", {}, ({},), _noop, _noop),
+    Method("baseline", "baseline", {}, ({},), _noop, _noop, multi_expert=True),
     Method("profiling-dit", "profiling-dit", {}, _PDIT_SWEEP, _pdit_apply_factory("stepwise", "background"),
-           _pdit_remove, _pdit_check, note="ours: background-block reuse, stepwise schedule"),
+           _pdit_remove, _pdit_check, note="ours: background-block reuse, stepwise schedule", multi_expert=True),
     Method("profiling-dit-foreground", "profiling-dit", {}, _PDIT_SWEEP,
            _pdit_apply_factory("stepwise", "foreground"), _pdit_remove, _pdit_check,
-           note="ablation (paper Table 3): reuse the foreground blocks instead"),
+           note="ablation (paper Table 3): reuse the foreground blocks instead", multi_expert=True),
     Method("profiling-dit-inverse", "profiling-dit", {}, _PDIT_SWEEP, _pdit_apply_factory("inverse", "background"),
-           _pdit_remove, _pdit_check, note="ablation (paper Table 4): gaps grow from T_min to T_max"),
+           _pdit_remove, _pdit_check, note="ablation (paper Table 4): gaps grow from T_min to T_max",
+           multi_expert=True),
     Method("profiling-dit-average", "profiling-dit", {}, _PDIT_SWEEP, _pdit_apply_factory("average", "background"),
-           _pdit_remove, _pdit_check, note="ablation (paper Table 4): constant gap"),
+           _pdit_remove, _pdit_check, note="ablation (paper Table 4): constant gap", multi_expert=True),
     Method("first-block-cache", "diffusers", {"threshold": 0.2},
            tuple({"threshold": t} for t in (0.05, 0.1, 0.2, 0.4)), _diffusers_apply(_fbc), _diffusers_remove),
     Method("taylorseer", "diffusers", {"cache_interval": 3},
