@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import tiny_models as tm
-from profiling_dit.cache import ProfilingDiTConfig, profiling_dit_enabled
+from profiling_dit.cache import ProfilingDiTConfig
 from profiling_dit.errors import ProfileError
 from profiling_dit.generation import GenerationSettings, generate
 from profiling_dit.loading import load_pipeline, resolve_model
