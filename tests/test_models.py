@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -173,6 +174,9 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
                tmp_path / "masks.npy", "--out", prof)
     assert res.exit_code == 0, res.output
     profile = json.loads(prof.read_text())
+    import jsonschema
+
+    jsonschema.validate(profile, json.loads((Path(__file__).parents[1] / "profiles" / "profile.schema.json").read_text()))
     n = _n_blocks(family.model)
     r = np.array(profile["r_attn"]["mean"], dtype=float)
     assert profile["model"]["num_blocks"] == n and r.shape[0] == n
