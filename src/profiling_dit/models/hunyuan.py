@@ -13,6 +13,12 @@ import torch
 from ..attention import JointQK
 
 
+def _qk(to_q, to_k, norm_q, norm_k, x: torch.Tensor, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project and (optionally) normalise, as (B, S, H, d)."""
+    q, k = to_q(x).unflatten(2, (heads, -1)), to_k(x).unflatten(2, (heads, -1))
+    return (norm_q(q) if norm_q is not None else q), (norm_k(k) if norm_k is not None else k)
+
+
 def hunyuan_self_attention_qk(attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
                               image_rotary_emb=None, **_) -> JointQK:
     from diffusers.models.embeddings import apply_rotary_emb
@@ -20,22 +26,13 @@ def hunyuan_self_attention_qk(attn, hidden_states, encoder_hidden_states=None, a
     n_video = hidden_states.shape[1]
     joint_in_one = attn.add_q_proj is None and encoder_hidden_states is not None
     x = torch.cat([hidden_states, encoder_hidden_states], dim=1) if joint_in_one else hidden_states
-    q = attn.to_q(x).unflatten(2, (attn.heads, -1))
-    k = attn.to_k(x).unflatten(2, (attn.heads, -1))
-    if attn.norm_q is not None:
-        q = attn.norm_q(q)
-    if attn.norm_k is not None:
-        k = attn.norm_k(k)
+    q, k = _qk(attn.to_q, attn.to_k, attn.norm_q, attn.norm_k, x, attn.heads)
     if image_rotary_emb is not None:
         q = torch.cat([apply_rotary_emb(q[:, :n_video], image_rotary_emb, sequence_dim=1), q[:, n_video:]], dim=1)
         k = torch.cat([apply_rotary_emb(k[:, :n_video], image_rotary_emb, sequence_dim=1), k[:, n_video:]], dim=1)
     if attn.add_q_proj is not None and encoder_hidden_states is not None:
-        eq = attn.add_q_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-        ek = attn.add_k_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-        if attn.norm_added_q is not None:
-            eq = attn.norm_added_q(eq)
-        if attn.norm_added_k is not None:
-            ek = attn.norm_added_k(ek)
+        eq, ek = _qk(attn.add_q_proj, attn.add_k_proj, attn.norm_added_q, attn.norm_added_k, encoder_hidden_states,
+                     attn.heads)
         q, k = torch.cat([q, eq], dim=1), torch.cat([k, ek], dim=1)
     key_mask = None
     if attention_mask is not None:  # (B, 1, 1, S) bool: True = may be attended to
