@@ -49,4 +49,4 @@ def test_vae_encodes_to_the_planned_latent_grid():
     vae = build_vae(TrainConfig(out="unused"))
     with torch.no_grad():
         z = vae.encode(torch.zeros(1, 3, 17, 128, 128)).latent_dist.mode()
-    assert tuple(z.shape) == (1, 8, 5, 16, 16)  # with patch (1,1,1): 256 tokens per latent frame
+    assert tuple(z.shape) == (1, 8, 5, 32, 32)  # with patch (1,2,2): 256 tokens per latent frame

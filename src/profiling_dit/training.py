@@ -38,17 +38,17 @@ class TrainConfig:
     frames: int = 17
     height: int = 128
     width: int = 128
-    vae_steps: int = 1100
+    vae_steps: int = 1200
     vae_batch: int = 2
     vae_crop: int = 64
     # Curriculum: the loss sits on a plateau (flat colours, L1 ~0.28) until the encoder's latents start
     # to carry the picture; on 5-frame windows it leaves the plateau after ~350 steps (train-experiment-1),
     # on 17-frame windows after ~1,500. So: short windows first (batch 4), then full 17-frame clips,
     # because a VAE trained only on 5-frame windows decodes later latent chunks at ~7 dB.
-    vae_short_steps: int = 500
+    vae_short_steps: int = 900
     vae_short_window: int = 5
     vae_window: int = 17
-    vae_lr: float = 5e-4
+    vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     dit_steps: int = 1800
     dit_batch: int = 8
@@ -63,16 +63,19 @@ class TrainConfig:
     checkpoint_every: int = 200
 
 
-# Patch (1, 1, 1) on the VAE's 16x16 latent of a 128x128 frame: 256 video tokens per latent frame,
+# Patch (1, 2, 2) on the VAE's 32x32 latent of a 128x128 frame: 256 video tokens per latent frame,
 # so foreground and background are resolved. Two heads of 32 keep a training step on 2 CPU cores near
 # 1.1-1.3 s for a batch of 8 clips of 17 frames (4 heads: 2.3 s).
 TRAINED_TRANSFORMER_CONFIG = dict(
-    patch_size=(1, 1, 1), num_attention_heads=2, attention_head_dim=32, in_channels=8, out_channels=8, text_dim=64,
+    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=8, out_channels=8, text_dim=64,
     freq_dim=64, ffn_dim=256, num_layers=8, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
     rope_max_seq_len=1024,
 )
+# 4x spatial compression (two down-sampling levels, both also temporal: 17 frames -> 5 latent frames).
+# With 8x (three levels) the VAE sat on a flat-colour plateau for 600-1,800 steps; with 4x it left it
+# after ~650 steps of 5-frame crops at lr 1e-3 (L1 0.145 at 900; benchmarks/results/train-experiment-2.json).
 TRAINED_VAE_CONFIG = dict(
-    base_dim=8, z_dim=8, dim_mult=[1, 2, 2, 2], num_res_blocks=1, temperal_downsample=[False, True, True],
+    base_dim=8, z_dim=8, dim_mult=[1, 2, 2], num_res_blocks=1, temperal_downsample=[True, True], scale_factor_spatial=4,
     latents_mean=[0.0] * 8, latents_std=[1.0] * 8,
 )
 
@@ -141,7 +144,7 @@ def render_clips(cfg: TrainConfig, progress=None) -> tuple[np.ndarray, list[str]
     for i in range(cfg.clips):
         scene = train[i % len(train)]
         videos[i], masks = render(scene, cfg.frames, cfg.height, cfg.width, seed=cfg.seed * 100003 + i // len(train))
-        fg.append(latent_foreground(masks))
+        fg.append(latent_foreground(masks, spatial=2 ** (len(TRAINED_VAE_CONFIG["dim_mult"]) - 1)))
         prompts.append(scene.prompt)
         if progress:
             progress(i + 1, cfg.clips)
