@@ -50,7 +50,7 @@ class TrainConfig:
     vae_window: int = 17
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
-    dit_steps: int = 1800
+    dit_steps: int = 1200
     dit_batch: int = 8
     dit_lr: float = 6e-4
     dit_warmup: int = 200
