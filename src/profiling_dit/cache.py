@@ -34,7 +34,7 @@ from diffusers.hooks.hooks import BaseState, StateManager
 
 from .errors import InvalidSettingError, ProfileError
 from .plan import SCHEDULES, build_plan, full_compute_steps, runs_of
-from .registry import arch_for
+from .registry import arch_for, block_stream_inputs
 
 _STEP_HOOK = "pdit_step_tracker"
 _RUN_HOOK = "pdit_run_block"
@@ -280,7 +280,7 @@ class _RunBlockHook(ModelHook):
         return state, not state.skip_run.get(self.run_id, False)
 
     def new_forward(self, module, *args, **kwargs):
-        inputs = tuple(kwargs[name] if name in kwargs else args[i] for i, name in enumerate(self.streams))
+        inputs = block_stream_inputs(self.streams, args, kwargs)
         single = len(inputs) == 1
         state, compute = self._decide()
         if not compute:

@@ -129,10 +129,11 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
     masks_from_user = None
     if user_masks is not None:  # validate before the expensive run
         masks_from_user = load_user_masks(user_masks, grid, model.arch.frame_multiple)
+    cfg_mode = model.cfg_mode(gen)
     recorder = AttentionRecorder(
         num_blocks=n_blocks, branch=ps.branch, steps_to_record=set(steps),
-        guidance=gen.guidance if model.cfg_mode(gen) else None, chunk_size=ps.chunk_size,
-        query_stride=ps.query_stride, keep_prediction_steps={mask_step}, batched_cfg=model.cfg_mode(gen) == "batched",
+        guidance=gen.guidance if cfg_mode else None, chunk_size=ps.chunk_size,
+        query_stride=ps.query_stride, keep_prediction_steps={mask_step}, batched_cfg=cfg_mode == "batched",
         frames_first=model.arch.prediction_frames_first,
     )
     t0 = time.perf_counter()

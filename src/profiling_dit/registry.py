@@ -65,6 +65,12 @@ class ArchitectureSpec:
         return [f"{attr}.{i}" for attr in self.block_lists for i in range(len(getattr(transformer, attr)))]
 
 
+def block_stream_inputs(streams: tuple[str, ...], args: tuple, kwargs: dict) -> tuple:
+    """The stream tensors of one block call (``ArchitectureSpec.block_streams``): by name, or else
+    positionally in that order."""
+    return tuple(kwargs[name] if name in kwargs else args[i] for i, name in enumerate(streams))
+
+
 def _wan_transformer_class():
     from diffusers import WanTransformer3DModel
 

@@ -17,15 +17,47 @@ from .plan import computed_share, estimate_block_time_share, implied_speedup, ti
 
 
 def plan_summary(config: ProfilingDiTConfig, steps: int) -> dict:
-    plan = config.plan(steps)
-    return {
+    """The plan over the steps this config's transformer runs (all steps, or its ``step_range``)."""
+    a, b = config.step_range or (0, steps)
+    plan = config.plan(steps)[a:b]
+    summary = {
         "config": config.to_dict(),
-        "full_compute_steps": [s for s, f in enumerate(config.full_steps(steps)) if f],
+        "full_compute_steps": [s for s, f in enumerate(config.full_steps(steps)) if f and a <= s < b],
         "timeline": timeline(plan),
         "computed_share": computed_share(plan),
         "computed_block_evaluations": int(plan.sum()),
         "total_block_evaluations": int(plan.size),
     }
+    if config.step_range is not None:
+        summary["step_range"] = [a, b]
+    return summary
+
+
+def _run_cached(model: LoadedModel, settings: GenerationSettings, configs: dict[str, ProfilingDiTConfig],
+                compile: bool, on_step) -> tuple[GenerationResult, dict[str, dict[str, int]]]:
+    """Apply a config to each named transformer, generate, remove; also the cache size per transformer."""
+    transformers = {name: getattr(model.pipe, name) for name in configs}
+    seen_cache: dict[str, dict[str, int]] = {}
+
+    def _on_step(i, total):
+        if i == total - 1:  # the pipeline resets the cache when it returns; read its size now
+            for name, tr in transformers.items():
+                seen_cache[name] = cache_bytes(tr)
+        if on_step is not None:
+            on_step(i, total)
+
+    applied = []
+    try:
+        for name, tr in transformers.items():
+            if compile:
+                compile_blocks(tr)
+            apply_profiling_dit(tr, configs[name])
+            applied.append(tr)
+        result = generate(model, settings, on_step=_on_step)
+    finally:
+        for tr in applied:
+            remove_profiling_dit(tr)
+    return result, seen_cache
 
 
 def expert_configs(model: LoadedModel, profile: dict, steps: int, **kwargs) -> dict[str, ProfilingDiTConfig]:
@@ -68,22 +100,7 @@ def generate_cached(model: LoadedModel, settings: GenerationSettings,
     settings.check_for(model.arch)
     if isinstance(config, dict) or len(model.experts) > 1:
         return _generate_cached_experts(model, settings, config, compile, on_step)
-    transformer = model.pipe.transformer
-    if compile:
-        compile_blocks(transformer)
-    seen_cache: dict[str, int] = {}
-
-    def _on_step(i, total):
-        if i == total - 1:  # the pipeline resets the cache when it returns; read its size now
-            seen_cache.update(cache_bytes(transformer))
-        if on_step is not None:
-            on_step(i, total)
-
-    apply_profiling_dit(transformer, config)
-    try:
-        result = generate(model, settings, on_step=_on_step)
-    finally:
-        remove_profiling_dit(transformer)
+    result, seen_cache = _run_cached(model, settings, {"transformer": config}, compile, on_step)
     summary = plan_summary(config, settings.steps)
     plan = config.plan(settings.steps)
     calls_per_step = max(1, result.timings.transformer_calls // settings.steps)
@@ -92,7 +109,7 @@ def generate_cached(model: LoadedModel, settings: GenerationSettings,
     summary.update({
         "block_time_share_estimate": share,
         "implied_speedup": implied_speedup(share, summary["computed_share"]) if share is not None else None,
-        "cache_bytes": seen_cache,
+        "cache_bytes": seen_cache["transformer"],
         "compiled": compile,
     })
     return result, summary
@@ -102,36 +119,10 @@ def _generate_cached_experts(model, settings, configs, compile, on_step):
     if not isinstance(configs, dict) or set(configs) != set(model.experts):
         raise ProfileError(f"this pipeline has experts {', '.join(model.experts)}: give one config per expert "
                            "(profiling_dit.sampling.expert_configs)")
-    experts = {name: getattr(model.pipe, name) for name in configs}
-    seen_cache: dict[str, dict[str, int]] = {}
-
-    def _on_step(i, total):
-        if i == total - 1:
-            for name, tr in experts.items():
-                seen_cache[name] = cache_bytes(tr)
-        if on_step is not None:
-            on_step(i, total)
-
-    applied = []
-    try:
-        for name, tr in experts.items():
-            if compile:
-                compile_blocks(tr)
-            apply_profiling_dit(tr, configs[name])
-            applied.append(tr)
-        result = generate(model, settings, on_step=_on_step)
-    finally:
-        for tr in applied:
-            remove_profiling_dit(tr)
-    per_expert, done, total = {}, 0, 0
-    for name, cfg in configs.items():
-        a, b = cfg.step_range or (0, settings.steps)
-        plan = cfg.plan(settings.steps)[a:b]
-        done += int(plan.sum())
-        total += int(plan.size)
-        per_expert[name] = {**plan_summary(cfg, settings.steps), "step_range": [a, b],
-                            "timeline": timeline(plan), "computed_share": computed_share(plan),
-                            "computed_block_evaluations": int(plan.sum()), "total_block_evaluations": int(plan.size)}
+    result, seen_cache = _run_cached(model, settings, configs, compile, on_step)
+    per_expert = {name: plan_summary(cfg, settings.steps) for name, cfg in configs.items()}
+    done = sum(p["computed_block_evaluations"] for p in per_expert.values())
+    total = sum(p["total_block_evaluations"] for p in per_expert.values())
     summary = {"experts": per_expert, "computed_share": done / total if total else 1.0,
                "computed_block_evaluations": done, "total_block_evaluations": total,
                "implied_speedup": None, "cache_bytes": seen_cache, "compiled": compile}

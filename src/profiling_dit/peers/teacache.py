@@ -20,7 +20,7 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import BaseState, StateManager
 
-from ..registry import arch_for
+from ..registry import arch_for, block_stream_inputs
 
 _HEAD = "pdit_teacache_head"
 _BODY = "pdit_teacache_body"
@@ -116,7 +116,7 @@ class _Body(ModelHook):
     def new_forward(self, module, *args, **kwargs):
         s: _State = self.state_manager.get_state()
         if s.skip:
-            ins = tuple(kwargs[n] if n in kwargs else args[i] for i, n in enumerate(self.streams))
+            ins = block_stream_inputs(self.streams, args, kwargs)
             return ins[0] if len(ins) == 1 else ins
         out = self.fn_ref.original_forward(*args, **kwargs)
         if self.is_last:
