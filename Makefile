@@ -39,8 +39,9 @@ profile-tiny: $(STAMP)
 	$(BIN)/pdit profile --model tiny --prompt "a red ball rolling on grass" --prompt "a blue square sliding left over sand" --frames 33 --height 256 --width 256 --steps 20 --out profiles/tiny-wan.json --force
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
-# on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}. Work in progress
-# (issue 5): the VAE does not yet learn objects within the budget, see the README.
+# on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card
+# model/README.md. About 62 minutes here. Work in progress (issue 5): the model it makes does not
+# pass the judge yet, see the README.
 train-tiny: $(STAMP)
 	$(BIN)/python -m profiling_dit.training --out outputs/train-tiny --eval-prompts 20
 

@@ -1,9 +1,11 @@
 """How well a VAE checkpoint of ``profiling_dit.training`` reconstructs held-out clips, objects apart.
 
 Renders the first N held-out scenes (17 frames, 128x128, seed 999), encodes them (posterior mean),
-decodes, and reports PSNR and the mean absolute error (0-255) on object pixels and on background
-pixels (the generator's own masks). A VAE that drops the objects shows a low PSNR gap but a large
-object error. ``--spatial 8`` reads checkpoints of the earlier 8x-compression architecture.
+decodes, and reports PSNR, the mean absolute error (0-255) on object pixels and on background
+pixels (the generator's own masks), the object error per latent frame, and how many
+reconstructions the judge passes (an upper bound on what a transformer trained on these latents
+can score). A VAE that drops the objects shows a small PSNR gap but a large object error.
+``--spatial 8`` reads checkpoints of the earlier 8x-compression architecture.
 
     python benchmarks/vae_check.py outputs/train-tiny/checkpoints/vae.safetensors
 """
@@ -27,7 +29,7 @@ def main(argv=None) -> dict:
     from diffusers import AutoencoderKLWan
     from safetensors.torch import load_file
 
-    from profiling_dit.synthetic import render, split_scenes
+    from profiling_dit.synthetic import judge, render, split_scenes
     from profiling_dit.training import TRAINED_VAE_CONFIG, _to_vae_input
 
     config = dict(TRAINED_VAE_CONFIG)
@@ -37,7 +39,8 @@ def main(argv=None) -> dict:
     tensors = load_file(args.checkpoint)
     vae.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     vae.eval()
-    videos, masks = zip(*[render(s, 17, 128, 128, seed=999) for s in split_scenes()[1][:args.clips]])
+    scenes = split_scenes()[1][:args.clips]
+    videos, masks = zip(*[render(s, 17, 128, 128, seed=999) for s in scenes])
     videos, masks = np.stack(videos), np.stack(masks)
     with torch.no_grad():
         rec = vae.decode(vae.encode(_to_vae_input(videos)).latent_dist.mode()).sample
@@ -46,6 +49,14 @@ def main(argv=None) -> dict:
     mse = float(((rec - videos) ** 2).mean())
     out = {"checkpoint": args.checkpoint, "clips": args.clips, "psnr_db": round(10 * np.log10(255 ** 2 / mse), 2),
            "object_mae": round(float(err[masks].mean()), 1), "background_mae": round(float(err[~masks].mean()), 1)}
+    # The Wan VAE decodes latent frame 0 to pixel frame 0 and latent frame k to frames 4k-3..4k: the
+    # object error per latent frame shows whether later chunks decode worse than the first ones.
+    chunks = [slice(0, 1)] + [slice(4 * k - 3, 4 * k + 1) for k in range(1, 5)]
+    out["object_mae_per_latent_frame"] = [round(float(err[:, c][masks[:, c]].mean()), 1) for c in chunks]
+    verdicts = [judge(r.astype(np.uint8), s) for r, s in zip(rec, scenes)]
+    out["judge_passed"] = sum(v.passed for v in verdicts)
+    out["judge_failures"] = {s.prompt: [v.detected_color, v.detected_background, v.motion_ok]
+                             for s, v in zip(scenes, verdicts) if not v.passed}
     print(json.dumps(out))
     return out
 

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import torch
 
-from profiling_dit.training import TrainConfig, build_vae, load_checkpoint, save_checkpoint, train_tiny
+from profiling_dit.training import (TrainConfig, build_vae, load_checkpoint, save_checkpoint, train_tiny,
+                                   write_model_card)
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -43,6 +44,14 @@ def test_miniature_training_runs_and_loads(tmp_path):
     train_tiny(cfg)
     log2 = (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()
     assert len(log2) == len(log)
+    # the model card states what the evaluation measured, and how the model was trained
+    verdicts = [{"passed": p, "color_ok": p, "motion_ok": True, "background_ok": True} for p in (True, False, True)]
+    card = write_model_card(folder, cfg, {"verdicts": verdicts, "vae_psnr_held_out": 17.25, "train_seconds": 600})
+    text = card.read_text()
+    assert card == folder / "README.md"
+    assert "**2/3 passed**" in text and "colour right 2/3" in text and "direction right 3/3" in text
+    assert "17.2 dB" in text and "10 minutes" in text and "3 steps of flow matching" in text
+    assert "At 5 x 32 x 32 the transformer sees 2 latent frames of 4 x 4 = 16 tokens" in text
 
 
 def test_vae_encodes_to_the_planned_latent_grid():
