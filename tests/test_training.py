@@ -25,10 +25,13 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_miniature_training_runs_and_loads(tmp_path):
     cfg = TrainConfig(out=str(tmp_path / "run"), clips=6, frames=5, height=32, width=32, vae_steps=3, vae_batch=2,
-                      vae_crop=32, vae_window=5, dit_steps=3, dit_batch=2, num_layers=2, checkpoint_every=2)
+                      vae_crop=32, vae_window=5, dit_steps=3, dit_batch=2, dit_image_steps=2, dit_image_batch=3,
+                      num_layers=2, checkpoint_every=2)
     folder = train_tiny(cfg)
     log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
-    assert [r["stage"] for r in log] == ["vae"] * 3 + ["transformer"] * 3
+    assert [r["stage"] for r in log] == ["vae"] * 3 + ["transformer"] * 5
+    # image pre-training on latent frame 0, then whole clips (5 frames -> 2 latent frames)
+    assert [r["latent_frames"] for r in log if r["stage"] == "transformer"] == [1, 1, 2, 2, 2]
     assert all(np.isfinite(r.get("loss", r.get("l1"))) for r in log)
     meta = json.loads((folder / "pdit_model.json").read_text())
     assert meta["trained"] is True
@@ -50,7 +53,7 @@ def test_miniature_training_runs_and_loads(tmp_path):
     text = card.read_text()
     assert card == folder / "README.md"
     assert "**2/3 passed**" in text and "colour right 2/3" in text and "direction right 3/3" in text
-    assert "17.2 dB" in text and "10 minutes" in text and "3 steps of flow matching" in text
+    assert "17.2 dB" in text and "10 minutes" in text and "2 steps of flow matching on first frames" in text
     assert "At 5 x 32 x 32 the transformer sees 2 latent frames of 4 x 4 = 16 tokens" in text
 
 
