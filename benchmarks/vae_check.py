@@ -1,13 +1,12 @@
-"""How well a VAE checkpoint of ``profiling_dit.training`` reconstructs held-out clips, objects apart.
+"""How well a model's VAE reconstructs held-out clips, objects apart.
 
 Renders the first N held-out scenes (17 frames, 128x128, seed 999), encodes them (posterior mean),
 decodes, and reports PSNR, the mean absolute error (0-255) on object pixels and on background
 pixels (the generator's own masks), the object error per latent frame, and how many
 reconstructions the judge passes (an upper bound on what a transformer trained on these latents
 can score). A VAE that drops the objects shows a small PSNR gap but a large object error.
-``--spatial 8`` reads checkpoints of the earlier 8x-compression architecture.
 
-    python benchmarks/vae_check.py outputs/train-tiny/checkpoints/vae.safetensors
+    python benchmarks/vae_check.py --model tiny --clips 24
 """
 
 from __future__ import annotations
@@ -20,25 +19,17 @@ import numpy as np
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint", help="a training checkpoint (.safetensors) of the VAE")
-    ap.add_argument("--spatial", type=int, choices=(4, 8), default=4, help="the checkpoint's spatial compression")
+    ap.add_argument("--model", default="tiny", help="an alias or a pipeline folder (its VAE is checked)")
     ap.add_argument("--clips", type=int, default=8)
     args = ap.parse_args(argv)
 
     import torch
-    from diffusers import AutoencoderKLWan
-    from safetensors.torch import load_file
 
+    from profiling_dit.loading import load_pipeline, resolve_model
     from profiling_dit.synthetic import judge, render, split_scenes
-    from profiling_dit.training import TRAINED_VAE_CONFIG, _to_vae_input
+    from profiling_dit.training import _to_vae_input
 
-    config = dict(TRAINED_VAE_CONFIG)
-    if args.spatial == 8:  # the first architecture tried (benchmarks/results/train-experiment-2.json, run 1)
-        config.update(dim_mult=[1, 2, 2, 2], temperal_downsample=[False, True, True], scale_factor_spatial=8)
-    vae = AutoencoderKLWan(**config)
-    tensors = load_file(args.checkpoint)
-    vae.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    vae.eval()
+    vae = load_pipeline(resolve_model(args.model), device="cpu").pipe.vae
     scenes = split_scenes()[1][:args.clips]
     videos, masks = zip(*[render(s, 17, 128, 128, seed=999) for s in scenes])
     videos, masks = np.stack(videos), np.stack(masks)
@@ -47,7 +38,7 @@ def main(argv=None) -> dict:
     rec = ((rec.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 4, 1).numpy()
     err = np.abs(rec - videos.astype(np.float32)).mean(-1)
     mse = float(((rec - videos) ** 2).mean())
-    out = {"checkpoint": args.checkpoint, "clips": args.clips, "psnr_db": round(10 * np.log10(255 ** 2 / mse), 2),
+    out = {"model": args.model, "clips": args.clips, "psnr_db": round(10 * np.log10(255 ** 2 / mse), 2),
            "object_mae": round(float(err[masks].mean()), 1), "background_mae": round(float(err[~masks].mean()), 1)}
     # The Wan VAE decodes latent frame 0 to pixel frame 0 and latent frame k to frames 4k-3..4k: the
     # object error per latent frame shows whether later chunks decode worse than the first ones.

@@ -1,19 +1,19 @@
-"""Training a tiny Wan text-to-video model on the synthetic scenes (groundwork for issue 5).
+"""Training the embedded tiny Wan text-to-video model on the synthetic scenes (issue 5).
 
-Stages, each resumable from safetensors checkpoints in ``OUT/checkpoints``:
+Stages; the transformer's is resumable from safetensors checkpoints in ``OUT/checkpoints``:
 1. render the training clips (``synthetic.render``) for the non-held-out scenes;
-2. train AutoencoderKLWan on random crops of short windows (L1 + a small KL term);
-3. encode every clip to latents (posterior mean) and set the VAE's latents_mean/std from them;
-4. train WanTransformer3DModel with flow matching (x_t = (1−σ)x0 + σε, target ε − x0, shifted σ),
-   prompts from the frozen tiny UMT5 encoder, the prompt dropped 10% of the time for CFG;
+2. build the VAE: ``pooling_vae.build_pooling_vae``, a stock ``AutoencoderKLWan`` whose weights are
+   set to an exact 4x4 mean-pooling autoencoder (not learned: see that module for why and how);
+3. encode every clip to latents and set the VAE's latents_mean/std from them;
+4. train WanTransformer3DModel with flow matching (x_t = (1-σ)x0 + σε, target ε - x0, shifted σ),
+   prompts from the frozen tiny UMT5 encoder, the prompt dropped 10% of the time for CFG; first on
+   latent frame 0 alone (images, 5x cheaper a step), then on whole clips;
 5. save the pipeline in ``save_pretrained`` layout with ``pdit_model.json``.
 
-The architecture to train is ``TRAINED_TRANSFORMER_CONFIG`` / ``TRAINED_VAE_CONFIG`` below; it
-replaces the configs in ``tiny.py`` once a trained model is shipped. Choices made to fit 90 minutes on 2 CPU cores, with a
-small model that still learns to draw the object: the loss is weighted up on the foreground's
-latent cells (the object covers ~5% of the frame and is otherwise learned last), the transformer's
-weights are averaged (EMA) and the average is what is saved, and learning rates warm up then
-decay along a cosine.
+Choices made to fit about an hour on 2 CPU cores with a small model that still learns to draw the
+object: the loss is weighted up on the foreground's latent cells (the object covers ~5% of the
+frame and is otherwise learned last), the transformer's weights are averaged (EMA) and the average
+is what is saved, and the learning rate warms up then decays along a cosine.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 from ._io import atomic_path, atomic_write_text
+from .pooling_vae import POOLING_VAE_CONFIG, build_pooling_vae, reference_latents
+from .tiny import TINY_TRANSFORMER_CONFIG
 
 
 @dataclass(frozen=True)
@@ -38,30 +40,14 @@ class TrainConfig:
     frames: int = 17
     height: int = 128
     width: int = 128
-    vae_steps: int = 3000
-    vae_batch: int = 2
-    vae_crop: int = 64
-    # Curriculum: the loss sits on a plateau (flat colours, L1 ~0.28) until the encoder's latents start
-    # to carry the picture; on 5-frame windows it leaves the plateau after ~350 steps (train-experiment-1),
-    # on 17-frame windows after ~1,500. So: short windows first (batch 4), then full 17-frame clips,
-    # because a VAE trained only on 5-frame windows decodes later latent chunks at ~7 dB.
-    vae_short_steps: int = 2100
-    vae_short_window: int = 5
-    vae_window: int = 17
-    vae_lr: float = 1e-3
-    vae_kl_weight: float = 1e-6
-    # Objects are ~5% of the pixels: unweighted, the 4x VAE learned backgrounds and dropped objects
-    # (error 94/255 on object pixels of held-out clips); weight 5 halved that in as many steps, and
-    # weight 8 over 3,000 steps brought it to 38 (benchmarks/results/train-experiment-3.json).
-    vae_foreground_weight: float = 8.0
-    dit_steps: int = 1500
+    dit_steps: int = 1800
     dit_batch: int = 8
     # Image pre-training: the first steps train on latent frame 0 alone (the VAE encodes pixel frame 0
-    # by itself, so it is an image latent), 7x cheaper a step than 5 latent frames, to learn layout,
+    # by itself, so it is an image latent), ~5x cheaper a step than 5 latent frames, to learn layout,
     # colour and background before the video steps learn motion. 0 turns it off.
-    dit_image_steps: int = 0
-    dit_image_batch: int = 8
-    dit_lr: float = 6e-4
+    dit_image_steps: int = 800
+    dit_image_batch: int = 16
+    dit_lr: float = 8e-4
     dit_warmup: int = 200
     ema_decay: float = 0.998
     # Loss weight of a latent cell = 1 + foreground_weight x (share of its pixels that are foreground).
@@ -72,21 +58,10 @@ class TrainConfig:
     checkpoint_every: int = 200
 
 
-# Patch (1, 2, 2) on the VAE's 32x32 latent of a 128x128 frame: 256 video tokens per latent frame,
-# so foreground and background are resolved. Two heads of 32 keep a training step on 2 CPU cores near
-# 1.1-1.3 s for a batch of 8 clips of 17 frames (4 heads: 2.3 s).
-TRAINED_TRANSFORMER_CONFIG = dict(
-    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=8, out_channels=8, text_dim=64,
-    freq_dim=64, ffn_dim=256, num_layers=8, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
-    rope_max_seq_len=1024,
-)
-# 4x spatial compression (two down-sampling levels, both also temporal: 17 frames -> 5 latent frames).
-# With 8x (three levels) the VAE sat on a flat-colour plateau for 600-1,800 steps; with 4x it left it
-# after ~650 steps of 5-frame crops at lr 1e-3 (L1 0.145 at 900; benchmarks/results/train-experiment-2.json).
-TRAINED_VAE_CONFIG = dict(
-    base_dim=8, z_dim=8, dim_mult=[1, 2, 2], num_res_blocks=1, temperal_downsample=[True, True], scale_factor_spatial=4,
-    latents_mean=[0.0] * 8, latents_std=[1.0] * 8,
-)
+# The architecture trained is the shipped one (tiny.py). Two heads of 32 keep a training step on
+# 2 CPU cores near 1.4 s for a batch of 8 clips of 17 frames (4 heads x 32 with FFN 512: 3.1 s).
+TRAINED_TRANSFORMER_CONFIG = TINY_TRANSFORMER_CONFIG
+TRAINED_VAE_CONFIG = POOLING_VAE_CONFIG
 
 
 # --- checkpoints: safetensors for tensors, JSON for the rest (no pickles) ------------------------
@@ -130,7 +105,7 @@ def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
 
 
 # --- stages -------------------------------------------------------------------------------------
-def latent_foreground(masks: np.ndarray, spatial: int = 8, temporal: int = 4) -> np.ndarray:
+def latent_foreground(masks: np.ndarray, spatial: int = 4, temporal: int = 4) -> np.ndarray:
     """Share of foreground pixels in each latent cell, (T', H/spatial, W/spatial) for masks (T, H, W).
 
     Latent frame 0 covers pixel frame 0; latent frame k covers frames 4k-3 .. 4k (the Wan VAE's
@@ -155,7 +130,7 @@ def render_clips(cfg: TrainConfig, progress=None) -> tuple[np.ndarray, list[str]
     for i in range(cfg.clips):
         scene = train[i % len(train)]
         videos[i], masks[i] = render(scene, cfg.frames, cfg.height, cfg.width, seed=cfg.seed * 100003 + i // len(train))
-        fg.append(latent_foreground(masks[i], spatial=2 ** (len(TRAINED_VAE_CONFIG["dim_mult"]) - 1)))
+        fg.append(latent_foreground(masks[i], spatial=TRAINED_VAE_CONFIG["scale_factor_spatial"]))
         prompts.append(scene.prompt)
         if progress:
             progress(i + 1, cfg.clips)
@@ -167,69 +142,29 @@ def _to_vae_input(videos_uint8: np.ndarray) -> torch.Tensor:
     return x.permute(0, 4, 1, 2, 3).contiguous()  # (B, 3, T, H, W)
 
 
-def build_vae(cfg: TrainConfig):
-    from diffusers import AutoencoderKLWan
-
-    return AutoencoderKLWan(**TRAINED_VAE_CONFIG)
-
-
 def _cosine_lr(base: float, step: int, total: int, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 10% of ``base``."""
     warm = min(1.0, (step + 1) / max(1, warmup))
     return base * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * step / max(1, total))))
 
 
-def train_vae(cfg: TrainConfig, videos: np.ndarray, progress=None, log=None, masks: np.ndarray | None = None):
-    """Train the VAE on crops; with ``masks``, object pixels weigh 1 + ``vae_foreground_weight`` in the loss."""
-    torch.manual_seed(cfg.seed)
-    vae = build_vae(cfg).train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr)
-    ckpt = Path(cfg.out) / "checkpoints" / "vae"
-    meta = load_checkpoint(ckpt, vae, opt)
-    start = meta["step"] if meta else 0
-    rng = np.random.default_rng([cfg.seed, start])
-    for step in range(start, cfg.vae_steps):
-        short = step < cfg.vae_short_steps
-        window = min(cfg.frames, cfg.vae_short_window if short else cfg.vae_window)
-        idx = rng.integers(0, len(videos), 2 * cfg.vae_batch if short else cfg.vae_batch)
-        t0 = rng.integers(0, cfg.frames - window + 1)
-        y0 = rng.integers(0, cfg.height - cfg.vae_crop + 1)
-        x0 = rng.integers(0, cfg.width - cfg.vae_crop + 1)
-        crop = (idx, slice(t0, t0 + window), slice(y0, y0 + cfg.vae_crop), slice(x0, x0 + cfg.vae_crop))
-        batch = _to_vae_input(videos[crop])
-        post = vae.encode(batch).latent_dist
-        # Decode the posterior mean: a sampled latent buries the signal of a freshly initialised encoder
-        # in unit noise, and a run decoding samples learned only flat colours in 1,800 steps
-        # (held-out PSNR 14.5 dB, no objects). The transformer is trained on posterior means anyway.
-        rec = vae.decode(post.mode()).sample
-        err = (rec - batch).abs()
-        rec_loss = err.mean()
-        if masks is not None and cfg.vae_foreground_weight:
-            weight = 1 + cfg.vae_foreground_weight * torch.from_numpy(masks[crop]).float().unsqueeze(1)
-            fit = (err * weight).mean() / weight.mean()
-        else:
-            fit = rec_loss
-        kl = post.kl().mean()
-        loss = fit + cfg.vae_kl_weight * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for g in opt.param_groups:
-            g["lr"] = _cosine_lr(cfg.vae_lr, step, cfg.vae_steps, 100)
-        opt.step()
-        if log:
-            log({"stage": "vae", "step": step + 1, "l1": rec_loss.item(), "kl": kl.item()})
-        if progress:
-            progress(step + 1, cfg.vae_steps, f"l1 {rec_loss.item():.3f}")
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.vae_steps:
-            save_checkpoint(ckpt, vae, opt, step + 1, {"config": asdict(cfg)})
-    return vae.eval()
+def encode_latents(vae, videos: np.ndarray, batch: int = 64, progress=None, check: int = 2) -> torch.Tensor:
+    """Latents (posterior means) of ``videos``.
 
-
-@torch.no_grad()
-def encode_latents(vae, videos: np.ndarray, batch: int = 4, progress=None) -> torch.Tensor:
+    The pooling VAE's encoder computes ``pooling_vae.reference_latents`` exactly (to ~1e-4), and
+    that plain-torch form is 200x faster on this CPU, so it is what encodes the training set; the
+    first ``check`` clips also go through the VAE itself and must agree.
+    """
+    if check:
+        with torch.no_grad():
+            sample = _to_vae_input(videos[:check])
+            through_vae = vae.encode(sample).latent_dist.mode()
+        gap = float((through_vae - reference_latents(sample)).abs().max())
+        if gap > 1e-3:
+            raise RuntimeError(f"the VAE's encoder and the pooling reference disagree by {gap:.2g}")
     out = []
     for i in range(0, len(videos), batch):
-        out.append(vae.encode(_to_vae_input(videos[i:i + batch])).latent_dist.mode())
+        out.append(reference_latents(_to_vae_input(videos[i:i + batch])))
         if progress:
             progress(min(i + batch, len(videos)), len(videos))
     return torch.cat(out)
@@ -333,10 +268,10 @@ def train_tiny(cfg: TrainConfig, progress=None) -> Path:
     def stage(name):
         return (lambda i, n, note="": progress(name, i, n, note)) if progress else None
 
-    videos, prompts, foreground, masks = render_clips(cfg, stage("render"))
-    vae = train_vae(cfg, videos, stage("vae"), log, masks)
-    del masks
+    videos, prompts, foreground, _ = render_clips(cfg, stage("render"))
+    vae = build_pooling_vae(seed=cfg.seed)
     latents = encode_latents(vae, videos, progress=stage("encode"))
+    del videos
     mean = latents.mean(dim=(0, 2, 3, 4))
     std = latents.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
     vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
@@ -351,7 +286,7 @@ def train_tiny(cfg: TrainConfig, progress=None) -> Path:
     pipe.save_pretrained(folder, safe_serialization=True)
     write_model_meta(folder, trained=True, description=(
         f"Tiny Wan pipeline trained by profiling_dit.training on synthetic scenes ({cfg.clips} clips, "
-        f"VAE {cfg.vae_steps} steps, transformer {cfg.dit_image_steps} image + {cfg.dit_steps} video steps, "
+        f"constructed mean-pooling VAE, transformer {cfg.dit_image_steps} image + {cfg.dit_steps} video steps, "
         f"seed {cfg.seed})."))
     return folder
 
@@ -387,7 +322,7 @@ def write_model_card(folder: str | Path, cfg: TrainConfig, result: dict) -> Path
     motion = sum(v["motion_ok"] for v in verdicts)
     background = sum(v["background_ok"] for v in verdicts)
     minutes = result.get("train_seconds", 0) / 60
-    spatial = 2 ** (len(TRAINED_VAE_CONFIG["dim_mult"]) - 1)
+    spatial = TRAINED_VAE_CONFIG["scale_factor_spatial"]
     temporal = 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"])
     patch = TRAINED_TRANSFORMER_CONFIG["patch_size"]
     grid = (cfg.height // spatial // patch[1], cfg.width // spatial // patch[2])
@@ -398,7 +333,8 @@ The embedded model of ProfilingDiT (`--model tiny`). It is a stock diffusers `Wa
 `WanTransformer3DModel` ({TRAINED_TRANSFORMER_CONFIG['num_layers']} blocks, \
 {TRAINED_TRANSFORMER_CONFIG['num_attention_heads']} heads x {TRAINED_TRANSFORMER_CONFIG['attention_head_dim']}, \
 patch {tuple(TRAINED_TRANSFORMER_CONFIG['patch_size'])}), `AutoencoderKLWan` ({spatial}x spatial and {temporal}x temporal \
-compression, {TRAINED_VAE_CONFIG['z_dim']} latent channels), a 2-layer UMT5 encoder that was **not** trained \
+compression, {TRAINED_VAE_CONFIG['z_dim']} latent channels, weights set to an exact 4x4 mean-pooling autoencoder: \
+see `profiling_dit/pooling_vae.py`), a 2-layer UMT5 encoder that was **not** trained \
 (random, frozen), and a word-level tokenizer over a closed vocabulary. At {cfg.frames} x {cfg.height} x {cfg.width} \
 the transformer sees {latent_frames} latent frames of {grid[0]} x {grid[1]} = {grid[0] * grid[1]} tokens.
 
@@ -413,8 +349,8 @@ out of training (a hash of the prompt); every single colour, shape, direction an
 `make train-tiny` (`python -m profiling_dit.training`, seed {cfg.seed}) on 2 CPU cores, \
 {minutes:.0f} minutes for this run:
 - {cfg.clips} clips of {cfg.frames} x {cfg.height} x {cfg.width};
-- the VAE: {cfg.vae_steps} steps of L1 on {cfg.vae_crop}-pixel crops (5-frame windows first, then \
-{cfg.vae_window}-frame), object pixels weighted x{1 + cfg.vae_foreground_weight:g}, posterior-mean decoding;
+- the VAE is not learned: its encoder computes each frame's 4x4 mean colours exactly, latent frame k \
+holding frames 4k-3 to 4k as channel groups, and its decoder upsamples them back (nearest neighbour);
 - the transformer: {cfg.dit_image_steps} steps of flow matching on first frames (images) at batch \
 {cfg.dit_image_batch}, then {cfg.dit_steps} on whole clips at batch {cfg.dit_batch}, loss weighted up on \
 the object's latent cells, prompt dropped {cfg.cfg_dropout:.0%} of the time (for CFG), EMA \
