@@ -25,9 +25,9 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", required=True)
     ap.add_argument("--model", default=None, help="default: the profile's model")
     ap.add_argument("--prompt", action="append", default=None)
-    ap.add_argument("--frames", type=int, default=33)
-    ap.add_argument("--height", type=int, default=256)
-    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--frames", type=int, default=17)
+    ap.add_argument("--height", type=int, default=128)
+    ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--guidance", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     prof = load_profile(args.profile)
     model = load_pipeline(resolve_model(args.model or profile_model_ref(prof)), device=args.device)
     check_profile_fits(prof, model.pipe.transformer, model.arch)
-    prompts = args.prompt or ["a red ball rolling on grass", "a blue square sliding left over sand"]
+    prompts = args.prompt or ["a red circle moving right over grass", "a blue square moving left over sand"]
     config = ProfilingDiTConfig.from_profile(prof, steps=args.steps)
     gens = [GenerationSettings(prompt=p, steps=args.steps, height=args.height, width=args.width, frames=args.frames,
                                guidance=args.guidance, seed=args.seed) for p in prompts]

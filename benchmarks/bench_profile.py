@@ -52,9 +52,9 @@ def measure_memory(heads: int, tokens: int, dim: int, chunk: int, dtype: str) ->
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="tiny")
-    ap.add_argument("--frames", type=int, default=33)
-    ap.add_argument("--height", type=int, default=256)
-    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--frames", type=int, default=17)
+    ap.add_argument("--height", type=int, default=128)
+    ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--memory-tokens", type=int, default=32760)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     from profiling_dit.profiling import ProfileSettings, measure_prompt
 
     model = load_pipeline(resolve_model(args.model), device="auto")
-    gen = GenerationSettings(prompt="a red ball rolling on grass", steps=args.steps, frames=args.frames,
+    gen = GenerationSettings(prompt="a red circle moving right over grass", steps=args.steps, frames=args.frames,
                              height=args.height, width=args.width)
     ps = ProfileSettings(chunk_size=args.chunk_size)
     generate(model, GenerationSettings(prompt="warm-up", steps=2, frames=args.frames, height=args.height,

@@ -127,6 +127,11 @@ def test_cli_bench_writes_outputs_and_reports_every_method(cli, tmp_path):
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     pdit = next(r for r in results["summary"] if r["method"] == "profiling-dit")
     assert pdit["computed_share"] < 1 and pdit["transformer_speedup"] > 0
+    # the default prompt is of the synthetic generator's form, so every video is judged against it
+    assert results["settings"]["prompts"] == ["a red circle moving right over grass"]
+    assert all(r["judge_cases"] == 1 for r in results["summary"])
+    assert all(isinstance(r["judge_passed"], bool) for r in results["runs"])
+    assert "| judge |" in md
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from profiling_dit.synthetic import (
     judge,
     mask_iou,
     render,
+    scene_from_prompt,
     split_scenes,
 )
 from profiling_dit.tiny import VOCABULARY
@@ -74,3 +75,11 @@ def test_unknown_scene_values():
     with pytest.raises(InvalidSettingError, match="colour"):
         Scene("teal", "circle", "left", "grass")
     assert set(DIRECTIONS) == {"left", "right", "up", "down"}
+
+
+def test_scene_from_prompt_reads_the_generators_prompts_only():
+    assert all(scene_from_prompt(s.prompt) == s for s in all_scenes())
+    assert scene_from_prompt("  An Orange square moving up over sky ") == Scene("orange", "square", "up", "sky")
+    for other in ("a red ball rolling on grass", "a teal circle moving left over grass", "a red circle moving left",
+                  "a red circle moving sideways over grass", ""):
+        assert scene_from_prompt(other) is None

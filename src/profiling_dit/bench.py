@@ -3,7 +3,9 @@
 For every prompt × seed, the baseline (stock sampling) runs first; every method and setting then
 runs on the same prompt and seed, and is compared with the baseline's frames: PSNR and SSIM
 (scikit-image), a temporal error and motion ratio (frame-to-frame changes against the baseline's),
-and speed (median over repeats after a warm-up; transformer time and wall time; speedup). The
+for prompts of the synthetic generator's form ("a red circle moving left over grass") whether the
+video passes its judge (right colour, direction and background: quality against ground truth, not
+against the baseline), and speed (median over repeats after a warm-up; transformer time and wall time; speedup). The
 *computed share* counts the self-attention evaluations that really ran (a counting wrapper around
 each block's self-attention processor) against the baseline's: a method whose share is 1 skipped
 nothing and is flagged, never silently reported as a speed point.
@@ -25,6 +27,7 @@ from .generation import GenerationSettings, generate
 from .loading import LoadedModel
 from .metrics import LPIPS_UNAVAILABLE, motion_ratio, psnr, ssim, temporal_error
 from .peers import METHODS, NotApplicable, RunContext, label
+from .synthetic import judge, scene_from_prompt
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ def run_bench(model: LoadedModel, profile: dict | None, bs: BenchSettings,
     for prompt in bs.prompts:
         for seed in bs.seeds:
             gen = bs.generation(prompt, seed)
+            scene = scene_from_prompt(prompt)
             ref = None
             base_tr = base_wall = base_count = None
             for name in bs.methods:
@@ -178,6 +182,7 @@ def run_bench(model: LoadedModel, profile: dict | None, bs: BenchSettings,
                         computed_share=count / base_count if base_count else float("nan"),
                         psnr=psnr(ref, frames), ssim=ssim(ref, frames),
                         temporal_error=temporal_error(ref[0], frames[0]), motion_ratio=motion_ratio(ref[0], frames[0]),
+                        judge_passed=None if scene is None else bool(judge(frames[0], scene).passed),
                     )
                     runs.append(row)
     return {
@@ -218,6 +223,8 @@ def summarize(runs: list[dict], bs: BenchSettings) -> list[dict]:
         for key in ("transformer_speedup", "wall_speedup", "computed_share", "psnr", "ssim", "temporal_error",
                     "motion_ratio", "transformer_s", "wall_s"):
             row[key] = mean(key)
+        judged = [r["judge_passed"] for r in ok if r.get("judge_passed") is not None]
+        row["judge_passed"], row["judge_cases"] = sum(judged), len(judged)
         if method != "baseline" and row["computed_share"] >= 0.999:
             row["flag"] = "skipped nothing at this setting"
         out.append(row)
@@ -232,6 +239,11 @@ def _fmt(v, spec):
     return format(v, spec)
 
 
+def _judged(row: dict) -> str:
+    """'passed/judged' for the synthetic judge, '–' when no prompt was of the generator's form."""
+    return f"{row['judge_passed']}/{row['judge_cases']}" if row.get("judge_cases") else "–"
+
+
 def to_markdown(results: dict, command: str | None = None) -> str:
     s = results["settings"]
     lines = []
@@ -242,18 +254,18 @@ def to_markdown(results: dict, command: str | None = None) -> str:
               "Speedups against stock sampling of the same prompt and seed; quality against its frames. "
               f"LPIPS: {results['lpips']}.", "",
               "| method | setting | transformer speedup | wall speedup | computed share | PSNR dB | SSIM | "
-              "temporal error | motion ratio | note |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "temporal error | motion ratio | judge | note |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["summary"]:
         if r["status"] != "ok":
-            lines.append(f"| {r['method']} | {r['setting']} | – | – | – | – | – | – | – | {r['status']}: {r.get('reason')} |")
+            lines.append(f"| {r['method']} | {r['setting']} | – | – | – | – | – | – | – | – | {r['status']}: {r.get('reason')} |")
             continue
         lines.append(
             f"| {r['method']} | {r['setting']} | {_fmt(r['transformer_speedup'], '.2f')}x | {_fmt(r['wall_speedup'], '.2f')}x"
             f" | {_fmt(r['computed_share'], '.3f')} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['ssim'], '.4f')} | "
-            f"{_fmt(r['temporal_error'], '.4f')} | {_fmt(r['motion_ratio'], '.3f')} | {r.get('flag', '')} |")
+            f"{_fmt(r['temporal_error'], '.4f')} | {_fmt(r['motion_ratio'], '.3f')} | {_judged(r)} | {r.get('flag', '')} |")
     for name, reason in results["not_applicable"].items():
-        lines.append(f"| {name} | – | – | – | – | – | – | – | – | not applicable: {reason} |")
+        lines.append(f"| {name} | – | – | – | – | – | – | – | – | – | not applicable: {reason} |")
     return "\n".join(lines)
 
 

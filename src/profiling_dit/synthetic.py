@@ -57,6 +57,18 @@ class Scene:
         return f"a {self.color} {self.shape} moving {self.direction} over {self.background}"
 
 
+def scene_from_prompt(prompt: str) -> Scene | None:
+    """The scene a prompt of the generator's form describes ("a red circle moving left over grass"),
+    or None for any other prompt (case and surrounding spaces are ignored)."""
+    words = prompt.strip().lower().split()
+    if len(words) != 7 or words[0] not in ("a", "an") or words[3] != "moving" or words[5] != "over":
+        return None
+    color, shape, direction, background = words[1], words[2], words[4], words[6]
+    if color not in COLORS or shape not in SHAPES or direction not in DIRECTIONS or background not in BACKGROUNDS:
+        return None
+    return Scene(color, shape, direction, background)
+
+
 def all_scenes() -> list[Scene]:
     return [Scene(*c) for c in itertools.product(COLORS, SHAPES, DIRECTIONS, BACKGROUNDS)]
 

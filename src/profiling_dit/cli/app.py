@@ -268,7 +268,7 @@ def bench(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.json, results.md, pareto.png.")],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model [default: the profile's, else tiny].")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile for the profiling-dit methods.")] = None,
-    prompts: Annotated[str, typer.Option("--prompts", help="A text file (one prompt a line) or a prompt.")] = "a red ball rolling on grass",
+    prompts: Annotated[str, typer.Option("--prompts", help="A text file (one prompt a line) or a prompt.")] = "a red circle moving right over grass",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0",
     methods: Annotated[Optional[str], typer.Option("--methods", help="Comma-separated methods [default: all; see `pdit bench --list`].")] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Run each method at several settings (speed-quality curves).")] = False,
