@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/pdit generate --model tiny --prompt "a red ball rolling on grass" --frames 17 --height 128 --width 128 --steps 20 --out outputs/demo.mp4 --report outputs/demo.json --force
+	$(BIN)/pdit generate --model tiny --prompt "a red circle moving right over grass" --frames 17 --height 128 --width 128 --steps 20 --out outputs/demo.mp4 --report outputs/demo.json --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -31,6 +31,7 @@ def test_miniature_training_runs_and_loads(tmp_path):
     assert [r["stage"] for r in log] == ["transformer"] * 5
     # image pre-training on latent frame 0, then whole clips (5 frames -> 2 latent frames)
     assert [r["latent_frames"] for r in log if r["stage"] == "transformer"] == [1, 1, 2, 2, 2]
+    assert all(r["latent_size"] == [8, 8] for r in log)  # whole frames
     assert all(np.isfinite(r["loss"]) for r in log)
     meta = json.loads((folder / "pdit_model.json").read_text())
     assert meta["trained"] is True
@@ -52,7 +53,7 @@ def test_miniature_training_runs_and_loads(tmp_path):
     text = card.read_text()
     assert card == folder / "README.md"
     assert "**2/3 passed**" in text and "colour right 2/3" in text and "direction right 3/3" in text
-    assert "17.2 dB" in text and "10 minutes" in text and "2 steps of flow matching on first frames" in text
+    assert "17.2 dB" in text and "10 minutes" in text and "flow matching, steps 1-2 on first frames (images) at batch 3, then steps 3-5 on whole clips at batch 2" in text
     assert "At 5 x 32 x 32 the transformer sees 2 latent frames of 4 x 4 = 16 tokens" in text
 
 
@@ -61,3 +62,12 @@ def test_vae_encodes_to_the_planned_latent_grid():
     with torch.no_grad():
         z = vae.encode(torch.zeros(1, 3, 17, 128, 128)).latent_dist.mode()
     assert tuple(z.shape) == (1, 12, 5, 32, 32)  # with patch (1,2,2): 256 tokens per latent frame
+
+
+def test_video_steps_on_latent_crops(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=5, height=32, width=32, dit_steps=2,
+                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, num_layers=1, checkpoint_every=2)
+    train_tiny(cfg)
+    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and all(np.isfinite(r["loss"]) for r in log)
+    assert all(r["latent_size"] == [4, 4] for r in log)  # crops of the 8x8 latent of a 32x32 clip

@@ -1,9 +1,10 @@
 """The embedded tiny Wan model: how it is built from configs.
 
-The shipped weights live in ``assets/tiny-wan`` in diffusers' ``save_pretrained`` layout and are
-loaded by the same code as any local folder (``loading.load_pipeline``). This module only builds a
-fresh pipeline of the same architecture, used to (re)create the embedded folder and by the tests,
-which need tiny pipelines without touching the network.
+The shipped weights live in ``assets/tiny-wan`` in diffusers' ``save_pretrained`` layout (trained by
+``profiling_dit.training``) and are loaded by the same code as any local folder
+(``loading.load_pipeline``). This module builds a fresh, untrained pipeline of the same architecture
+(random transformer and text encoder, the constructed pooling VAE), used by the training and by the
+tests, which need tiny pipelines without touching the network.
 
 The tokenizer is a word-level ``tokenizers`` model over a small closed vocabulary (the words of the
 synthetic-video prompts plus common English glue words). Unknown words map to ``<unk>``. It needs
@@ -178,7 +179,7 @@ def save_untrained_tiny(folder: str | Path, seed: int = 0) -> Path:
 if __name__ == "__main__":  # pragma: no cover - maintenance entry point
     import argparse
 
-    parser = argparse.ArgumentParser(description="(Re)create the embedded untrained tiny model folder.")
+    parser = argparse.ArgumentParser(description="Write an untrained tiny model folder (the shipped one is trained).")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -254,7 +254,8 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
                 else:
                     ema[k].copy_(v)
         if log:
-            log({"stage": "transformer", "step": step + 1, "latent_frames": x0.shape[2], "loss": loss.item(),
+            log({"stage": "transformer", "step": step + 1, "latent_frames": x0.shape[2],
+                 "latent_size": list(x0.shape[-2:]), "batch": batch, "loss": loss.item(),
                  "mse": plain.item(), "sigma_mean": float(sigma.mean())})
         if progress:
             progress(step + 1, total, f"{'image' if image else 'video'} loss {loss.item():.3f}")
@@ -321,6 +322,29 @@ def evaluate(folder: str | Path, prompts_scenes, steps: int = 20, seed: int = 0)
             "vae_psnr_held_out": vae_psnr(model.pipe.vae, clips)}
 
 
+def _phases(log_path: Path, cfg: TrainConfig) -> str:
+    """The transformer's training steps as phases (from the loss log when there is one, else ``cfg``)."""
+    if not log_path.exists():
+        return (f"{cfg.dit_image_steps} steps on first frames (images) at batch {cfg.dit_image_batch}, then "
+                f"{cfg.dit_steps} on whole clips at batch {cfg.dit_batch}")
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    records = [r for r in records if r.get("stage") == "transformer"]
+    spatial = TRAINED_VAE_CONFIG["scale_factor_spatial"]
+    full = (cfg.height // spatial, cfg.width // spatial)
+    phases: list[list] = []
+    for r in records:
+        size = tuple(r.get("latent_size", full))
+        kind = ("first frames (images)" if r["latent_frames"] == 1 else
+                "whole clips" if size == full else f"{size[0] // 2}x{size[1] // 2}-token crops of clips")
+        key = (kind, r.get("batch"))
+        if phases and phases[-1][0] == key:
+            phases[-1][2] = r["step"]
+        else:
+            phases.append([key, r["step"], r["step"]])
+    return ", then ".join(f"steps {a}-{b} on {kind}" + (f" at batch {batch}" if batch else "")
+                          for (kind, batch), a, b in phases)
+
+
 def _motion_limit(motion: int, judged: int) -> str:
     if judged and motion * 2 < judged:
         return (f"- **It does not move the object the prompted way** (direction right in {motion} of {judged}): \
@@ -372,8 +396,7 @@ speed and position across the motion vary.
 - {cfg.clips} clips of {cfg.frames} x {cfg.height} x {cfg.width};
 - the VAE is not learned: its encoder computes each frame's 4x4 mean colours exactly, latent frame k \
 holding frames 4k-3 to 4k as channel groups, and its decoder upsamples them back (nearest neighbour);
-- the transformer: {cfg.dit_image_steps} steps of flow matching on first frames (images) at batch \
-{cfg.dit_image_batch}, then {cfg.dit_steps} on whole clips at batch {cfg.dit_batch}, loss weighted up on \
+- the transformer: flow matching, {_phases(Path(cfg.out) / "loss_log.jsonl", cfg)}; loss weighted up on \
 the object's latent cells, prompt dropped {cfg.cfg_dropout:.0%} of the time (for CFG), EMA \
 {cfg.ema_decay} of the weights saved.
 
@@ -410,8 +433,10 @@ if __name__ == "__main__":  # pragma: no cover - maintenance entry point
             kind = int if field_.default is None else type(field_.default)
             ap.add_argument("--" + name.replace("_", "-"), type=kind, default=field_.default)
     ap.add_argument("--eval-prompts", type=int, default=0, help="held-out prompts to judge (0: all of them)")
+    ap.add_argument("--skip-eval", action="store_true", help="train and save only (a phase that a later run resumes)")
     args = vars(ap.parse_args())
     n_eval = args.pop("eval_prompts")
+    skip_eval = args.pop("skip_eval")
     cfg = TrainConfig(**args)
     bars: dict[str, tqdm] = {}
 
@@ -428,6 +453,8 @@ if __name__ == "__main__":  # pragma: no cover - maintenance entry point
     folder = train_tiny(cfg, progress)
     for bar in bars.values():
         bar.close()
+    if skip_eval:
+        raise SystemExit(0)
     from .synthetic import split_scenes
 
     held = split_scenes()[1]
