@@ -31,12 +31,9 @@ def main(argv=None) -> dict:
 
     from profiling_dit.loading import load_pipeline, resolve_model
     from profiling_dit.synthetic import Scene, render, split_scenes
-    from profiling_dit.training import _to_vae_input
+    from profiling_dit.training import normalized_latents
 
     pipe = load_pipeline(resolve_model(args.model), device="cpu").pipe
-    vae = pipe.vae
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
     scenes = split_scenes()[0][::20][:12]
     clips = np.stack([render(s, 17, 128, 128, seed=999)[0] for s in scenes])
     prompts = {
@@ -46,7 +43,7 @@ def main(argv=None) -> dict:
     }
     out = {"model": args.model, "scenes": len(scenes), "x0_mse": {}}
     with torch.no_grad():
-        z = (vae.encode(_to_vae_input(clips)).latent_dist.mode() - mean) / std
+        z = normalized_latents(pipe.vae, clips)
         embeds = {k: pipe.encode_prompt(p, do_classifier_free_guidance=False,
                                         max_sequence_length=pipe.tokenizer.model_max_length,
                                         device=torch.device("cpu"))[0] for k, p in prompts.items()}

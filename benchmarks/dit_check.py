@@ -29,12 +29,9 @@ def main(argv=None) -> dict:
 
     from profiling_dit.loading import load_pipeline, resolve_model
     from profiling_dit.synthetic import render, split_scenes
-    from profiling_dit.training import _to_vae_input
+    from profiling_dit.training import normalized_latents
 
     pipe = load_pipeline(resolve_model(args.model), device="cpu").pipe
-    vae = pipe.vae
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     out = {"model": args.model, "clips_per_split": args.clips, "x0_error_share": {}}
     train, held = split_scenes()
@@ -42,7 +39,7 @@ def main(argv=None) -> dict:
     with torch.no_grad():
         for split, scenes in (("train", train[:args.clips]), ("held_out", held[:args.clips])):
             clips = np.stack([render(s, 17, 128, 128, seed=999)[0] for s in scenes])
-            z = (vae.encode(_to_vae_input(clips)).latent_dist.mode() - mean) / std
+            z = normalized_latents(pipe.vae, clips)
             text, _ = pipe.encode_prompt([s.prompt for s in scenes], do_classifier_free_guidance=False,
                                          max_sequence_length=pipe.tokenizer.model_max_length,
                                          device=torch.device("cpu"))

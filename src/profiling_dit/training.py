@@ -175,6 +175,14 @@ def encode_latents(vae, videos: np.ndarray, batch: int = 64, progress=None, chec
     return torch.cat(out)
 
 
+@torch.no_grad()
+def normalized_latents(vae, videos: np.ndarray) -> torch.Tensor:
+    """``videos`` (uint8) through ``vae`` (posterior mean), normalised by its latents_mean/std as in training."""
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    return (vae.encode(_to_vae_input(videos)).latent_dist.mode() - mean) / std
+
+
 def vae_psnr(vae, videos: np.ndarray) -> float:
     """Reconstruction PSNR (dB, uint8 scale) of ``videos`` through the VAE (posterior mean)."""
     from .metrics import psnr
