@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
-# About 25 minutes on 2 CPU cores.
+# About 15 minutes on 2 CPU cores.
 bench: $(STAMP) bench-peers
 	$(BIN)/python benchmarks/bench_cache.py --profile profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
 	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
@@ -40,8 +40,8 @@ profile-tiny: $(STAMP)
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card
-# model/README.md. About 62 minutes here. Work in progress (issue 5): the model it makes does not
-# pass the judge yet, see the README.
+# model/README.md. 58 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan).
+# Work in progress (issue 5): the model does not move objects the prompted way yet, see the README.
 train-tiny: $(STAMP)
 	$(BIN)/python -m profiling_dit.training --out outputs/train-tiny --eval-prompts 20
 
