@@ -58,6 +58,10 @@ class TrainConfig:
     # Loss weight of a latent cell = 1 + foreground_weight x (share of its pixels that are foreground).
     foreground_weight: float = 4.0
     num_layers: int | None = None  # None: the shipped model's block count (tests train fewer)
+    # Width overrides for experiments (None: the shipped model's); a model trained with them is not the
+    # shipped architecture, so tiny.py's configs must follow before such a model is shipped.
+    num_attention_heads: int | None = None
+    ffn_dim: int | None = None
     cfg_dropout: float = 0.1
     flow_shift: float = 3.0
     checkpoint_every: int = 200
@@ -197,8 +201,9 @@ def build_transformer(cfg: TrainConfig):
     from diffusers import WanTransformer3DModel
 
     config = dict(TRAINED_TRANSFORMER_CONFIG)
-    if cfg.num_layers is not None:
-        config["num_layers"] = cfg.num_layers
+    for key in ("num_layers", "num_attention_heads", "ffn_dim"):
+        if getattr(cfg, key) is not None:
+            config[key] = getattr(cfg, key)
     return WanTransformer3DModel(**config)
 
 
