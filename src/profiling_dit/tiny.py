@@ -114,9 +114,9 @@ def build_tiny_pipeline(seed: int = 0, num_layers: int | None = None):
         num_layers: override the number of transformer blocks (tests use fewer).
     """
     from diffusers import UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
 
     from .pooling_vae import build_pooling_vae
-    from transformers import UMT5Config, UMT5EncoderModel
 
     tokenizer = build_tokenizer()
     gen_state = torch.random.get_rng_state()

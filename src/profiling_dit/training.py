@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ._io import atomic_path, atomic_write_text
-from .pooling_vae import POOLING_VAE_CONFIG, build_pooling_vae, reference_latents
+from .pooling_vae import POOLING_VAE_CONFIG, reference_latents
 from .tiny import TINY_TRANSFORMER_CONFIG
 
 
@@ -127,23 +127,21 @@ def latent_foreground(masks: np.ndarray, spatial: int = 4, temporal: int = 4) ->
     return out.astype(np.float32)
 
 
-def render_clips(cfg: TrainConfig, progress=None) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """(videos uint8 (N, T, H, W, 3), prompts, foreground share per latent cell (N, T', H/s, W/s),
-    pixel masks bool (N, T, H, W))."""
+def render_clips(cfg: TrainConfig, progress=None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(videos uint8 (N, T, H, W, 3), prompts, foreground share per latent cell (N, T', H/s, W/s))."""
     from .synthetic import render, split_scenes
 
     train, _ = split_scenes()
     videos = np.empty((cfg.clips, cfg.frames, cfg.height, cfg.width, 3), np.uint8)
-    masks = np.empty((cfg.clips, cfg.frames, cfg.height, cfg.width), bool)
     prompts, fg = [], []
     for i in range(cfg.clips):
         scene = train[i % len(train)]
-        videos[i], masks[i] = render(scene, cfg.frames, cfg.height, cfg.width, seed=cfg.seed * 100003 + i // len(train))
-        fg.append(latent_foreground(masks[i], spatial=TRAINED_VAE_CONFIG["scale_factor_spatial"]))
+        videos[i], masks = render(scene, cfg.frames, cfg.height, cfg.width, seed=cfg.seed * 100003 + i // len(train))
+        fg.append(latent_foreground(masks, spatial=TRAINED_VAE_CONFIG["scale_factor_spatial"]))
         prompts.append(scene.prompt)
         if progress:
             progress(i + 1, cfg.clips)
-    return videos, prompts, np.stack(fg), masks
+    return videos, prompts, np.stack(fg)
 
 
 def _to_vae_input(videos_uint8: np.ndarray) -> torch.Tensor:
@@ -293,20 +291,19 @@ def train_tiny(cfg: TrainConfig, progress=None) -> Path:
     def stage(name):
         return (lambda i, n, note="": progress(name, i, n, note)) if progress else None
 
-    videos, prompts, foreground, _ = render_clips(cfg, stage("render"))
-    vae = build_pooling_vae(seed=cfg.seed)
+    videos, prompts, foreground = render_clips(cfg, stage("render"))
+    pipe = build_tiny_pipeline(seed=cfg.seed, num_layers=cfg.num_layers)  # its VAE is the pooling VAE
+    vae = pipe.vae
     latents = encode_latents(vae, videos, progress=stage("encode"))
     del videos
     mean = latents.mean(dim=(0, 2, 3, 4))
     std = latents.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
     vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
     latents = (latents - mean.view(1, -1, 1, 1, 1)) / std.view(1, -1, 1, 1, 1)
-    pipe = build_tiny_pipeline(seed=cfg.seed, num_layers=cfg.num_layers)
     embeds = prompt_embeddings(pipe, prompts, TINY_MAX_SEQUENCE_LENGTH)
     transformer = train_transformer(cfg, latents, prompts, embeds, torch.from_numpy(foreground),
                                     stage("transformer"), log)
-    pipe.vae, pipe.transformer = vae, transformer
-    pipe.register_modules(vae=vae, transformer=transformer)
+    pipe.register_modules(transformer=transformer)
     folder = out / "model"
     pipe.save_pretrained(folder, safe_serialization=True)
     write_model_meta(folder, trained=True, description=(
