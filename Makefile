@@ -40,8 +40,8 @@ profile-tiny: $(STAMP)
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card
-# model/README.md. 58 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan).
-# Work in progress (issue 5): the model does not move objects the prompted way yet, see the README.
+# model/README.md. 72 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan).
+# Work in progress (issue 5): the judge passes 40% of held-out prompts, not 80% yet, see the README.
 train-tiny: $(STAMP)
 	$(BIN)/python -m profiling_dit.training --out outputs/train-tiny --eval-prompts 20
 

@@ -3,8 +3,10 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
+from profiling_dit.errors import InvalidSettingError
 from profiling_dit.pooling_vae import build_pooling_vae
 from profiling_dit.training import TrainConfig, load_checkpoint, save_checkpoint, train_tiny, write_model_card
 
@@ -64,10 +66,28 @@ def test_vae_encodes_to_the_planned_latent_grid():
     assert tuple(z.shape) == (1, 12, 5, 32, 32)  # with patch (1,2,2): 256 tokens per latent frame
 
 
-def test_video_steps_on_latent_crops(tmp_path):
-    cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=5, height=32, width=32, dit_steps=2,
-                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, num_layers=1, checkpoint_every=2)
+def test_video_steps_on_latent_crops_then_whole_frames(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=5, height=32, width=32, dit_steps=3, dit_batch=2,
+                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_full_steps=1, num_layers=1,
+                      checkpoint_every=2)
     train_tiny(cfg)
     log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
-    assert len(log) == 2 and all(np.isfinite(r["loss"]) for r in log)
-    assert all(r["latent_size"] == [4, 4] for r in log)  # crops of the 8x8 latent of a 32x32 clip
+    assert len(log) == 3 and all(np.isfinite(r["loss"]) for r in log)
+    # crops of the 8x8 latent of a 32x32 clip, then the last step on whole frames at the whole-clip batch
+    assert [r["latent_size"] for r in log] == [[4, 4], [4, 4], [8, 8]]
+    assert [r["batch"] for r in log] == [3, 3, 2]
+
+
+def test_a_crop_larger_than_the_latent_is_refused(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path / "run"), clips=2, frames=5, height=32, width=32, dit_steps=2,
+                      dit_image_steps=0, dit_crop=16, dit_full_steps=0, num_layers=1)
+    with pytest.raises(InvalidSettingError, match="--dit-crop"):
+        train_tiny(cfg)
+
+
+def test_the_model_card_says_how_often_the_direction_is_right():
+    from profiling_dit.training import _motion_limit
+
+    assert "does not move the object" in _motion_limit(1, 20)
+    assert "only 8 of 20" in _motion_limit(8, 20)
+    assert _motion_limit(17, 20) == "" and _motion_limit(0, 0) == ""

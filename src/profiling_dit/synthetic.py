@@ -36,6 +36,8 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "sand": (215, 190, 130),
     "floor": (110, 105, 100),
 }
+# How far the object travels over a clip, as a share of the frame (drawn uniformly in this range).
+TRAVEL: tuple[float, float] = (0.40, 0.50)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def render(scene: Scene, frames: int = 17, height: int = 128, width: int = 128,
     size = min(height, width)
     r = rng.uniform(0.11, 0.15) * size
     dy, dx = DIRECTIONS[scene.direction]
-    travel = rng.uniform(0.40, 0.50) * size
+    travel = rng.uniform(*TRAVEL) * size
     # The path starts about a quarter of the frame from the edge it leaves and crosses the middle; only
     # the position across the motion varies (0.35-0.65 of the frame). This keeps the layout easy to
     # learn for a tiny model trained in about an hour on two CPU cores (issue 5).

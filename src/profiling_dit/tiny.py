@@ -43,17 +43,21 @@ SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
 # Prompts are short; the stock pipeline pads to 512 tokens, which would dominate a tiny model's cost.
 TINY_MAX_SEQUENCE_LENGTH = 16
 
-# The shipped model's architecture (profiling_dit.training trains it): 8 blocks, 2 heads x 32, patch
+# The shipped model's architecture (profiling_dit.training trains it): 8 blocks, 2 heads x 64, patch
 # (1, 2, 2) over the pooling VAE's 12-channel latents, 256 video tokens per latent frame at 128x128.
+# Heads of 64, not 32: Wan has no absolute position embedding, so motion has to be learned as attention
+# to a relative offset, and Wan's rotary embedding gives each spatial axis 2 * (head_dim // 6) channels.
+# At 32 that is 5 frequencies, only two of them (1 and 0.16 rad a token) useful over 16 tokens; at 64 it
+# is 10 (1, 0.40, 0.16, 0.06 ...), enough to point attention at "2 tokens to the left in the last frame".
 TINY_TRANSFORMER_CONFIG = dict(
     patch_size=(1, 2, 2),
     num_attention_heads=2,
-    attention_head_dim=32,
+    attention_head_dim=64,
     in_channels=12,
     out_channels=12,
     text_dim=64,
     freq_dim=64,
-    ffn_dim=256,
+    ffn_dim=512,
     num_layers=8,
     cross_attn_norm=True,
     qk_norm="rms_norm_across_heads",
