@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
-# About 15 minutes on 2 CPU cores.
+# About 17 minutes on 2 CPU cores.
 bench: $(STAMP) bench-peers
 	$(BIN)/python benchmarks/bench_cache.py --profile profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
 	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
@@ -41,7 +41,7 @@ profile-tiny: $(STAMP)
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card
 # model/README.md. 72 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan).
-# Work in progress (issue 5): the judge passes 40% of held-out prompts, not 80% yet, see the README.
+# Work in progress (issue 5): the judge passes 8 of these 20 (14 of all 55 held-out), not 80% yet.
 train-tiny: $(STAMP)
 	$(BIN)/python -m profiling_dit.training --out outputs/train-tiny --eval-prompts 20
 

@@ -91,3 +91,12 @@ def test_the_model_card_says_how_often_the_direction_is_right():
     assert "does not move the object" in _motion_limit(1, 20)
     assert "only 8 of 20" in _motion_limit(8, 20)
     assert _motion_limit(17, 20) == "" and _motion_limit(0, 0) == ""
+
+
+def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
+    from profiling_dit.training import _phases
+
+    cfg = TrainConfig(out=str(tmp_path), dit_image_steps=2, dit_steps=5, dit_crop=16, dit_full_steps=2)
+    assert _phases(tmp_path / "missing.jsonl", cfg) == (
+        "steps 1-2 on first frames (images) at batch 16, then steps 3-5 on 8x8-token crops of clips at batch 16, "
+        "then steps 6-7 on whole clips at batch 8")

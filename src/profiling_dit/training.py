@@ -52,7 +52,8 @@ class TrainConfig:
     dit_image_batch: int = 16
     # Video steps on random crops of the latent video (this many latent pixels a side, 0: whole frames).
     # The transformer has no absolute position (rotary embeddings only), so what it learns about motion
-    # is local, and a crop of 16 latent pixels (8x8 tokens) makes a step ~4x cheaper than a whole frame.
+    # is local, and a step of 16 crops of 16 latent pixels (8x8 tokens) costs ~0.8 s here against ~2.4 s
+    # for 8 whole clips.
     dit_crop: int = 16
     dit_crop_batch: int = 16
     # With crops, the last this many video steps are on whole frames again (at ``dit_batch``), so the
@@ -346,23 +347,26 @@ def evaluate(folder: str | Path, prompts_scenes, steps: int = 20, seed: int = 0)
 
 def _phases(log_path: Path, cfg: TrainConfig) -> str:
     """The transformer's training steps as phases (from the loss log when there is one, else ``cfg``)."""
-    if not log_path.exists():
-        return (f"{cfg.dit_image_steps} steps on first frames (images) at batch {cfg.dit_image_batch}, then "
-                f"{cfg.dit_steps} on whole clips at batch {cfg.dit_batch}")
-    records = [json.loads(line) for line in log_path.read_text().splitlines()]
-    records = [r for r in records if r.get("stage") == "transformer"]
     spatial = TRAINED_VAE_CONFIG["scale_factor_spatial"]
     full = (cfg.height // spatial, cfg.width // spatial)
+    if log_path.exists():
+        records = [json.loads(line) for line in log_path.read_text().splitlines()]
+        steps = [(r["step"], r["latent_frames"], tuple(r.get("latent_size", full)), r.get("batch"))
+                 for r in records if r.get("stage") == "transformer"]
+    else:  # what ``train_transformer`` would do
+        total = cfg.dit_image_steps + cfg.dit_steps
+        crops = cfg.dit_steps - cfg.dit_full_steps if cfg.dit_crop and cfg.dit_steps > cfg.dit_full_steps else 0
+        steps = [(i + 1, 1, full, cfg.dit_image_batch) if i < cfg.dit_image_steps else
+                 (i + 1, 2, (cfg.dit_crop,) * 2, cfg.dit_crop_batch) if i < cfg.dit_image_steps + crops else
+                 (i + 1, 2, full, cfg.dit_batch) for i in range(total)]
     phases: list[list] = []
-    for r in records:
-        size = tuple(r.get("latent_size", full))
-        kind = ("first frames (images)" if r["latent_frames"] == 1 else
+    for step, latent_frames, size, batch in steps:
+        kind = ("first frames (images)" if latent_frames == 1 else
                 "whole clips" if size == full else f"{size[0] // 2}x{size[1] // 2}-token crops of clips")
-        key = (kind, r.get("batch"))
-        if phases and phases[-1][0] == key:
-            phases[-1][2] = r["step"]
+        if phases and phases[-1][0] == (kind, batch):
+            phases[-1][2] = step
         else:
-            phases.append([key, r["step"], r["step"]])
+            phases.append([(kind, batch), step, step])
     return ", then ".join(f"steps {a}-{b} on {kind}" + (f" at batch {batch}" if batch else "")
                           for (kind, batch), a, b in phases)
 
