@@ -100,3 +100,38 @@ def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
     assert _phases(tmp_path / "missing.jsonl", cfg) == (
         "steps 1-2 on first frames (images) at batch 16, then steps 3-5 on 8x8-token crops of clips at batch 16, "
         "then steps 6-7 on whole clips at batch 8")
+
+
+def test_crops_can_be_short_windows_centred_on_the_object():
+    from profiling_dit.training import _crop_boxes
+
+    cfg = TrainConfig(out="unused", dit_crop=4, dit_crop_frames=2, dit_crop_on_object=True)
+    foreground = torch.zeros(3, 5, 16, 16)
+    foreground[0, :, 12, 12] = 1.0  # clip 0: the object sits at latent cell (12, 12)
+    foreground[1, :3, 2, 3] = 1.0   # clip 1: at (2, 3) in latent frames 0-2 only
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        boxes = _crop_boxes(cfg, rng, np.array([0, 1, 2]), torch.Size([3, 12, 5, 16, 16]), foreground)
+        for t, r, c in boxes:
+            assert t.stop - t.start == 2 and 0 <= t.start <= 3
+            assert r.stop - r.start == 4 and c.stop - c.start == 4 and r.start % 2 == 0 and c.start % 2 == 0
+            assert 0 <= r.start <= 12 and 0 <= c.start <= 12
+        t, r, c = boxes[0]
+        assert r.start <= 12 < r.stop and c.start <= 12 < c.stop  # the object is in the crop
+        t, r, c = boxes[1]
+        if t.start <= 2:  # the window holds the object: the crop does too
+            assert r.start <= 2 < r.stop and c.start <= 3 < c.stop
+
+
+def test_training_on_object_centred_windows_runs_and_says_so(tmp_path):
+    from profiling_dit.training import _phases
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=9, height=32, width=32, dit_steps=3, dit_batch=2,
+                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_frames=2, dit_crop_on_object=True,
+                      dit_full_steps=1, num_layers=1)
+    train_tiny(cfg)
+    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    assert [r["latent_frames"] for r in log] == [2, 2, 3] and all(np.isfinite(r["loss"]) for r in log)
+    assert _phases(tmp_path / "run" / "loss_log.jsonl", cfg) == (
+        "steps 1-2 on 2x2-token crops centred on the object of 2-latent-frame windows at batch 3, "
+        "then steps 3-3 on whole clips at batch 2")

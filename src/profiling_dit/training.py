@@ -56,6 +56,12 @@ class TrainConfig:
     # for 8 whole clips.
     dit_crop: int = 16
     dit_crop_batch: int = 16
+    # Crops take this many consecutive latent frames (0: all of them); motion is a shift between
+    # neighbouring latent frames, which a window of 3 shows at ~0.5 s a step against ~0.8 s for 5.
+    dit_crop_frames: int = 0
+    # Centre each crop on the object (its foreground centroid in the window, jittered by up to a quarter
+    # of the crop) instead of a random place, so that every crop shows the object and its motion.
+    dit_crop_on_object: bool = False
     # With crops, the last this many video steps are on whole frames again (at ``dit_batch``), so the
     # model sees the attention range it samples with.
     dit_full_steps: int = 300
@@ -221,6 +227,32 @@ def prompt_embeddings(pipe, prompts: list[str], max_len: int) -> dict[str, torch
     return {p: e for p, e in zip(unique, embeds)}
 
 
+def _crop_boxes(cfg: TrainConfig, rng: np.random.Generator, idx: np.ndarray, shape: torch.Size,
+                foreground: torch.Tensor | None) -> list[tuple[slice, slice, slice]]:
+    """Per sample (latent frames, rows, columns) of a crop: a window of ``dit_crop_frames`` latent frames
+    at a random start, and a square of ``dit_crop`` latent pixels (aligned to the 2x2 patches) that is
+    random, or, with ``dit_crop_on_object``, centred on the object's centroid in the window, jittered."""
+    t_all, h, w = shape[2], shape[3], shape[4]
+    span = min(cfg.dit_crop_frames or t_all, t_all)
+    size = cfg.dit_crop
+    boxes = []
+    for i in idx:
+        t0 = int(rng.integers(0, t_all - span + 1))
+        cy, cx = rng.uniform(size / 2, h - size / 2), rng.uniform(size / 2, w - size / 2)
+        if cfg.dit_crop_on_object and foreground is not None:
+            share = foreground[i, t0:t0 + span].sum(0)  # (H', W')
+            if float(share.sum()) > 0:
+                ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + 0.5,
+                                        torch.arange(w, dtype=torch.float32) + 0.5, indexing="ij")
+                total = float(share.sum())
+                cy = float((share * ys).sum()) / total + rng.uniform(-size / 4, size / 4)
+                cx = float((share * xs).sum()) / total + rng.uniform(-size / 4, size / 4)
+        y = int(np.clip(2 * round((cy - size / 2) / 2), 0, h - size))
+        x = int(np.clip(2 * round((cx - size / 2) / 2), 0, w - size))
+        boxes.append((slice(t0, t0 + span), slice(y, y + size), slice(x, x + size)))
+    return boxes
+
+
 def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str], embeds: dict[str, torch.Tensor],
                       foreground: torch.Tensor | None = None, progress=None, log=None):
     """Flow matching; returns the model carrying the EMA weights (what gets saved)."""
@@ -249,7 +281,12 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
             y, x = 2 * rng.integers(0, (h - cfg.dit_crop) // 2 + 1), 2 * rng.integers(0, (w - cfg.dit_crop) // 2 + 1)
             rows, cols = slice(y, y + cfg.dit_crop), slice(x, x + cfg.dit_crop)
         idx = rng.integers(0, len(latents), batch)
-        x0 = latents[idx][:, :, frames, rows, cols]
+        boxes = None
+        if crop and (cfg.dit_crop_frames or cfg.dit_crop_on_object):
+            boxes = _crop_boxes(cfg, rng, idx, latents.shape, foreground)
+            x0 = torch.stack([latents[i, :, t, r, c] for i, (t, r, c) in zip(idx, boxes)])
+        else:
+            x0 = latents[idx][:, :, frames, rows, cols]
         text = torch.stack([embeds["" if rng.random() < cfg.cfg_dropout else prompts[i]] for i in idx])
         u = torch.from_numpy(rng.random(batch)).float()
         sigma = cfg.flow_shift * u / (1 + (cfg.flow_shift - 1) * u)  # the scheduler's shift, applied to training
@@ -260,7 +297,9 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
         err = (pred - (noise - x0)).pow(2)
         plain = err.mean()
         if foreground is not None and cfg.foreground_weight:
-            weight = 1 + cfg.foreground_weight * foreground[idx][:, frames, rows, cols].unsqueeze(1)  # (B, 1, T', H', W')
+            share = (torch.stack([foreground[i, t, r, c] for i, (t, r, c) in zip(idx, boxes)]) if boxes else
+                     foreground[idx][:, frames, rows, cols])
+            weight = 1 + cfg.foreground_weight * share.unsqueeze(1)  # (B, 1, T', H', W')
             loss = (err * weight).mean() / weight.mean()
         else:
             loss = plain
@@ -349,6 +388,7 @@ def _phases(log_path: Path, cfg: TrainConfig) -> str:
     """The transformer's training steps as phases (from the loss log when there is one, else ``cfg``)."""
     spatial = TRAINED_VAE_CONFIG["scale_factor_spatial"]
     full = (cfg.height // spatial, cfg.width // spatial)
+    clip_frames = (cfg.frames - 1) // 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"]) + 1
     if log_path.exists():
         records = [json.loads(line) for line in log_path.read_text().splitlines()]
         steps = [(r["step"], r["latent_frames"], tuple(r.get("latent_size", full)), r.get("batch"))
@@ -356,13 +396,17 @@ def _phases(log_path: Path, cfg: TrainConfig) -> str:
     else:  # what ``train_transformer`` would do
         total = cfg.dit_image_steps + cfg.dit_steps
         crops = cfg.dit_steps - cfg.dit_full_steps if cfg.dit_crop and cfg.dit_steps > cfg.dit_full_steps else 0
+        window = min(cfg.dit_crop_frames or clip_frames, clip_frames)
         steps = [(i + 1, 1, full, cfg.dit_image_batch) if i < cfg.dit_image_steps else
-                 (i + 1, 2, (cfg.dit_crop,) * 2, cfg.dit_crop_batch) if i < cfg.dit_image_steps + crops else
-                 (i + 1, 2, full, cfg.dit_batch) for i in range(total)]
+                 (i + 1, window, (cfg.dit_crop,) * 2, cfg.dit_crop_batch) if i < cfg.dit_image_steps + crops else
+                 (i + 1, clip_frames, full, cfg.dit_batch) for i in range(total)]
+    on_object = " centred on the object" if cfg.dit_crop_on_object else ""
     phases: list[list] = []
     for step, latent_frames, size, batch in steps:
         kind = ("first frames (images)" if latent_frames == 1 else
-                "whole clips" if size == full else f"{size[0] // 2}x{size[1] // 2}-token crops of clips")
+                "whole clips" if size == full else
+                f"{size[0] // 2}x{size[1] // 2}-token crops{on_object} of "
+                + ("clips" if latent_frames >= clip_frames else f"{latent_frames}-latent-frame windows"))
         if phases and phases[-1][0] == (kind, batch):
             phases[-1][2] = step
         else:
@@ -460,7 +504,9 @@ if __name__ == "__main__":  # pragma: no cover - maintenance entry point
     ap.add_argument("--out", required=True)
     for name, field_ in TrainConfig.__dataclass_fields__.items():
         if name != "out":
-            kind = int if field_.default is None else type(field_.default)
+            kind = (int if field_.default is None else
+                    (lambda v: v.lower() in ("1", "true", "yes")) if isinstance(field_.default, bool) else
+                    type(field_.default))
             ap.add_argument("--" + name.replace("_", "-"), type=kind, default=field_.default)
     ap.add_argument("--eval-prompts", type=int, default=0, help="held-out prompts to judge (0: all of them)")
     ap.add_argument("--skip-eval", action="store_true", help="train and save only (a phase that a later run resumes)")
