@@ -1,5 +1,6 @@
 """The training pipeline runs end to end on a miniature configuration, and resumes from checkpoints."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -135,3 +136,21 @@ def test_training_on_object_centred_windows_runs_and_says_so(tmp_path):
     assert _phases(tmp_path / "run" / "loss_log.jsonl", cfg) == (
         "steps 1-2 on 2x2-token crops centred on the object of 2-latent-frame windows at batch 3, "
         "then steps 3-3 on whole clips at batch 2")
+
+
+def test_the_same_seed_trains_the_same_weights(tmp_path):
+    """`make train-tiny` is seeded: two runs of one config give byte-identical transformer weights."""
+    from safetensors.torch import load_file
+
+    weights = []
+    for name in ("a", "b"):
+        cfg = TrainConfig(out=str(tmp_path / name), clips=4, frames=9, height=32, width=32, dit_steps=3, dit_batch=2,
+                          dit_image_steps=1, dit_image_batch=2, dit_crop=4, dit_crop_batch=2, dit_crop_frames=2,
+                          dit_crop_on_object=True, dit_full_steps=1, num_layers=1)
+        folder = train_tiny(cfg)
+        weights.append(load_file(str(folder / "transformer" / "diffusion_pytorch_model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    other = dataclasses.replace(cfg, out=str(tmp_path / "c"), seed=1)  # and another seed gives other weights
+    changed = load_file(str(train_tiny(other) / "transformer" / "diffusion_pytorch_model.safetensors"))
+    assert not all(torch.equal(weights[0][k], changed[k]) for k in weights[0])

@@ -235,6 +235,8 @@ def _crop_boxes(cfg: TrainConfig, rng: np.random.Generator, idx: np.ndarray, sha
     t_all, h, w = shape[2], shape[3], shape[4]
     span = min(cfg.dit_crop_frames or t_all, t_all)
     size = cfg.dit_crop
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + 0.5,
+                            torch.arange(w, dtype=torch.float32) + 0.5, indexing="ij")
     boxes = []
     for i in idx:
         t0 = int(rng.integers(0, t_all - span + 1))
@@ -242,8 +244,6 @@ def _crop_boxes(cfg: TrainConfig, rng: np.random.Generator, idx: np.ndarray, sha
         if cfg.dit_crop_on_object and foreground is not None:
             share = foreground[i, t0:t0 + span].sum(0)  # (H', W')
             if float(share.sum()) > 0:
-                ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + 0.5,
-                                        torch.arange(w, dtype=torch.float32) + 0.5, indexing="ij")
                 total = float(share.sum())
                 cy = float((share * ys).sum()) / total + rng.uniform(-size / 4, size / 4)
                 cx = float((share * xs).sum()) / total + rng.uniform(-size / 4, size / 4)
