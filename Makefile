@@ -40,8 +40,8 @@ profile-tiny: $(STAMP)
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card
-# model/README.md. 72 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan).
-# Work in progress (issue 5): the judge passes 8 of these 20 (14 of all 55 held-out), not 80% yet.
+# model/README.md. 68 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan).
+# Work in progress (issue 5): the judge passes 6 of these 20 (18 of all 55 held-out), not 80% yet.
 train-tiny: $(STAMP)
 	$(BIN)/python -m profiling_dit.training --out outputs/train-tiny --eval-prompts 20
 

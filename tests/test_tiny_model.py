@@ -40,7 +40,7 @@ def test_held_out_prompts_get_their_colour_and_background(verdicts):
     assert len(right) >= 4, _show(verdicts)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5: the shipped model passes the judge on 14 of 55 held-out "
+@pytest.mark.xfail(strict=True, reason="issue 5: the shipped model passes the judge on 18 of 55 held-out "
                                        "prompts, not 80%; when this passes, remove the mark")
 def test_held_out_prompts_pass_the_judge(verdicts):
     passed = [p for p, v in verdicts.items() if v.passed]

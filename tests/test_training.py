@@ -99,6 +99,10 @@ def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
 
     cfg = TrainConfig(out=str(tmp_path), dit_image_steps=2, dit_steps=5, dit_crop=16, dit_full_steps=2)
     assert _phases(tmp_path / "missing.jsonl", cfg) == (
+        "steps 1-2 on first frames (images) at batch 16, then steps 3-5 on 8x8-token crops centred on the object "
+        "of 3-latent-frame windows at batch 16, then steps 6-7 on whole clips at batch 4")
+    cfg = dataclasses.replace(cfg, dit_crop_frames=0, dit_crop_on_object=False, dit_batch=8)
+    assert _phases(tmp_path / "missing.jsonl", cfg) == (
         "steps 1-2 on first frames (images) at batch 16, then steps 3-5 on 8x8-token crops of clips at batch 16, "
         "then steps 6-7 on whole clips at batch 8")
 
