@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
-# About 17 minutes on 2 CPU cores.
+# About 15 minutes on 2 CPU cores.
 bench: $(STAMP) bench-peers
 	$(BIN)/python benchmarks/bench_cache.py --profile profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
 	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
