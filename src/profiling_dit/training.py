@@ -244,8 +244,8 @@ def _crop_boxes(cfg: TrainConfig, rng: np.random.Generator, idx: np.ndarray, sha
         cy, cx = rng.uniform(size / 2, h - size / 2), rng.uniform(size / 2, w - size / 2)
         if cfg.dit_crop_on_object and foreground is not None:
             share = foreground[i, t0:t0 + span].sum(0)  # (H', W')
-            if float(share.sum()) > 0:
-                total = float(share.sum())
+            total = float(share.sum())
+            if total > 0:
                 cy = float((share * ys).sum()) / total + rng.uniform(-size / 4, size / 4)
                 cx = float((share * xs).sum()) / total + rng.uniform(-size / 4, size / 4)
         y = int(np.clip(2 * round((cy - size / 2) / 2), 0, h - size))
@@ -386,11 +386,16 @@ def evaluate(folder: str | Path, prompts_scenes, steps: int = 20, seed: int = 0)
             "vae_psnr_held_out": vae_psnr(model.pipe.vae, clips)}
 
 
+def _latent_frame_count(cfg: TrainConfig) -> int:
+    """Latent frames of a training clip: the VAE's first frame alone, then one per temporal chunk."""
+    return (cfg.frames - 1) // 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"]) + 1
+
+
 def _phases(log_path: Path, cfg: TrainConfig) -> str:
     """The transformer's training steps as phases (from the loss log when there is one, else ``cfg``)."""
     spatial = TRAINED_VAE_CONFIG["scale_factor_spatial"]
     full = (cfg.height // spatial, cfg.width // spatial)
-    clip_frames = (cfg.frames - 1) // 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"]) + 1
+    clip_frames = _latent_frame_count(cfg)
     if log_path.exists():
         records = [json.loads(line) for line in log_path.read_text().splitlines()]
         steps = [(r["step"], r["latent_frames"], tuple(r.get("latent_size", full)), r.get("batch"))
@@ -445,7 +450,7 @@ def write_model_card(folder: str | Path, cfg: TrainConfig, result: dict) -> Path
     temporal = 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"])
     patch = TRAINED_TRANSFORMER_CONFIG["patch_size"]
     grid = (cfg.height // spatial // patch[1], cfg.width // spatial // patch[2])
-    latent_frames = (cfg.frames - 1) // temporal + 1
+    latent_frames = _latent_frame_count(cfg)
     text = f"""# pdit tiny-wan: a tiny trained Wan text-to-video model
 
 The embedded model of ProfilingDiT (`--model tiny`). It is a stock diffusers `WanPipeline`:
