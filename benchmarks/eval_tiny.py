@@ -29,6 +29,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--iou-prompts", type=int, default=12)
     ap.add_argument("--vae-clips", type=int, default=16)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--training-prompts", type=int, default=0,
+                    help="also judge this many training prompts (every 7th training scene): is a miss "
+                         "a failure to generalise, or to learn?")
     args = ap.parse_args(argv)
 
     import torch
@@ -45,14 +48,19 @@ def main(argv=None) -> dict:
     held = split_scenes()[1]
     t0 = time.time()
 
-    verdicts = []
-    for scene in tqdm(held[:args.judge_prompts] if args.judge_prompts else held, desc="judge"):
-        frames = generate(model, GenerationSettings(prompt=scene.prompt, steps=args.steps, seed=0)).frames[0]
-        v = judge(frames, scene)
-        verdicts.append({"prompt": scene.prompt, "passed": v.passed, "color_ok": v.color_ok,
-                         "motion_ok": v.motion_ok, "background_ok": v.background_ok,
-                         "detected_color": v.detected_color, "detected_background": v.detected_background,
-                         "displacement_px": [round(d, 1) for d in v.displacement]})
+    def judged(scenes, desc):
+        out = []
+        for scene in tqdm(scenes, desc=desc):
+            frames = generate(model, GenerationSettings(prompt=scene.prompt, steps=args.steps, seed=0)).frames[0]
+            v = judge(frames, scene)
+            out.append({"prompt": scene.prompt, "passed": v.passed, "color_ok": v.color_ok,
+                        "motion_ok": v.motion_ok, "background_ok": v.background_ok,
+                        "detected_color": v.detected_color, "detected_background": v.detected_background,
+                        "displacement_px": [round(d, 1) for d in v.displacement]})
+        return out
+
+    verdicts = judged(held[:args.judge_prompts] if args.judge_prompts else held, "judge")
+    trained = judged(split_scenes()[0][::7][:args.training_prompts], "judge (training prompts)")
 
     clips = np.stack([render(s, 17, 128, 128, seed=999)[0] for s in held[:args.vae_clips]])
     psnr = vae_psnr(model.pipe.vae, clips)
@@ -79,6 +87,8 @@ def main(argv=None) -> dict:
             "background_ok": sum(v["background_ok"] for v in verdicts) / n,
             "verdicts": verdicts,
         },
+        "training_prompts_judge": {"prompts": len(trained), "passed": sum(v["passed"] for v in trained),
+                                   "verdicts": trained},
         "vae_psnr_held_out_db": {"clips": len(clips), "psnr": psnr},
         "profile_mask_iou": {
             "prompts": len(ious),
@@ -96,6 +106,7 @@ def main(argv=None) -> dict:
     print(json.dumps({"judge_pass_rate": result["judge"]["pass_rate"], "held_out": n,
                       "color_ok": result["judge"]["color_ok"], "motion_ok": result["judge"]["motion_ok"],
                       "background_ok": result["judge"]["background_ok"], "vae_psnr_db": round(psnr, 2),
+                      "training_prompts_passed": f"{sum(v['passed'] for v in trained)}/{len(trained)}",
                       "mask_iou_mean": round(result["profile_mask_iou"]["mean_iou"], 3),
                       "mask_iou_all_foreground": round(result["profile_mask_iou"]["mean_iou_all_foreground"], 3)}))
     return result
