@@ -158,3 +158,42 @@ def test_the_same_seed_trains_the_same_weights(tmp_path):
     other = dataclasses.replace(cfg, out=str(tmp_path / "c"), seed=1)  # and another seed gives other weights
     changed = load_file(str(train_tiny(other) / "transformer" / "diffusion_pytorch_model.safetensors"))
     assert not all(torch.equal(weights[0][k], changed[k]) for k in weights[0])
+
+
+def test_strip_crops_span_the_motion_axis_and_hold_the_object():
+    from profiling_dit.training import _crop_boxes, _motion_axes
+
+    assert list(_motion_axes(["a red circle moving left over grass", "a red circle moving up over sky",
+                              "a black square moving down over sand", "a blue triangle moving right over floor"])
+                ) == [1, 0, 0, 1]
+    cfg = TrainConfig(out="unused", dit_crop=6, dit_crop_frames=3, dit_crop_on_object=True, dit_crop_strips=True)
+    foreground = torch.zeros(2, 5, 16, 16)
+    foreground[0, :, 4, 13] = 1.0  # clip 0: the object at latent cell (4, 13)
+    foreground[1, :, 11, 2] = 1.0  # clip 1: at (11, 2)
+    rng = np.random.default_rng(0)
+    for axis in (0, 1):
+        for _ in range(20):
+            boxes = _crop_boxes(cfg, rng, np.array([0, 1]), torch.Size([2, 12, 5, 16, 16]), foreground, axis)
+            for (t, r, c), (oy, ox) in zip(boxes, ((4, 13), (11, 2))):
+                assert t.stop - t.start == 3
+                along, across = (r, c) if axis == 0 else (c, r)
+                assert along == slice(None)  # the whole frame along the motion axis: both its edges
+                assert across.stop - across.start == 6 and across.start % 2 == 0
+                assert 0 <= across.start and across.stop <= 16
+                assert across.start <= (ox if axis == 0 else oy) < across.stop  # and the object
+
+
+def test_training_on_strips_alternates_axes_and_says_so(tmp_path):
+    from profiling_dit.training import _phases
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), clips=8, frames=9, height=32, width=32, dit_steps=4, dit_batch=2,
+                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_frames=2, dit_crop_on_object=True,
+                      dit_crop_strips=True, dit_full_steps=1, num_layers=1)
+    train_tiny(cfg)
+    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    assert [r["latent_size"] for r in log] == [[8, 4], [4, 8], [8, 4], [8, 8]]
+    assert all(np.isfinite(r["loss"]) for r in log)
+    expected = ("steps 1-3 on strips 4 tokens long (the whole frame along the motion) and 2 wide centred on the "
+                "object of 2-latent-frame windows at batch 3, then steps 4-4 on whole clips at batch 2")
+    assert _phases(tmp_path / "run" / "loss_log.jsonl", cfg) == expected
+    assert _phases(tmp_path / "missing.jsonl", cfg) == expected

@@ -62,6 +62,12 @@ class TrainConfig:
     # Centre each crop on the object (its foreground centroid in the window, jittered by up to a quarter
     # of the crop) instead of a random place, so that every crop shows the object and its motion.
     dit_crop_on_object: bool = True
+    # Strips instead of squares: a crop spans the whole frame along the clip's motion axis (``dit_crop``
+    # latent pixels across it, centred on the object), so it holds the frame's edges along that axis.
+    # Wan has no absolute position (rotary embeddings only): edges are the only cue for where the object
+    # starts, and squares centred on the object teach it to sit in the middle of whatever it sees. A
+    # batch holds strips of one axis (steps alternate between the two).
+    dit_crop_strips: bool = False
     # With crops, the last this many video steps are on whole frames again (at ``dit_batch``), so the
     # model sees the attention range it samples with.
     dit_full_steps: int = 500
@@ -229,10 +235,11 @@ def prompt_embeddings(pipe, prompts: list[str], max_len: int) -> dict[str, torch
 
 
 def _crop_boxes(cfg: TrainConfig, rng: np.random.Generator, idx: np.ndarray, shape: torch.Size,
-                foreground: torch.Tensor | None) -> list[tuple[slice, slice, slice]]:
+                foreground: torch.Tensor | None, strip_axis: int | None = None) -> list[tuple[slice, slice, slice]]:
     """Per sample (latent frames, rows, columns) of a crop: a window of ``dit_crop_frames`` latent frames
     at a random start, and a square of ``dit_crop`` latent pixels (aligned to the 2x2 patches) that is
-    random, or, with ``dit_crop_on_object``, centred on the object's centroid in the window, jittered."""
+    random, or, with ``dit_crop_on_object``, centred on the object's centroid in the window, jittered.
+    With ``strip_axis`` (0: rows, 1: columns) the crop spans that whole axis and is ``dit_crop`` wide across."""
     t_all, h, w = shape[2], shape[3], shape[4]
     span = min(cfg.dit_crop_frames or t_all, t_all)
     size = cfg.dit_crop
@@ -250,8 +257,26 @@ def _crop_boxes(cfg: TrainConfig, rng: np.random.Generator, idx: np.ndarray, sha
                 cx = float((share * xs).sum()) / total + rng.uniform(-size / 4, size / 4)
         y = int(np.clip(2 * round((cy - size / 2) / 2), 0, h - size))
         x = int(np.clip(2 * round((cx - size / 2) / 2), 0, w - size))
-        boxes.append((slice(t0, t0 + span), slice(y, y + size), slice(x, x + size)))
+        rows, cols = slice(y, y + size), slice(x, x + size)
+        if strip_axis == 0:
+            rows = slice(None)
+        elif strip_axis == 1:
+            cols = slice(None)
+        boxes.append((slice(t0, t0 + span), rows, cols))
     return boxes
+
+
+def _motion_axes(prompts: list[str]) -> np.ndarray:
+    """Per clip, the axis its object moves along (0: rows, up/down; 1: columns, left/right)."""
+    from .synthetic import DIRECTIONS, scene_from_prompt
+
+    axes = []
+    for prompt in prompts:
+        scene = scene_from_prompt(prompt)
+        if scene is None:
+            raise ValueError(f"strip crops need scene prompts; got {prompt!r}")  # training data, not user input
+        axes.append(0 if DIRECTIONS[scene.direction][0] else 1)
+    return np.array(axes)
 
 
 def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str], embeds: dict[str, torch.Tensor],
@@ -271,6 +296,10 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
         raise InvalidSettingError(
             f"--dit-crop {cfg.dit_crop} does not fit latents of {tuple(latents.shape[-2:])}: use an even crop no "
             f"larger than the latent, or 0 for whole frames")
+    pools = None
+    if cfg.dit_crop_strips:
+        axes = _motion_axes(prompts)
+        pools = [np.flatnonzero(axes == a) for a in (0, 1)]
     for step in range(start, total):
         image = step < cfg.dit_image_steps
         crop = not image and cfg.dit_crop > 0 and step < total - cfg.dit_full_steps
@@ -282,10 +311,12 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
             h, w = latents.shape[-2:]
             y, x = 2 * rng.integers(0, (h - cfg.dit_crop) // 2 + 1), 2 * rng.integers(0, (w - cfg.dit_crop) // 2 + 1)
             rows, cols = slice(y, y + cfg.dit_crop), slice(x, x + cfg.dit_crop)
-        idx = rng.integers(0, len(latents), batch)
+        strip_axis = step % 2 if crop and pools is not None else None
+        idx = (rng.integers(0, len(latents), batch) if strip_axis is None else
+               pools[strip_axis][rng.integers(0, len(pools[strip_axis]), batch)])
         boxes = None
-        if crop and (cfg.dit_crop_frames or cfg.dit_crop_on_object):
-            boxes = _crop_boxes(cfg, rng, idx, latents.shape, foreground)
+        if crop and (cfg.dit_crop_frames or cfg.dit_crop_on_object or strip_axis is not None):
+            boxes = _crop_boxes(cfg, rng, idx, latents.shape, foreground, strip_axis)
             x0 = torch.stack([latents[i, :, t, r, c] for i, (t, r, c) in zip(idx, boxes)])
         else:
             x0 = latents[idx][:, :, frames, rows, cols]
@@ -405,14 +436,18 @@ def _phases(log_path: Path, cfg: TrainConfig) -> str:
         crops = cfg.dit_steps - cfg.dit_full_steps if cfg.dit_crop and cfg.dit_steps > cfg.dit_full_steps else 0
         window = min(cfg.dit_crop_frames or clip_frames, clip_frames)
         steps = [(i + 1, 1, full, cfg.dit_image_batch) if i < cfg.dit_image_steps else
-                 (i + 1, window, (cfg.dit_crop,) * 2, cfg.dit_crop_batch) if i < cfg.dit_image_steps + crops else
+                 (i + 1, window, (full[0], cfg.dit_crop) if cfg.dit_crop_strips else (cfg.dit_crop,) * 2,
+                  cfg.dit_crop_batch) if i < cfg.dit_image_steps + crops else
                  (i + 1, clip_frames, full, cfg.dit_batch) for i in range(total)]
     on_object = " centred on the object" if cfg.dit_crop_on_object else ""
     phases: list[list] = []
     for step, latent_frames, size, batch in steps:
+        strip = size != full and (size[0] == full[0] or size[1] == full[1])
+        shape = (f"strips {max(size) // 2} tokens long (the whole frame along the motion) and {min(size) // 2} wide"
+                 if strip else f"{size[0] // 2}x{size[1] // 2}-token crops")
         kind = ("first frames (images)" if latent_frames == 1 else
                 "whole clips" if size == full else
-                f"{size[0] // 2}x{size[1] // 2}-token crops{on_object} of "
+                f"{shape}{on_object} of "
                 + ("clips" if latent_frames >= clip_frames else f"{latent_frames}-latent-frame windows"))
         if phases and phases[-1][0] == (kind, batch):
             phases[-1][2] = step
