@@ -40,9 +40,8 @@ def test_held_out_prompts_get_their_colour_and_background(verdicts):
     assert len(right) >= 4, _show(verdicts)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5: the shipped model passes the judge on 18 of 55 held-out "
-                                       "prompts, not 80%; when this passes, remove the mark")
 def test_held_out_prompts_pass_the_judge(verdicts):
     passed = [p for p, v in verdicts.items() if v.passed]
-    # The README reports the pass rate over all 55 held-out prompts; on these five, at least four must pass.
+    # The README reports the pass rate over all 55 held-out prompts (issue 5's target: 80%); on these five,
+    # at least four must pass. The shipped model passes four: the white circle moves too little.
     assert len(passed) >= 4, _show(verdicts)

@@ -69,14 +69,24 @@ def test_vae_encodes_to_the_planned_latent_grid():
 
 def test_video_steps_on_latent_crops_then_whole_frames(tmp_path):
     cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=5, height=32, width=32, dit_steps=3, dit_batch=2,
-                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_full_steps=1, num_layers=1,
-                      checkpoint_every=2)
+                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_strips=False, dit_full_steps=1,
+                      num_layers=1, checkpoint_every=2)
     train_tiny(cfg)
     log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
     assert len(log) == 3 and all(np.isfinite(r["loss"]) for r in log)
     # crops of the 8x8 latent of a 32x32 clip, then the last step on whole frames at the whole-clip batch
     assert [r["latent_size"] for r in log] == [[4, 4], [4, 4], [8, 8]]
     assert [r["batch"] for r in log] == [3, 3, 2]
+
+
+def test_strips_work_when_the_clips_hold_one_motion_axis(tmp_path):
+    # The first 4 training scenes all move left: every strip is then a row strip.
+    cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=5, height=32, width=32, dit_steps=3, dit_batch=2,
+                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_strips=True, dit_full_steps=1,
+                      num_layers=1)
+    train_tiny(cfg)
+    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    assert [r["latent_size"] for r in log] == [[4, 8], [4, 8], [8, 8]]
 
 
 def test_a_crop_larger_than_the_latent_is_refused(tmp_path):
@@ -97,7 +107,8 @@ def test_the_model_card_says_how_often_the_direction_is_right():
 def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
     from profiling_dit.training import _phases
 
-    cfg = TrainConfig(out=str(tmp_path), dit_image_steps=2, dit_steps=5, dit_crop=16, dit_full_steps=2)
+    cfg = TrainConfig(out=str(tmp_path), dit_image_steps=2, dit_steps=5, dit_crop=16, dit_crop_batch=16,
+                      dit_crop_strips=False, dit_full_steps=2)
     assert _phases(tmp_path / "missing.jsonl", cfg) == (
         "steps 1-2 on first frames (images) at batch 16, then steps 3-5 on 8x8-token crops centred on the object "
         "of 3-latent-frame windows at batch 16, then steps 6-7 on whole clips at batch 4")
@@ -133,7 +144,7 @@ def test_training_on_object_centred_windows_runs_and_says_so(tmp_path):
 
     cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=9, height=32, width=32, dit_steps=3, dit_batch=2,
                       dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_frames=2, dit_crop_on_object=True,
-                      dit_full_steps=1, num_layers=1)
+                      dit_crop_strips=False, dit_full_steps=1, num_layers=1)
     train_tiny(cfg)
     log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
     assert [r["latent_frames"] for r in log] == [2, 2, 3] and all(np.isfinite(r["loss"]) for r in log)
