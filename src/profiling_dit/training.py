@@ -7,9 +7,10 @@ Stages; the transformer's is resumable from safetensors checkpoints in ``OUT/che
 3. encode every clip to latents and set the VAE's latents_mean/std from them;
 4. train WanTransformer3DModel with flow matching (x_t = (1-σ)x0 + σε, target ε - x0, shifted σ),
    prompts from the frozen tiny UMT5 encoder, the prompt dropped 10% of the time for CFG; first on
-   latent frame 0 alone (images: layout, colour, background), then on 8x8-token crops of 3 latent
-   frames centred on the object (motion, ~3x cheaper a step than whole clips, and every crop shows
-   the object move), then on whole clips (the attention range that sampling uses);
+   latent frame 0 alone (images: layout, colour, background), then on strips of 3 latent frames that
+   span the frame along the object's motion and are centred on it across (motion and the frame's
+   edges, ~2.5x cheaper a step than whole clips), then on whole clips (the attention range that
+   sampling uses);
 5. save the pipeline in ``save_pretrained`` layout with ``pdit_model.json``.
 
 Choices made to fit about an hour on 2 CPU cores with a small model that still learns to draw the
@@ -50,10 +51,9 @@ class TrainConfig:
     # colour and background before the video steps learn motion. 0 turns it off.
     dit_image_steps: int = 600
     dit_image_batch: int = 16
-    # Video steps on crops of the latent video (this many latent pixels a side, 0: whole frames). The
-    # transformer has no absolute position (rotary embeddings only), so what it learns about motion is
-    # local, and a step of 16 crops of 16 latent pixels (8x8 tokens) and 3 latent frames costs ~0.5 s
-    # here against ~1.4 s for 4 whole clips.
+    # Video steps on crops of the latent video (this many latent pixels a side, or across a strip; 0:
+    # whole frames). A step of 12 strips of 32 x 12 latent pixels (16 x 6 tokens) and 3 latent frames
+    # costs ~0.55 s here against ~1.4 s for 4 whole clips.
     dit_crop: int = 12
     dit_crop_batch: int = 12
     # Crops take this many consecutive latent frames (0: all of them); motion is a shift between
@@ -88,8 +88,8 @@ class TrainConfig:
 
 
 # The architecture trained is the shipped one (tiny.py). On 2 CPU cores a step of its two heads of 64
-# costs ~0.6 s for 16 first frames, ~0.5 s for 16 crops of 8x8 tokens x 3 latent frames and ~1.4 s for
-# 4 whole clips (the shipped run's loss log).
+# costs ~0.6 s for 16 first frames, ~0.55 s for 12 strips of 16x6 tokens x 3 latent frames and ~1.4 s
+# for 4 whole clips (the shipped run's loss log).
 TRAINED_TRANSFORMER_CONFIG = TINY_TRANSFORMER_CONFIG
 TRAINED_VAE_CONFIG = POOLING_VAE_CONFIG
 
@@ -296,11 +296,10 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
         raise InvalidSettingError(
             f"--dit-crop {cfg.dit_crop} does not fit latents of {tuple(latents.shape[-2:])}: use an even crop no "
             f"larger than the latent, or 0 for whole frames")
-    pools = None
+    strip_pools: list[tuple[int, np.ndarray]] = []  # (axis, its clips); a small clip set may hold one axis
     if cfg.dit_crop_strips:
         axes = _motion_axes(prompts)
-        pools = [np.flatnonzero(axes == a) for a in (0, 1)]
-        strip_axes = [a for a in (0, 1) if len(pools[a])]  # a small clip set may hold only one axis
+        strip_pools = [(a, np.flatnonzero(axes == a)) for a in (0, 1) if (axes == a).any()]
     for step in range(start, total):
         image = step < cfg.dit_image_steps
         crop = not image and cfg.dit_crop > 0 and step < total - cfg.dit_full_steps
@@ -312,9 +311,8 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
             h, w = latents.shape[-2:]
             y, x = 2 * rng.integers(0, (h - cfg.dit_crop) // 2 + 1), 2 * rng.integers(0, (w - cfg.dit_crop) // 2 + 1)
             rows, cols = slice(y, y + cfg.dit_crop), slice(x, x + cfg.dit_crop)
-        strip_axis = strip_axes[step % len(strip_axes)] if crop and pools is not None else None
-        idx = (rng.integers(0, len(latents), batch) if strip_axis is None else
-               pools[strip_axis][rng.integers(0, len(pools[strip_axis]), batch)])
+        strip_axis, pool = strip_pools[step % len(strip_pools)] if crop and strip_pools else (None, None)
+        idx = rng.integers(0, len(latents), batch) if pool is None else pool[rng.integers(0, len(pool), batch)]
         boxes = None
         if crop and (cfg.dit_crop_frames or cfg.dit_crop_on_object or strip_axis is not None):
             boxes = _crop_boxes(cfg, rng, idx, latents.shape, foreground, strip_axis)
