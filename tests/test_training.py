@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,12 +68,24 @@ def test_vae_encodes_to_the_planned_latent_grid():
     assert tuple(z.shape) == (1, 12, 5, 32, 32)  # with patch (1,2,2): 256 tokens per latent frame
 
 
+def _trained_log(cfg: TrainConfig) -> list[dict]:
+    """Train ``cfg`` and return its loss log."""
+    train_tiny(cfg)
+    return [json.loads(line) for line in (Path(cfg.out) / "loss_log.jsonl").read_text().splitlines()]
+
+
+def _window_config(tmp_path, **overrides) -> TrainConfig:
+    """A miniature run: crops of 2-latent-frame windows centred on the object, then one whole-clip step."""
+    return TrainConfig(**{**dict(out=str(tmp_path / "run"), clips=4, frames=9, height=32, width=32, dit_steps=3,
+                                 dit_batch=2, dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_frames=2,
+                                 dit_crop_on_object=True, dit_full_steps=1, num_layers=1), **overrides})
+
+
 def test_video_steps_on_latent_crops_then_whole_frames(tmp_path):
     cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=5, height=32, width=32, dit_steps=3, dit_batch=2,
                       dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_strips=False, dit_full_steps=1,
                       num_layers=1, checkpoint_every=2)
-    train_tiny(cfg)
-    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    log = _trained_log(cfg)
     assert len(log) == 3 and all(np.isfinite(r["loss"]) for r in log)
     # crops of the 8x8 latent of a 32x32 clip, then the last step on whole frames at the whole-clip batch
     assert [r["latent_size"] for r in log] == [[4, 4], [4, 4], [8, 8]]
@@ -84,8 +97,7 @@ def test_strips_work_when_the_clips_hold_one_motion_axis(tmp_path):
     cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=5, height=32, width=32, dit_steps=3, dit_batch=2,
                       dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_strips=True, dit_full_steps=1,
                       num_layers=1)
-    train_tiny(cfg)
-    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    log = _trained_log(cfg)
     assert [r["latent_size"] for r in log] == [[4, 8], [4, 8], [8, 8]]
 
 
@@ -142,11 +154,8 @@ def test_crops_can_be_short_windows_centred_on_the_object():
 def test_training_on_object_centred_windows_runs_and_says_so(tmp_path):
     from profiling_dit.training import _phases
 
-    cfg = TrainConfig(out=str(tmp_path / "run"), clips=4, frames=9, height=32, width=32, dit_steps=3, dit_batch=2,
-                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_frames=2, dit_crop_on_object=True,
-                      dit_crop_strips=False, dit_full_steps=1, num_layers=1)
-    train_tiny(cfg)
-    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    cfg = _window_config(tmp_path, dit_crop_strips=False)
+    log = _trained_log(cfg)
     assert [r["latent_frames"] for r in log] == [2, 2, 3] and all(np.isfinite(r["loss"]) for r in log)
     assert _phases(tmp_path / "run" / "loss_log.jsonl", cfg) == (
         "steps 1-2 on 2x2-token crops centred on the object of 2-latent-frame windows at batch 3, "
@@ -159,9 +168,8 @@ def test_the_same_seed_trains_the_same_weights(tmp_path):
 
     weights = []
     for name in ("a", "b"):
-        cfg = TrainConfig(out=str(tmp_path / name), clips=4, frames=9, height=32, width=32, dit_steps=3, dit_batch=2,
-                          dit_image_steps=1, dit_image_batch=2, dit_crop=4, dit_crop_batch=2, dit_crop_frames=2,
-                          dit_crop_on_object=True, dit_full_steps=1, num_layers=1)
+        cfg = _window_config(tmp_path, out=str(tmp_path / name), dit_image_steps=1, dit_image_batch=2,
+                             dit_crop_batch=2)
         folder = train_tiny(cfg)
         weights.append(load_file(str(folder / "transformer" / "diffusion_pytorch_model.safetensors")))
     assert weights[0].keys() == weights[1].keys()
@@ -197,11 +205,8 @@ def test_strip_crops_span_the_motion_axis_and_hold_the_object():
 def test_training_on_strips_alternates_axes_and_says_so(tmp_path):
     from profiling_dit.training import _phases
 
-    cfg = TrainConfig(out=str(tmp_path / "run"), clips=8, frames=9, height=32, width=32, dit_steps=4, dit_batch=2,
-                      dit_image_steps=0, dit_crop=4, dit_crop_batch=3, dit_crop_frames=2, dit_crop_on_object=True,
-                      dit_crop_strips=True, dit_full_steps=1, num_layers=1)
-    train_tiny(cfg)
-    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    cfg = _window_config(tmp_path, clips=8, dit_steps=4, dit_crop_strips=True)
+    log = _trained_log(cfg)
     assert [r["latent_size"] for r in log] == [[8, 4], [4, 8], [8, 4], [8, 8]]
     assert all(np.isfinite(r["loss"]) for r in log)
     expected = ("steps 1-3 on strips 4 tokens long (the whole frame along the motion) and 2 wide centred on the "
