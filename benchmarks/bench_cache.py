@@ -36,15 +36,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output stem: writes STEM.json and STEM.md")
     args = ap.parse_args(argv)
 
-    from profiling_dit.cache import ProfilingDiTConfig
+    from profiling_dit.accelerate.hooks import ProfilingDiTConfig
     from profiling_dit.environment import device_info, library_versions
-    from profiling_dit.generation import GenerationSettings, generate
-    from profiling_dit.loading import load_pipeline, resolve_model
-    from profiling_dit.metrics import psnr, ssim
-    from profiling_dit.plan import implied_speedup
-    from profiling_dit.profile_file import check_profile_fits, load_profile, profile_model_ref
-    from profiling_dit.sampling import generate_cached
-    from profiling_dit.timing import attach_block_timers, detach_block_timers
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+    from profiling_dit.bench.metrics import psnr, ssim
+    from profiling_dit.accelerate.plan import implied_speedup
+    from profiling_dit.profile.file import check_profile_fits, load_profile, profile_model_ref
+    from profiling_dit.accelerate.sampling import generate_cached
+    from profiling_dit.pipeline.timing import attach_block_timers, detach_block_timers
     from profiling_dit._io import atomic_write_text
 
     prof = load_profile(args.profile)

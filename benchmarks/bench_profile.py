@@ -4,7 +4,7 @@
    interleaved after a warm-up, medians.
 2. Memory: ``received_attention`` alone at a given token count (default: Wan2.1 at 480p x 81 frames,
    32,760 tokens, 12 heads x 128), run in a fresh subprocess; the peak resident memory it adds
-   (ru_maxrss after − RSS before) against the formula in ``profiling_dit.attention``.
+   (ru_maxrss after − RSS before) against the formula in ``profiling_dit.profile.attention``.
 
     python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 _MEMORY_CHILD = r"""
 import json, resource, sys, torch
-from profiling_dit.attention import received_attention, extra_memory_bytes
+from profiling_dit.profile.attention import received_attention, extra_memory_bytes
 heads, tokens, dim, chunk, dtype = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 dt = getattr(torch, dtype)
 torch.manual_seed(0)
@@ -66,9 +66,9 @@ def main(argv=None) -> int:
 
     from profiling_dit._io import atomic_write_text
     from profiling_dit.environment import device_info, library_versions
-    from profiling_dit.generation import GenerationSettings, generate
-    from profiling_dit.loading import load_pipeline, resolve_model
-    from profiling_dit.profiling import ProfileSettings, measure_prompt
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+    from profiling_dit.profile.measure import ProfileSettings, measure_prompt
 
     model = load_pipeline(resolve_model(args.model), device="auto")
     gen = GenerationSettings(prompt="a red circle moving right over grass", steps=args.steps, frames=args.frames,

@@ -29,9 +29,9 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from profiling_dit.loading import load_pipeline, resolve_model
-    from profiling_dit.synthetic import Scene, render, split_scenes
-    from profiling_dit.training import normalized_latents
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+    from profiling_dit.embedded.synthetic import Scene, render, split_scenes
+    from profiling_dit.embedded.training import normalized_latents
 
     pipe = load_pipeline(resolve_model(args.model), device="cpu").pipe
     scenes = split_scenes()[0][::20][:12]

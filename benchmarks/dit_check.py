@@ -27,9 +27,9 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from profiling_dit.loading import load_pipeline, resolve_model
-    from profiling_dit.synthetic import render, split_scenes
-    from profiling_dit.training import normalized_latents
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+    from profiling_dit.embedded.synthetic import render, split_scenes
+    from profiling_dit.embedded.training import normalized_latents
 
     pipe = load_pipeline(resolve_model(args.model), device="cpu").pipe
     sigmas = [float(s) for s in args.sigmas.split(",")]

@@ -37,11 +37,11 @@ def main(argv=None) -> dict:
     import torch
     from tqdm import tqdm
 
-    from profiling_dit.generation import GenerationSettings, generate
-    from profiling_dit.loading import load_pipeline, resolve_model
-    from profiling_dit.profiling import ProfileSettings, measure_prompt, token_grid
-    from profiling_dit.synthetic import judge, mask_iou, render, split_scenes, truth_token_mask
-    from profiling_dit.training import vae_psnr
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+    from profiling_dit.profile.measure import ProfileSettings, measure_prompt, token_grid
+    from profiling_dit.embedded.synthetic import judge, mask_iou, render, split_scenes, truth_token_mask
+    from profiling_dit.embedded.training import vae_psnr
 
     torch.manual_seed(0)
     model = load_pipeline(resolve_model(args.model), device="cpu")

@@ -54,7 +54,7 @@ def denoise(transformer, latents0, cond, uncond, steps, guidance=5.0):
             calls.append(time.perf_counter() - t0)
         noise = preds["uncond"] + guidance * (preds["cond"] - preds["uncond"])
         latents = sched.step(noise, t, latents, return_dict=False)[0]
-    from profiling_dit.cache import cache_bytes
+    from profiling_dit.accelerate.hooks import cache_bytes
 
     held = cache_bytes(transformer)  # read before the reset, as the pipeline would drop it
     transformer._reset_stateful_cache()
@@ -78,15 +78,15 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     from diffusers import WanTransformer3DModel
 
-    from profiling_dit.attention import AttentionRecorder, attention_capture, extra_memory_bytes
-    from profiling_dit.cache import ProfilingDiTConfig, apply_profiling_dit, compile_blocks, \
+    from profiling_dit.profile.attention import AttentionRecorder, attention_capture, extra_memory_bytes
+    from profiling_dit.accelerate.hooks import ProfilingDiTConfig, apply_profiling_dit, compile_blocks, \
         remove_profiling_dit
     from profiling_dit.environment import library_versions
-    from profiling_dit.plan import computed_share, implied_speedup, runs_of
-    from profiling_dit.registry import arch_for
-    from profiling_dit.scoring import r_attn, split_blocks, suggest_schedule
-    from profiling_dit.segmentation import PcaOtsuSegmenter, pca_rgb, to_token_grid
-    from profiling_dit.timing import attach_block_timers, detach_block_timers
+    from profiling_dit.accelerate.plan import computed_share, implied_speedup, runs_of
+    from profiling_dit.models import arch_for
+    from profiling_dit.profile.scoring import r_attn, split_blocks, suggest_schedule
+    from profiling_dit.profile.segmentation import PcaOtsuSegmenter, pca_rgb, to_token_grid
+    from profiling_dit.pipeline.timing import attach_block_timers, detach_block_timers
 
     results = {"args": vars(args), "gpu": torch.cuda.get_device_name(), "versions": library_versions()}
     dev = torch.device("cuda")

@@ -22,7 +22,7 @@ def main(argv=None) -> dict:
     import numpy as np
 
     from profiling_dit.errors import InvalidSettingError
-    from profiling_dit.synthetic import foreground_masks, judge, scene_from_prompt
+    from profiling_dit.embedded.synthetic import foreground_masks, judge, scene_from_prompt
 
     scene = scene_from_prompt(args.prompt)
     if scene is None:

@@ -25,9 +25,9 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from profiling_dit.loading import load_pipeline, resolve_model
-    from profiling_dit.synthetic import judge, render, split_scenes
-    from profiling_dit.training import _to_vae_input
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+    from profiling_dit.embedded.synthetic import judge, render, split_scenes
+    from profiling_dit.embedded.training import _to_vae_input
 
     vae = load_pipeline(resolve_model(args.model), device="cpu").pipe.vae
     scenes = split_scenes()[1][:args.clips]

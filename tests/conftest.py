@@ -17,7 +17,7 @@ SMALL = dict(height=64, width=64, frames=9, steps=3)
 @pytest.fixture(scope="session")
 def saved_tiny_dir(tmp_path_factory):
     """A fresh 2-block tiny WanPipeline written with ``save_pretrained`` (not the embedded one)."""
-    from profiling_dit.tiny import build_tiny_pipeline
+    from profiling_dit.embedded.tiny import build_tiny_pipeline
 
     folder = tmp_path_factory.mktemp("saved_tiny")
     pipe = build_tiny_pipeline(seed=123, num_layers=2)
@@ -28,7 +28,7 @@ def saved_tiny_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model():
     """The embedded tiny model, loaded once on CPU."""
-    from profiling_dit.loading import load_pipeline, resolve_model
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
 
     return load_pipeline(resolve_model("tiny"), device="cpu")
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from profiling_dit.attention import extra_memory_bytes, received_attention
-from profiling_dit.registry import arch_for
-from profiling_dit.tiny import build_tiny_pipeline
+from profiling_dit.profile.attention import extra_memory_bytes, received_attention
+from profiling_dit.models import arch_for
+from profiling_dit.embedded.tiny import build_tiny_pipeline
 
 
 def _full_abar(q, k):

@@ -4,12 +4,12 @@ import math
 import numpy as np
 import pytest
 
-from profiling_dit.bench import BenchSettings, count_self_attention
-from profiling_dit.generation import GenerationSettings, generate
-from profiling_dit.metrics import motion_ratio, psnr, ssim, temporal_error
-from profiling_dit.peers import METHODS, NotApplicable, RunContext
-from profiling_dit.peers.teacache import fit_teacache_polynomial
-from profiling_dit.profile_file import load_profile
+from profiling_dit.bench.runner import BenchSettings, count_self_attention
+from profiling_dit.pipeline.generation import GenerationSettings, generate
+from profiling_dit.bench.metrics import motion_ratio, psnr, ssim, temporal_error
+from profiling_dit.bench.methods import METHODS, NotApplicable, RunContext
+from profiling_dit.bench.methods.teacache import fit_teacache_polynomial
+from profiling_dit.profile.file import load_profile, shipped_profile
 
 TINY_GEN = GenerationSettings(prompt="a red ball", height=32, width=32, frames=5, steps=8)
 
@@ -75,7 +75,7 @@ def baseline_count(tiny_model):
 @pytest.mark.parametrize("name", sorted(AGGRESSIVE))
 def test_adapter_skips_at_aggressive_setting(tiny_model, baseline_count, name):
     method = METHODS[name]
-    ctx = _ctx(tiny_model, load_profile("profiles/tiny-wan.json"))
+    ctx = _ctx(tiny_model, load_profile(shipped_profile("tiny")))
     method.check(ctx)
     if method.calibrate is not None:
         method.calibrate(ctx)
@@ -114,7 +114,7 @@ def test_unknown_method_is_rejected():
 # --- the CLI writes its four outputs --------------------------------------------------------------
 def test_cli_bench_writes_outputs_and_reports_every_method(cli, tmp_path):
     out = tmp_path / "bench"
-    res = cli("bench", "--profile", "profiles/tiny-wan.json", "--height", 32, "--width", 32, "--frames", 5,
+    res = cli("bench", "--profile", shipped_profile("tiny"), "--height", 32, "--width", 32, "--frames", 5,
               "--steps", 6, "--methods", "profiling-dit,first-block-cache,fastercache,cache-dit",
               "--out", out)
     assert res.exit_code == 0, res.output

@@ -10,15 +10,16 @@ import torch
 from diffusers.hooks.hooks import CacheContext, _set_cache_context
 
 from conftest import SMALL
-from profiling_dit.cache import (
+from profiling_dit.accelerate.hooks import (
     ProfilingDiTConfig,
     apply_profiling_dit,
     profiling_dit_enabled,
     remove_profiling_dit,
 )
 from profiling_dit.errors import InvalidSettingError
-from profiling_dit.generation import GenerationSettings, generate
-from profiling_dit.registry import ArchitectureSpec, register_architecture
+from profiling_dit.profile.file import shipped_profile
+from profiling_dit.pipeline.generation import GenerationSettings, generate
+from profiling_dit.models import ArchitectureSpec, register_architecture
 
 
 # --- a transformer whose blocks have known functions -------------------------------------------
@@ -62,7 +63,7 @@ def test_reuse_step_adds_cached_run_delta_not_a_fresh_computation():
     model = DummyTransformer(4)
     # blocks 1,2 are one background run; steps: 0 full (warm-up), 1 reuse, 2 full (final)
     cfg = ProfilingDiTConfig(num_blocks=4, background_blocks=(1, 2), warmup=0, interval_max=2, interval_min=2,
-                             final_full_steps=1, num_inference_steps=3)
+                             final_full_steps=1, steps=3)
     assert cfg.full_steps(3) == [True, False, True]
     apply_profiling_dit(model, cfg)
     x0 = torch.tensor([1.0])
@@ -86,7 +87,7 @@ def test_refresh_step_delta_reproduces_the_per_block_chain():
     for i, b in enumerate(model.blocks):
         b.bias.fill_(0.1 * (i + 1))
     cfg = ProfilingDiTConfig(num_blocks=5, background_blocks=(1, 2, 3), warmup=0, interval_max=3, interval_min=3,
-                             final_full_steps=0, num_inference_steps=4)
+                             final_full_steps=0, steps=4)
     x = torch.randn(7, generator=torch.Generator().manual_seed(0))
     plain = model(x)
     h_in = model.blocks[0](x)
@@ -106,7 +107,7 @@ def test_refresh_step_delta_reproduces_the_per_block_chain():
 def test_each_cfg_branch_has_its_own_cache():
     model = DummyTransformer(2)
     cfg = ProfilingDiTConfig(num_blocks=2, background_blocks=(1,), warmup=0, interval_max=2, interval_min=2,
-                             final_full_steps=0, num_inference_steps=3)
+                             final_full_steps=0, steps=3)
     with profiling_dit_enabled(model, cfg):
         _call(model, torch.tensor([1.0]), 0, 3, "cond")  # delta(b1) = 2·2 - 2 = 2
         _call(model, torch.tensor([10.0]), 0, 3, "uncond")  # delta(b1) = 40 - 20 = 20
@@ -122,12 +123,12 @@ def test_config_validation_and_serialisation():
         ProfilingDiTConfig.from_dict({**cfg.to_dict(), "speed": 3})
     with pytest.raises(InvalidSettingError, match="out of range"):
         ProfilingDiTConfig(num_blocks=4, background_blocks=(4,))
-    with pytest.raises(InvalidSettingError, match="interval-max"):
+    with pytest.raises(InvalidSettingError, match="interval_max"):
         ProfilingDiTConfig(num_blocks=4, background_blocks=(), interval_max=1, interval_min=2)
     with pytest.raises(InvalidSettingError, match="warmup"):
         ProfilingDiTConfig(num_blocks=4, background_blocks=(), warmup=-1)
-    with pytest.raises(InvalidSettingError, match="warm-up"):
-        ProfilingDiTConfig(num_blocks=4, background_blocks=(), warmup=5, num_inference_steps=5)
+    with pytest.raises(InvalidSettingError, match="warmup"):
+        ProfilingDiTConfig(num_blocks=4, background_blocks=(), warmup=5, steps=5)
     with pytest.raises(InvalidSettingError, match="blocks"):
         apply_profiling_dit(DummyTransformer(3), cfg)
 
@@ -156,14 +157,14 @@ def _cached(model, cfg, gen=GEN):
 
 
 def test_empty_background_set_is_bit_identical(tiny_model, stock):
-    cfg = ProfilingDiTConfig(num_blocks=_blocks(tiny_model), background_blocks=(), warmup=0, num_inference_steps=6)
+    cfg = ProfilingDiTConfig(num_blocks=_blocks(tiny_model), background_blocks=(), warmup=0, steps=6)
     assert np.array_equal(_cached(tiny_model, cfg), stock)
 
 
 def test_all_full_compute_plan_is_bit_identical(tiny_model, stock):
     n = _blocks(tiny_model)
     cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=(1, 2, 3, n - 3, n - 1), warmup=5,
-                             num_inference_steps=6)
+                             steps=6)
     assert cfg.plan(6).all()
     assert np.array_equal(_cached(tiny_model, cfg), stock)
 
@@ -171,7 +172,7 @@ def test_all_full_compute_plan_is_bit_identical(tiny_model, stock):
 def test_reuse_changes_frames_and_removal_restores(tiny_model, stock):
     n = _blocks(tiny_model)
     cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(range(2, n - 1)), warmup=0, interval_max=3,
-                             interval_min=3, num_inference_steps=6)
+                             interval_min=3, steps=6)
     assert not cfg.plan(6).all()
     cached = _cached(tiny_model, cfg)
     assert not np.array_equal(cached, stock)
@@ -182,7 +183,7 @@ def test_reuse_changes_frames_and_removal_restores(tiny_model, stock):
 
 def test_batched_prompts(tiny_model):
     cfg = ProfilingDiTConfig(num_blocks=_blocks(tiny_model), background_blocks=(3, 4, 5, 6), warmup=1,
-                             num_inference_steps=6)
+                             steps=6)
     gen = GenerationSettings(prompt=("a red ball", "a blue square"), height=64, width=64, frames=5, steps=6)
     frames = _cached(tiny_model, cfg, gen)
     assert frames.shape == (2, 5, 64, 64, 3)
@@ -190,9 +191,9 @@ def test_batched_prompts(tiny_model):
 
 
 def test_cli_generate_with_profile_matches_second_process_and_reports(cli, tmp_path):
-    from profiling_dit.registry import TINY_MODEL_DIR  # noqa: F401  (the shipped profile is for it)
+    from profiling_dit.models import TINY_MODEL_DIR  # noqa: F401  (the shipped profile is for it)
 
-    prof = "profiles/tiny-wan.json"
+    prof = shipped_profile("tiny")
     args = ["generate", "--profile", prof, "--prompt", "a red ball", "--height", 64, "--width", 64,
             "--frames", 9, "--steps", 6]
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
@@ -207,19 +208,19 @@ def test_cli_generate_with_profile_matches_second_process_and_reports(cli, tmp_p
     rep = json.loads((tmp_path / "r.json").read_text())["profiling_dit"]
     assert 0 < rep["computed_share"] < 1
     assert rep["cache_bytes"]["cond"] > 0 and rep["cache_bytes"]["uncond"] > 0
-    from profiling_dit.profile_file import load_profile
+    from profiling_dit.profile.file import load_profile
 
-    assert len(rep["timeline"]) == load_profile(prof)["model"]["num_blocks"]
+    assert len(rep["timeline"]) == load_profile(prof).model.num_blocks
     assert "warnings" in json.loads((tmp_path / "r.json").read_text())  # size differs from the profile
 
 
 def test_compile_runs_on_cpu(tmp_path, saved_tiny_dir):
-    from profiling_dit.loading import load_pipeline, resolve_model
-    from profiling_dit.sampling import generate_cached
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+    from profiling_dit.accelerate.sampling import generate_cached
 
     model = load_pipeline(resolve_model(str(saved_tiny_dir)), device="cpu")
     cfg = ProfilingDiTConfig(num_blocks=2, background_blocks=(1,), warmup=0, interval_max=2, interval_min=2,
-                             num_inference_steps=4)
+                             steps=4)
     gen = GenerationSettings(prompt="a cat", height=32, width=32, frames=5, steps=4)
     plain, _ = generate_cached(model, gen, cfg)
     compiled, summary = generate_cached(model, gen, cfg, compile=True)

@@ -146,7 +146,7 @@ def test_hub_model_unavailable_fails_fast(tmp_path, env):
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
-    assert "wan2.1" in lines[0] and "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in lines[0] and "--model DIR" in lines[0]
+    assert "wan2.1" in lines[0] and "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in lines[0] and "--model=DIR" in lines[0]
     assert elapsed < 15
     assert "Traceback" not in proc.stderr
 
@@ -166,7 +166,7 @@ def test_help_does_not_import_torch():
 
 def test_library_does_not_import_cli_libraries():
     code = (
-        "import sys, profiling_dit, profiling_dit.generation, profiling_dit.loading, profiling_dit.video_io;"
+        "import sys, profiling_dit, profiling_dit.pipeline.generation, profiling_dit.pipeline.loading, profiling_dit.pipeline.video_io;"
         "print('typer' in sys.modules, 'rich' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

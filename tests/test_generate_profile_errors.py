@@ -1,11 +1,11 @@
 """Every bad profile is one line and exit code 2 (issue 4, done-when 3)."""
 
 import json
-from pathlib import Path
-
 import pytest
 
-SHIPPED = Path(__file__).parents[1] / "profiles" / "tiny-wan.json"
+from profiling_dit.profile.file import shipped_profile
+
+SHIPPED = shipped_profile("tiny")
 
 
 def _variant(tmp_path, mutate):
@@ -32,7 +32,7 @@ def _set(path, value):
         (_set(("model", "config_hash"), "sha256:0000000000000000"), "config hash"),
         (_set(("schema_version",), 7), "schema version 7"),
         (_set(("schedule", "interval_max"), -2), "interval_max"),
-        (_set(("schedule", "warmup"), 50), "warm-up"),
+        (_set(("schedule", "warmup"), 50), "warmup"),
     ],
     ids=["class", "hash", "version", "negative-interval", "warmup-too-long"],
 )
@@ -67,7 +67,7 @@ def test_corrupt_and_missing_profiles(cli, tmp_path):
         (["--background-share", "-0.1"], "--background-share"),
         (["--interval-max", "-1"], "--interval-max"),
         (["--interval-min", "4", "--interval-max", "2"], "--interval-max"),
-        (["--warmup", "20"], "warm-up"),
+        (["--warmup", "20"], "--warmup"),
     ],
 )
 def test_out_of_range_overrides(cli, tmp_path, flags, needle):
@@ -81,11 +81,11 @@ def test_caching_flags_need_a_profile(cli, tmp_path):
 
 
 def test_step_count_mismatch_is_a_warning_and_rescales(tmp_path):
-    from profiling_dit.cache import ProfilingDiTConfig
-    from profiling_dit.profile_file import load_profile
+    from profiling_dit.accelerate.hooks import ProfilingDiTConfig
+    from profiling_dit.profile.file import load_profile
 
     prof = load_profile(SHIPPED)
-    base = ProfilingDiTConfig.from_profile(prof, steps=prof["run"]["steps"])
-    double = ProfilingDiTConfig.from_profile(prof, steps=2 * prof["run"]["steps"])
+    base = ProfilingDiTConfig.from_profile(prof, steps=prof.run.steps)
+    double = ProfilingDiTConfig.from_profile(prof, steps=2 * prof.run.steps)
     assert double.warmup == round(base.warmup * 2)
     assert double.interval_max == max(2, round(base.interval_max * 2))

@@ -3,7 +3,7 @@ import pytest
 
 from profiling_dit._io import atomic_path, atomic_write_text
 from profiling_dit.errors import OutputPathError
-from profiling_dit.video_io import check_output_path, write_video
+from profiling_dit.pipeline.video_io import check_output_path, write_video
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -43,6 +43,6 @@ def test_check_output_path_rules(tmp_path):
         check_output_path(tmp_path)
     f = tmp_path / "a.mp4"
     f.write_bytes(b"")
-    with pytest.raises(OutputPathError, match="--force"):
+    with pytest.raises(OutputPathError, match="`force`"):
         check_output_path(f)
     assert check_output_path(f, force=True) == f

@@ -19,10 +19,10 @@ import pytest
 import torch
 
 import tiny_models as tm
-from profiling_dit.cache import ProfilingDiTConfig
+from profiling_dit.accelerate.hooks import ProfilingDiTConfig
 from profiling_dit.errors import ProfileError
-from profiling_dit.generation import GenerationSettings, generate
-from profiling_dit.loading import load_pipeline, resolve_model
+from profiling_dit.pipeline.generation import GenerationSettings, generate
+from profiling_dit.pipeline.loading import load_pipeline, resolve_model
 
 FAMILIES = sorted(tm.BUILDERS)
 
@@ -61,7 +61,7 @@ def test_registry_counts_every_block(family):
 
 def test_profiler_qk_are_the_ones_the_attention_uses(family, monkeypatch):
     """Capture the Q/K (and key mask) that reach SDPA inside block 0's self-attention, and compare."""
-    from profiling_dit.attention import JointQK
+    from profiling_dit.profile.attention import JointQK
 
     model = family.model
     attn = getattr(model.arch.blocks(model.pipe.transformer)[0], model.arch.self_attention)
@@ -117,12 +117,13 @@ def _configs(family, make):
     out = {}
     for name in family.model.experts:
         cfg = make(_n_blocks(family.model, name))
-        out[name] = dataclasses.replace(cfg, step_range=ranges[name]) if len(ranges) > 1 else cfg
+        # an expert's config counts its own steps: fixed range, no rescaling
+        out[name] = dataclasses.replace(cfg, step_range=ranges[name], steps=None) if len(ranges) > 1 else cfg
     return out
 
 
 def _cached(family, make):
-    from profiling_dit.sampling import generate_cached
+    from profiling_dit.accelerate.sampling import generate_cached
 
     configs = _configs(family, make)
     result, summary = generate_cached(family.model, family.gen, configs if len(configs) > 1 else configs["transformer"])
@@ -131,14 +132,14 @@ def _cached(family, make):
 
 def test_no_background_blocks_is_bit_identical(family):
     frames, _ = _cached(family, lambda n: ProfilingDiTConfig(num_blocks=n, background_blocks=(), warmup=0,
-                                                             num_inference_steps=family.gen.steps))
+                                                             steps=family.gen.steps))
     assert np.array_equal(frames, family.stock)
 
 
 def test_all_compute_plan_is_bit_identical(family):
     steps = family.gen.steps
     frames, summary = _cached(family, lambda n: ProfilingDiTConfig(
-        num_blocks=n, background_blocks=tuple(range(1, n)), warmup=steps - 1, num_inference_steps=steps))
+        num_blocks=n, background_blocks=tuple(range(1, n)), warmup=steps - 1, steps=steps))
     assert summary["computed_share"] == 1.0
     assert np.array_equal(frames, family.stock)
 
@@ -148,7 +149,7 @@ def test_reuse_changes_frames_and_removal_restores(family):
     # on HunyuanVideo the run spans both block lists (dual-stream 1, then the single-stream blocks)
     frames, summary = _cached(family, lambda n: ProfilingDiTConfig(
         num_blocks=n, background_blocks=tuple(range(1, n)), warmup=0, interval_max=2, interval_min=2,
-        final_full_steps=0, num_inference_steps=steps))
+        final_full_steps=0, steps=steps))
     assert summary["computed_share"] < 1
     assert not np.array_equal(frames, family.stock)
     assert np.array_equal(generate(family.model, family.gen).frames, family.stock)
@@ -176,7 +177,9 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
     profile = json.loads(prof.read_text())
     import jsonschema
 
-    jsonschema.validate(profile, json.loads((Path(__file__).parents[1] / "profiles" / "profile.schema.json").read_text()))
+    from profiling_dit.profile.file import SCHEMA_PATH
+
+    jsonschema.validate(profile, json.loads(SCHEMA_PATH.read_text()))
     n = _n_blocks(family.model)
     r = np.array(profile["r_attn"]["mean"], dtype=float)
     assert profile["model"]["num_blocks"] == n and r.shape[0] == n
@@ -191,8 +194,11 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
             assert np.array(e["r_attn"]["mean"]).shape == (e["num_blocks"], e["step_range"][1] - e["step_range"][0])
             assert sorted(e["split"]["foreground_blocks"] + e["split"]["background_blocks"]) == list(range(e["num_blocks"]))
     out = tmp_path / "v.npy"
-    res = _cli("generate", "--profile", prof, "--prompt", "a red circle", *image, "--out", out,
-               "--report", tmp_path / "r.json")
+    # the profile names its model by the folder's name only (no path): the folder is passed again
+    res = _cli("generate", "--profile", prof, "--prompt", "a red circle", *image, "--out", out)
+    assert res.exit_code == 2 and "local folder named 'model'" in res.output
+    res = _cli("generate", "--profile", prof, "--model", family.folder, "--prompt", "a red circle", *image,
+               "--out", out, "--report", tmp_path / "r.json")
     assert res.exit_code == 0, res.output
     assert np.load(out).shape[-4:] == (tm.SIZE["frames"], tm.SIZE["height"], tm.SIZE["width"], 3)
     report = json.loads((tmp_path / "r.json").read_text())
@@ -206,7 +212,7 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
             assert all(len(row) == b - a for row in plan["timeline"])
             assert plan["full_compute_steps"][0] <= a  # the expert's first step computes in full
             assert a in plan["full_compute_steps"] and b - 1 in plan["full_compute_steps"]
-    res = _cli("bench", "--profile", prof, "--prompts", "a red circle", *image, "--methods",
+    res = _cli("bench", "--profile", prof, "--model", family.folder, "--prompts", "a red circle", *image, "--methods",
                "baseline,profiling-dit,teacache", "--out", tmp_path / "bench")
     assert res.exit_code == 0, res.output
     summary = {r["method"]: r for r in json.loads((tmp_path / "bench" / "results.json").read_text())["summary"]}
@@ -220,22 +226,22 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
 
 
 def test_profile_refuses_another_family(family, tmp_path, tiny_model):
-    from profiling_dit.profile_file import check_profile_fits, load_profile
+    from profiling_dit.profile.file import load_profile
 
     image = ["--image", family.image] if family.image else []
     prof = tmp_path / "p.json"
     assert _cli("profile", "--model", family.folder, "--prompt", "a red circle", *image, "--steps", 2,
                 "--out", prof).exit_code == 0
     with pytest.raises(ProfileError, match="another model"):
-        check_profile_fits(load_profile(prof), tiny_model.pipe.transformer, tiny_model.arch)
+        load_profile(prof).check_fits(tiny_model)
     res = _cli("generate", "--profile", prof, "--model", "tiny", "--prompt", "x", "--out", tmp_path / "v.npy")
     assert res.exit_code == 2 and "another model" in res.output
     if len(family.model.experts) > 1:  # the second expert is checked too
         broken = json.loads(prof.read_text())
-        broken["experts"][1]["num_blocks"] += 1
+        broken["experts"][1]["config_hash"] = "sha256:0000000000000000"
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps(broken))
-        res = _cli("generate", "--profile", bad, "--prompt", "x", "--out", tmp_path / "v.npy")
+        res = _cli("generate", "--profile", bad, "--model", family.folder, "--prompt", "x", "--out", tmp_path / "v.npy")
         assert res.exit_code == 2 and "transformer_2" in res.output and "another model" in res.output
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from profiling_dit.errors import InvalidSettingError
-from profiling_dit.plan import (
+from profiling_dit.accelerate.plan import (
     build_plan,
     computed_share,
     estimate_block_time_share,
@@ -36,7 +36,7 @@ def test_inverse_and_average():
 def test_final_full_steps_and_warmup_bounds():
     full = full_compute_steps(20, 1, 5, 5, final_full_steps=2)
     assert full[-1] and full[-2] and full[0] and full[1]
-    with pytest.raises(InvalidSettingError, match="warm-up"):
+    with pytest.raises(InvalidSettingError, match="warmup"):
         full_compute_steps(10, 10, 3, 2)
     with pytest.raises(InvalidSettingError, match="interval"):
         full_compute_steps(10, 1, 2, 3)

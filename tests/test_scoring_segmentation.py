@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from profiling_dit.errors import InvalidSettingError
-from profiling_dit.scoring import r_attn, split_blocks, suggest_schedule
-from profiling_dit.segmentation import (
+from profiling_dit.profile.scoring import r_attn, split_blocks, suggest_schedule
+from profiling_dit.profile.segmentation import (
     PcaOtsuSegmenter,
     load_user_masks,
     pca_rgb,

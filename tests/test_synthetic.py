@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from profiling_dit.errors import InvalidSettingError
-from profiling_dit.synthetic import (
+from profiling_dit.embedded.synthetic import (
     COLORS,
     DIRECTIONS,
     Scene,
@@ -13,7 +13,7 @@ from profiling_dit.synthetic import (
     scene_from_prompt,
     split_scenes,
 )
-from profiling_dit.tiny import VOCABULARY
+from profiling_dit.embedded.tiny import VOCABULARY
 
 
 def test_render_is_deterministic_and_masks_match_the_object():

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from profiling_dit.generation import GenerationSettings, generate
-from profiling_dit.synthetic import judge, split_scenes
+from profiling_dit.pipeline.generation import GenerationSettings, generate
+from profiling_dit.embedded.synthetic import judge, split_scenes
 
 # A fixed spread of held-out prompts (every 11th of the 55), chosen before the model was trained.
 JUDGED = split_scenes()[1][::11]
 
 
 def test_the_shipped_model_is_marked_trained_and_has_a_model_card(tiny_model):
-    from profiling_dit.loading import resolve_model
+    from profiling_dit.pipeline.loading import resolve_model
 
     folder = resolve_model("tiny").location
     meta = json.loads((Path(folder) / "pdit_model.json").read_text())

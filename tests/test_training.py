@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from profiling_dit.errors import InvalidSettingError
-from profiling_dit.pooling_vae import build_pooling_vae
-from profiling_dit.training import TrainConfig, load_checkpoint, save_checkpoint, train_tiny, write_model_card
+from profiling_dit.embedded.pooling_vae import build_pooling_vae
+from profiling_dit.embedded.training import TrainConfig, load_checkpoint, save_checkpoint, train_tiny, write_model_card
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -40,8 +40,8 @@ def test_miniature_training_runs_and_loads(tmp_path):
     meta = json.loads((folder / "pdit_model.json").read_text())
     assert meta["trained"] is True
     # the saved folder loads through the normal path and generates
-    from profiling_dit.generation import GenerationSettings, generate
-    from profiling_dit.loading import load_pipeline, resolve_model
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
 
     model = load_pipeline(resolve_model(str(folder)), device="cpu")
     frames = generate(model, GenerationSettings(prompt="a red circle moving left over grass", height=32, width=32,
@@ -109,7 +109,7 @@ def test_a_crop_larger_than_the_latent_is_refused(tmp_path):
 
 
 def test_the_model_card_says_how_often_the_direction_is_right():
-    from profiling_dit.training import _motion_limit
+    from profiling_dit.embedded.training import _motion_limit
 
     assert "does not move the object" in _motion_limit(1, 20)
     assert "only 8 of 20" in _motion_limit(8, 20)
@@ -117,7 +117,7 @@ def test_the_model_card_says_how_often_the_direction_is_right():
 
 
 def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
-    from profiling_dit.training import _phases
+    from profiling_dit.embedded.training import _phases
 
     cfg = TrainConfig(out=str(tmp_path), dit_image_steps=2, dit_steps=5, dit_crop=16, dit_crop_batch=16,
                       dit_crop_strips=False, dit_full_steps=2)
@@ -131,7 +131,7 @@ def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
 
 
 def test_crops_can_be_short_windows_centred_on_the_object():
-    from profiling_dit.training import _crop_boxes
+    from profiling_dit.embedded.training import _crop_boxes
 
     cfg = TrainConfig(out="unused", dit_crop=4, dit_crop_frames=2, dit_crop_on_object=True)
     foreground = torch.zeros(3, 5, 16, 16)
@@ -152,7 +152,7 @@ def test_crops_can_be_short_windows_centred_on_the_object():
 
 
 def test_training_on_object_centred_windows_runs_and_says_so(tmp_path):
-    from profiling_dit.training import _phases
+    from profiling_dit.embedded.training import _phases
 
     cfg = _window_config(tmp_path, dit_crop_strips=False)
     log = _trained_log(cfg)
@@ -180,7 +180,7 @@ def test_the_same_seed_trains_the_same_weights(tmp_path):
 
 
 def test_strip_crops_span_the_motion_axis_and_hold_the_object():
-    from profiling_dit.training import _crop_boxes, _motion_axes
+    from profiling_dit.embedded.training import _crop_boxes, _motion_axes
 
     assert list(_motion_axes(["a red circle moving left over grass", "a red circle moving up over sky",
                               "a black square moving down over sand", "a blue triangle moving right over floor"])
@@ -203,7 +203,7 @@ def test_strip_crops_span_the_motion_axis_and_hold_the_object():
 
 
 def test_training_on_strips_alternates_axes_and_says_so(tmp_path):
-    from profiling_dit.training import _phases
+    from profiling_dit.embedded.training import _phases
 
     cfg = _window_config(tmp_path, clips=8, dit_steps=4, dit_crop_strips=True)
     log = _trained_log(cfg)

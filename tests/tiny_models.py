@@ -18,7 +18,7 @@ SIZE = dict(height=32, width=32, frames=9, steps=4)
 
 
 def _tokenizer():
-    from profiling_dit.tiny import build_tokenizer
+    from profiling_dit.embedded.tiny import build_tokenizer
 
     tok = build_tokenizer()
     tok.model_max_length = 512

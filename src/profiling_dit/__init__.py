@@ -1,7 +1,18 @@
-"""ProfilingDiT: profile which transformer blocks of a video DiT attend to the foreground, then
-sample faster by reusing the background blocks' cached deltas.
+"""ProfilingDiT: profile which transformer blocks of a video DiT attend to the foreground, then sample
+faster by reusing the background blocks' cached deltas, on stock diffusers pipelines.
 
-The library never imports the CLI (typer, rich). Heavy modules import lazily.
+    import profiling_dit as pdit
+    profile = pdit.profile_model(pipe, ["a red circle moving right over grass"])   # stage one
+    profile.save("profile.json")
+    pdit.apply(pipe, profile)                                                      # stage two
+    video = pipe("a blue square moving left over sand", num_inference_steps=30).frames[0]
+    pdit.remove(pipe)
+
+Subpackages follow the data: ``models`` (what differs per model family, as data), ``pipeline`` (loading,
+generation, timing, video files), ``profile`` (stage one and the ``Profile`` file), ``accelerate`` (stage
+two: plan and caching hooks), ``bench`` (caching methods side by side). ``embedded`` is the embedded tiny
+model's own tooling (synthetic data, judge, training), not needed to run it. The library never imports the
+CLI (typer, rich), and heavy modules import on first use.
 """
 
 __version__ = "0.1.0"
@@ -17,17 +28,26 @@ from .errors import (  # noqa: E402
 
 # The public API, imported on first use so `import profiling_dit` (and `pdit --help`) stays light.
 _LAZY = {
-    "ProfilingDiTConfig": "cache",
-    "apply_profiling_dit": "cache",
-    "remove_profiling_dit": "cache",
-    "profiling_dit_enabled": "cache",
-    "load_profile": "profile_file",
-    "load_pipeline": "loading",
-    "resolve_model": "loading",
-    "GenerationSettings": "generation",
-    "generate": "generation",
-    "ProfileSettings": "profiling",
-    "generate_cached": "sampling",
+    # stage one
+    "profile_model": "profile.measure",
+    "ProfileSettings": "profile.measure",
+    "Profile": "profile.file",
+    "shipped_profile": "profile.file",
+    "load_profile": "profile.file",
+    # stage two
+    "apply": "accelerate.sampling",
+    "remove": "accelerate.sampling",
+    "generate_cached": "accelerate.sampling",
+    "ProfilingDiTConfig": "accelerate.config",
+    "apply_profiling_dit": "accelerate.hooks",
+    "remove_profiling_dit": "accelerate.hooks",
+    "profiling_dit_enabled": "accelerate.hooks",
+    # running pipelines
+    "load_pipeline": "pipeline.loading",
+    "resolve_model": "pipeline.loading",
+    "GenerationSettings": "pipeline.generation",
+    "generate": "pipeline.generation",
+    "write_video": "pipeline.video_io",
 }
 
 
@@ -37,6 +57,10 @@ def __getattr__(name):
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'profiling_dit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [

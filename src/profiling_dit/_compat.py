@@ -1,14 +1,20 @@
-"""The one place that touches diffusers' hook internals (tested with diffusers 0.42.x).
+"""The one place that touches diffusers' private internals (tested with diffusers 0.42.x).
 
-Stateful hooks hold a ``StateManager``; the pipeline's ``transformer.cache_context(name, step_index=…)``
-sets a ``CacheContext`` on every such manager under the transformer. We read its private
-``_context`` to learn the branch ("cond"/"uncond") and step index of the current call.
+- A stateful hook holds a ``StateManager``; the pipeline's ``transformer.cache_context(name, …)`` sets a
+  ``CacheContext`` on every such manager under the transformer. We read the manager's private
+  ``_context`` (the public ``context`` property raises when none is set) and its per-branch states
+  (``_state_cache``).
+- A module's hooks live in its private ``_diffusers_hook`` registry; we look hooks up there.
+
+A test (``tests/test_layout.py``) checks that no other library module reads a diffusers attribute whose
+name starts with an underscore.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from diffusers.hooks.hooks import BaseState, StateManager
 
 
@@ -21,13 +27,35 @@ class ContextState(BaseState):
 
 @dataclass(frozen=True)
 class CallContext:
+    """The branch ("cond", "uncond", "cond_uncond") and, where the pipeline gives them, the step index and
+    step count of the current transformer call."""
+
     name: str
     step: int | None
+    num_steps: int | None = None
 
     @staticmethod
     def from_manager(manager: StateManager) -> "CallContext | None":
         ctx = getattr(manager, "_context", None)
         if ctx is None:
             return None
-        return CallContext(name=ctx.name, step=getattr(ctx, "step_index", None))
+        return CallContext(name=ctx.name, step=getattr(ctx, "step_index", None),
+                           num_steps=getattr(ctx, "num_inference_steps", None))
 
+
+def branch_states(manager: StateManager) -> dict[str, BaseState]:
+    """The per-branch states a manager holds now (empty after the pipeline resets its hooks)."""
+    return dict(getattr(manager, "_state_cache", {}))
+
+
+def get_hook(module: torch.nn.Module, name: str):
+    """The hook registered on ``module`` under ``name``, or None (without creating a registry)."""
+    registry = getattr(module, "_diffusers_hook", None)
+    return None if registry is None else registry.get_hook(name)
+
+
+def remove_hook(module: torch.nn.Module, name: str) -> None:
+    """Remove the hook ``name`` from ``module`` if it has one (without creating a registry)."""
+    registry = getattr(module, "_diffusers_hook", None)
+    if registry is not None and registry.get_hook(name) is not None:
+        registry.remove_hook(name, recurse=False)

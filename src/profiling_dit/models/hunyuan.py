@@ -1,4 +1,5 @@
-"""HunyuanVideo joint attention: query and key exactly as ``HunyuanVideoAttnProcessor2_0`` forms them.
+"""HunyuanVideo (``HunyuanVideoTransformer3DModel``): the registry entry, the pipeline, the alias, and the joint
+attention's query and key exactly as ``HunyuanVideoAttnProcessor2_0`` forms them.
 
 The attention is joint over [video tokens, text tokens]; the rotary embedding is applied to the video
 part only, and padded text tokens are masked out as keys. Dual-stream blocks project the text with
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..attention import JointQK
+from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
 
 
 def _qk(to_q, to_k, norm_q, norm_k, x: torch.Tensor, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,3 +39,31 @@ def hunyuan_self_attention_qk(attn, hidden_states, encoder_hidden_states=None, a
     if attention_mask is not None:  # (B, 1, 1, S) bool: True = may be attended to
         key_mask = attention_mask.reshape(attention_mask.shape[0], -1).bool()
     return JointQK(q.transpose(1, 2), k.transpose(1, 2), slice(0, n_video), key_mask)
+
+
+# HunyuanVideo's guidance is *embedded* (an input of the transformer, one call per step), 6.0 by default.
+HUNYUAN_DEFAULTS = dict(height=720, width=1280, frames=129, steps=50, guidance=6.0, fps=24)
+_T = "HunyuanVideoTransformer3DModel"
+
+FAMILY = Family(
+    transformer_class=_T,
+    architecture=ArchitectureSpec(
+        name="hunyuanvideo",
+        # 20 dual-stream blocks, then 40 single-stream blocks; both take and return (video, text).
+        block_lists=("transformer_blocks", "single_transformer_blocks"),
+        self_attention="attn",
+        frame_multiple=4,
+        spatial_multiple=16,
+        defaults=HUNYUAN_DEFAULTS,
+        self_attention_qk=hunyuan_self_attention_qk,
+        block_streams=("hidden_states", "encoder_hidden_states"),
+        num_blocks_from_config=lambda cfg: int(cfg["num_layers"]) + int(cfg["num_single_layers"]),
+        patch_from_config=lambda cfg: (cfg["patch_size_t"], cfg["patch_size"], cfg["patch_size"]),
+        peer_module_patterns=(r"transformer_blocks\.\d+\.attn", r"transformer_blocks\.\d+\.ff",
+                              r"single_transformer_blocks\.\d+\.attn"),
+    ),
+    pipelines={
+        "HunyuanVideoPipeline": PipelineSpec(guidance="embedded", pass_negative_prompt=False, max_sequence_length=256),
+    },
+    aliases=(ModelAlias("hunyuanvideo", "hunyuanvideo-community/HunyuanVideo", _T, "HunyuanVideo 13B (embedded guidance)"),),
+)

@@ -1,12 +1,22 @@
-"""Wan self-attention: the query and key exactly as ``WanAttnProcessor`` forms them.
+"""Wan2.1 / Wan2.2 (``WanTransformer3DModel``): the registry entry, the pipelines, the aliases, and the
+self-attention's Q/K exactly as ``WanAttnProcessor`` forms them.
 
-Used only while profiling, to compute how much attention each token receives; the model's own
-processor still produces the output. A test checks these Q/K reproduce the processor's output.
+The Q/K function is used only while profiling, to compute how much attention each token receives; the
+model's own processor still produces the output. A test checks these Q/K reproduce the processor's output.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+
+from .spec import ArchitectureSpec, Family, ModelAlias, PipelineSpec
+
+WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, fps=16)
+
+# The embedded model: a trained 8-block Wan pipeline shipped inside the package.
+TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-wan"
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -31,3 +41,41 @@ def wan_self_attention_qk(attn, hidden_states, encoder_hidden_states=None, atten
     if rotary_emb is not None:
         q, k = _rotate(q, *rotary_emb), _rotate(k, *rotary_emb)
     return q.transpose(1, 2), k.transpose(1, 2)
+
+
+_T = "WanTransformer3DModel"
+
+FAMILY = Family(
+    transformer_class=_T,
+    architecture=ArchitectureSpec(
+        name="wan",
+        block_lists=("blocks",),
+        self_attention="attn1",
+        frame_multiple=4,
+        spatial_multiple=16,
+        defaults=WAN_DEFAULTS,
+        self_attention_qk=wan_self_attention_qk,
+        num_blocks_from_config=lambda cfg: int(cfg["num_layers"]),
+        peer_module_patterns=(r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d+\.ffn"),
+    ),
+    pipelines={
+        "WanPipeline": PipelineSpec(),
+        "WanImageToVideoPipeline": PipelineSpec(needs_image=True),
+    },
+    aliases=(
+        ModelAlias("tiny", None, _T, "embedded tiny Wan pipeline (CPU, seconds)", folder=TINY_MODEL_DIR),
+        ModelAlias("wan2.1", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", _T, "Wan2.1 T2V 1.3B"),
+        ModelAlias("wan2.1-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", _T, "Wan2.1 T2V 1.3B"),
+        ModelAlias("wan2.1-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", _T, "Wan2.1 T2V 14B"),
+        ModelAlias("wan2.1-i2v-480p", "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", _T,
+                   "Wan2.1 image-to-video 14B, 480p (needs a first frame)"),
+        ModelAlias("wan2.1-i2v-720p", "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers", _T,
+                   "Wan2.1 image-to-video 14B, 720p (needs a first frame)"),
+        ModelAlias("wan2.2-t2v-a14b", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", _T,
+                   "Wan2.2 T2V A14B: two experts (high-noise, low-noise)"),
+        ModelAlias("wan2.2-i2v-a14b", "Wan-AI/Wan2.2-I2V-A14B-Diffusers", _T,
+                   "Wan2.2 I2V A14B: two experts (needs a first frame)"),
+        ModelAlias("wan2.2-ti2v-5b", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", _T,
+                   "Wan2.2 TI2V 5B (one transformer; height/width multiples of 32)"),
+    ),
+)

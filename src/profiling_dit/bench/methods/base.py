@@ -1,0 +1,48 @@
+"""What a benchmarked caching method is to ``pdit bench``: a small adapter (``Method``) with its default and
+sweep settings, whether it applies to a model (and why not), an optional calibration, and apply/remove on
+the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+class NotApplicable(Exception):
+    """The method cannot run on this model or setup; the message says why."""
+
+
+@dataclass
+class RunContext:
+    """What an adapter may need: the model, the settings, the profile, and a calibration runner."""
+
+    model: object  # LoadedModel
+    settings: object  # GenerationSettings
+    profile: object | None  # Profile
+    run_calibration: Callable[[Callable | None], None]  # run_calibration(on_last_step) runs one generation
+    calibration: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    family: str
+    default: dict
+    sweep: tuple[dict, ...]
+    apply: Callable[[RunContext, dict], None]
+    remove: Callable[[RunContext], None]
+    check: Callable[[RunContext], None] = lambda ctx: None
+    calibrate: Callable[[RunContext], None] | None = None
+    note: str = ""
+    multi_expert: bool = False  # handles pipelines with two transformers (Wan2.2 A14B)
+
+    def settings(self, sweep: bool) -> tuple[dict, ...]:
+        return self.sweep if sweep else (self.default,)
+
+
+def label(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
+
+
+def noop(ctx, params=None):
+    return None

@@ -1,0 +1,121 @@
+"""Benchmark results for people: one summary row per method × setting, a Markdown table, a speed–quality
+plot, and all of it written as one set."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .._io import atomic_write_text
+
+
+def summarize(runs: list[dict], bs=None) -> list[dict]:
+    """One row per method × setting: means over prompts × seeds."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in runs:
+        groups[(r["method"], r["setting"])].append(r)
+    out = []
+    for (method, setting), rows in groups.items():
+        ok = [r for r in rows if r["status"] == "ok"]
+        if not ok:
+            out.append({"method": method, "setting": setting, "status": rows[0]["status"], "reason": rows[0].get("reason")})
+            continue
+
+        def mean(key, ok=ok):
+            vals = [r[key] for r in ok]
+            return float("inf") if any(math.isinf(v) for v in vals) else float(np.mean(vals))
+
+        row = {"method": method, "setting": setting, "status": "ok", "cases": len(ok)}
+        for key in ("transformer_speedup", "wall_speedup", "computed_share", "psnr", "ssim", "temporal_error",
+                    "motion_ratio", "transformer_s", "wall_s"):
+            row[key] = mean(key)
+        judged = [r["judge_passed"] for r in ok if r.get("judge_passed") is not None]
+        row["judge_passed"], row["judge_cases"] = sum(judged), len(judged)
+        if method != "baseline" and row["computed_share"] >= 0.999:
+            row["flag"] = "skipped nothing at this setting"
+        out.append(row)
+    return out
+
+
+def _fmt(v, spec):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float) and math.isinf(v):
+        return "∞"
+    return format(v, spec)
+
+
+def _judged(row: dict) -> str:
+    """'passed/judged' for the synthetic judge, '–' when no prompt was of the generator's form."""
+    return f"{row['judge_passed']}/{row['judge_cases']}" if row.get("judge_cases") else "–"
+
+
+def to_markdown(results: dict, command: str | None = None) -> str:
+    s = results["settings"]
+    lines = []
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += [f"{len(s['prompts'])} prompt(s) × {len(s['seeds'])} seed(s); {s['frames']} frames, {s['height']}x{s['width']}, "
+              f"{s['steps']} steps, guidance {s['guidance']}; median of {s['repeats']} repeat(s) after a warm-up. "
+              "Speedups against stock sampling of the same prompt and seed; quality against its frames. "
+              f"LPIPS: {results['lpips']}.", "",
+              "| method | setting | transformer speedup | wall speedup | computed share | PSNR dB | SSIM | "
+              "temporal error | motion ratio | judge | note |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["summary"]:
+        if r["status"] != "ok":
+            lines.append(f"| {r['method']} | {r['setting']} | – | – | – | – | – | – | – | – | {r['status']}: {r.get('reason')} |")
+            continue
+        lines.append(
+            f"| {r['method']} | {r['setting']} | {_fmt(r['transformer_speedup'], '.2f')}x | {_fmt(r['wall_speedup'], '.2f')}x"
+            f" | {_fmt(r['computed_share'], '.3f')} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['ssim'], '.4f')} | "
+            f"{_fmt(r['temporal_error'], '.4f')} | {_fmt(r['motion_ratio'], '.3f')} | {_judged(r)} | {r.get('flag', '')} |")
+    for name, reason in results["not_applicable"].items():
+        lines.append(f"| {name} | – | – | – | – | – | – | – | – | – | not applicable: {reason} |")
+    return "\n".join(lines)
+
+
+def pareto_plot(results: dict, path: Path) -> Path:
+    """Transformer-time speedup vs PSNR, one curve per method (its settings sorted by speedup)."""
+    from .._plotting import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    rows = [r for r in results["summary"] if r["status"] == "ok" and r["method"] != "baseline"]
+    finite = [r["psnr"] for r in rows if math.isfinite(r["psnr"])]
+    cap = (max(finite) + 5) if finite else 60.0
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_method[r["method"]].append(r)
+    for method, pts in sorted(by_method.items()):
+        pts.sort(key=lambda r: r["transformer_speedup"])
+        xs = [r["transformer_speedup"] for r in pts]
+        ys = [min(r["psnr"], cap) for r in pts]
+        style = "-o" if method == "profiling-dit" else "--." if method.startswith("profiling-dit") else "-s"
+        ax.plot(xs, ys, style, label=method, lw=2 if method == "profiling-dit" else 1, ms=5)
+    ax.axvline(1.0, color="gray", lw=0.8)
+    ax.set_xlabel("transformer-time speedup over stock sampling")
+    ax.set_ylabel(f"PSNR vs stock frames (dB; identical capped at {cap:.0f})")
+    ax.set_title("Speed–quality per caching method (up and right is better)", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+RESULT_FILES = ("results.json", "results.md", "pareto.png")
+
+
+def write_results(results: dict, folder: str | Path, command: str | None = None) -> dict[str, Path]:
+    """Write ``results.json``, ``results.md`` and ``pareto.png`` into ``folder`` (the plot and table first,
+    the JSON last, each atomically)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / name for name in RESULT_FILES}
+    pareto_plot(results, paths["pareto.png"])
+    atomic_write_text(paths["results.md"], to_markdown(results, command) + "\n")
+    atomic_write_text(paths["results.json"], json.dumps(results, indent=2, default=str) + "\n")
+    return paths

@@ -1,0 +1,114 @@
+"""The shapes of a model family's registry entry: plain data, no diffusers import.
+
+A family module (``wan.py``, ``hunyuan.py``, ``cogvideox.py``) fills these in; ``models/__init__.py``
+collects them. Adding a model is adding entries, not an ``if`` in the code that uses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+
+@dataclass
+class JointQK:
+    """Q and K of a joint (video + text) attention: (B, H, S, d) each; ``video`` = where the video tokens
+    are in S; ``key_mask`` (B, S) bool, True where a key may be attended to (None: all)."""
+
+    q: torch.Tensor
+    k: torch.Tensor
+    video: slice
+    key_mask: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """How pdit finds its way around one transformer class.
+
+    Attributes:
+        name: short family name shown to users.
+        block_lists: attribute names of the ``nn.ModuleList``s of transformer blocks, in call order.
+        self_attention: attribute of a block that is its self-attention module (``set_processor``).
+        frame_multiple: ``frames`` must be ``frame_multiple * k + 1`` (the VAE's temporal stride).
+        spatial_multiple: height and width must be multiples of this (VAE stride x patch size).
+        defaults: default generation settings for this family (overridden by the model folder).
+        self_attention_qk: ``f(attn, *processor_args, **kw) -> (q, k)`` of shape (B, H, N, d), or a
+            ``JointQK``, exactly as the model's processor forms them (profiling only).
+        block_streams: names of the streams a block carries, which are also its first positional
+            arguments in this order; a one-stream block returns a tensor, a multi-stream block a tuple
+            in the same order (HunyuanVideo, CogVideoX: video and text hidden states).
+        num_blocks_from_config: the block count from the transformer's saved config (checks before loading).
+        peer_module_patterns: regexes (full match) of the attention/FFN modules that module-level peer
+            caches (TaylorSeer) should hook.
+        patch_from_config: the (frames, height, width) patch size from the transformer's config; the
+            video tokens are the latent grid divided by it, in (frame, row, column) order.
+        prediction_frames_first: the transformer's output is (B, F, C, H, W) (CogVideoX) rather than
+            (B, C, F, H, W).
+    """
+
+    name: str
+    block_lists: tuple[str, ...]
+    self_attention: str
+    frame_multiple: int
+    spatial_multiple: int
+    defaults: dict = field(default_factory=dict)
+    self_attention_qk: Callable | None = None
+    block_streams: tuple[str, ...] = ("hidden_states",)
+    num_blocks_from_config: Callable[[dict], int] | None = None
+    peer_module_patterns: tuple[str, ...] = ()
+    patch_from_config: Callable[[dict], tuple[int, int, int]] = lambda cfg: tuple(cfg["patch_size"])
+    prediction_frames_first: bool = False
+
+    def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
+        out: list[torch.nn.Module] = []
+        for attr in self.block_lists:
+            out.extend(getattr(transformer, attr))
+        return out
+
+    def block_names(self, transformer: torch.nn.Module) -> list[str]:
+        return [f"{attr}.{i}" for attr in self.block_lists for i in range(len(getattr(transformer, attr)))]
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """How pdit calls one pipeline class.
+
+    Attributes:
+        guidance: ``cfg`` (the pipeline calls the transformer once per branch, contexts "cond" and
+            "uncond"), ``cfg-batched`` (one call on the batch [uncond, cond], context "cond_uncond"), or
+            ``embedded`` (the scale is an input of the transformer; one call, context "cond").
+        needs_image: the pipeline is image-to-video and needs a first frame.
+        pass_negative_prompt: whether to pass ``negative_prompt`` (HunyuanVideo would switch on its
+            "true CFG" with it).
+        max_sequence_length: the pipeline's own default text length (a model folder's
+            ``pdit_model.json`` may override it).
+    """
+
+    guidance: str = "cfg"
+    needs_image: bool = False
+    pass_negative_prompt: bool = True
+    max_sequence_length: int = 512
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    """A short name for a model: a Hub repository, or a folder shipped inside the package."""
+
+    name: str
+    repo_id: str | None
+    transformer_class: str
+    description: str
+    folder: Path | None = None  # the embedded model's folder (repo_id is None)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family's registry entries (each family module defines one ``FAMILY``)."""
+
+    transformer_class: str  # the diffusers class name (resolved lazily)
+    architecture: ArchitectureSpec
+    pipelines: dict[str, PipelineSpec]
+    aliases: tuple[ModelAlias, ...] = ()

@@ -1,0 +1,338 @@
+"""Stage one: run full denoising with observing hooks and build a profile (paper Sec. 3.2).
+
+``profile_model(pipe, prompts, settings)`` is the one call; ``measure_prompt`` and ``build_profile`` are its
+two halves, for callers that want the per-prompt measurements too.
+
+
+For each prompt: one stock generation with (a) every block's self-attention processor wrapped to
+record ā (Eq. 5) on the profiled branch and steps, (b) the transformer's outputs combined into the
+guided noise prediction, whose consecutive L1 distances are recorded, and whose PCA frames at
+``mask_step`` are segmented into a foreground mask. Then R_attn (Eq. 6) per block and step, the
+F/B split (Eq. 7) and a suggested schedule (Eq. 15). The model's output is unchanged (tested).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..environment import device_info, library_versions
+from ..errors import InvalidSettingError
+from ..pipeline.generation import GenerationSettings, generate
+from ..pipeline.loading import LoadedModel, as_model
+from .attention import AttentionRecorder, attention_capture
+from .file import KIND, SCHEMA_VERSION, Profile, model_identity
+from .scoring import r_attn, split_blocks, suggest_schedule
+from .segmentation import PcaOtsuSegmenter, load_user_masks, pca_rgb, to_token_grid
+
+DEFAULT_BACKGROUND_SHARE = 0.75
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How to profile.
+
+    Args:
+        every: measure attention every K-th step only (step 0, K, 2K, …).
+        chunk_size: queries per chunk when computing ā (peak extra memory grows with it).
+        query_stride: use every s-th query only (for very long sequences).
+        attn_threshold: κ; token j is high-attention when ā_j > κ/N.
+        mask_step: which step's noise prediction is segmented (default: the last step).
+        tau: split threshold on block scores (Eq. 7); or give ``background_share`` instead.
+        background_share: target share of background blocks (used when ``tau`` is None; default 0.75).
+        branch: which CFG branch's attention is measured ("cond").
+    """
+
+    every: int = 1
+    chunk_size: int = 1024
+    query_stride: int = 1
+    attn_threshold: float = 1.0
+    mask_step: int | None = None
+    tau: float | None = None
+    background_share: float | None = None
+    branch: str = "cond"
+
+    def __post_init__(self):
+        for name, v, lo in (("every", self.every, 1), ("chunk_size", self.chunk_size, 1),
+                            ("query_stride", self.query_stride, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise InvalidSettingError(f"`{name}` must be an integer >= {lo}, got {v!r}")
+        if (isinstance(self.attn_threshold, bool) or not isinstance(self.attn_threshold, (int, float))
+                or not math.isfinite(self.attn_threshold) or self.attn_threshold <= 0):
+            raise InvalidSettingError(f"`attn_threshold` must be a positive number, got {self.attn_threshold!r}")
+        if self.mask_step is not None and (isinstance(self.mask_step, bool) or not isinstance(self.mask_step, int)
+                                           or self.mask_step < 0):
+            raise InvalidSettingError(f"`mask_step` must be an integer >= 0, got {self.mask_step!r}")
+        if self.tau is not None and self.background_share is not None:
+            raise InvalidSettingError("give `tau` or `background_share`, not both")
+        for name, v in (("tau", self.tau), ("background_share", self.background_share)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                raise InvalidSettingError(f"`{name}` must be a number in [0, 1], got {v!r}")
+        if self.branch not in ("cond", "uncond"):
+            raise InvalidSettingError(f"`branch` must be cond or uncond, got {self.branch!r}")
+
+    def check_for(self, gen: GenerationSettings) -> None:
+        if self.mask_step is not None and not 0 <= self.mask_step < gen.steps:
+            raise InvalidSettingError(f"`mask_step` must be in [0, {gen.steps - 1}], got {self.mask_step}")
+        if self.branch == "uncond" and not gen.uses_cfg:
+            raise InvalidSettingError("`branch` 'uncond' needs guidance > 1")
+
+    def check_for_model(self, model: LoadedModel, gen: GenerationSettings) -> None:
+        self.check_for(gen)
+        if self.branch == "uncond" and model.cfg_mode(gen) is None:
+            raise InvalidSettingError(
+                f"`branch` 'uncond' needs classifier-free guidance; {type(model.pipe).__name__} runs one branch here")
+
+
+def token_grid(model: LoadedModel, gen: GenerationSettings) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(latent grid F', Hl, Wl) and (token grid F', Hl/ph, Wl/pw) for these settings."""
+    pipe = model.pipe
+    sf_t = getattr(pipe, "vae_scale_factor_temporal", model.arch.frame_multiple)
+    sf_s = getattr(pipe, "vae_scale_factor_spatial", 8)
+    latent = ((gen.frames - 1) // sf_t + 1, gen.height // sf_s, gen.width // sf_s)
+    pt, ph, pw = model.arch.patch_from_config(dict(pipe.transformer.config))
+    return latent, (latent[0] // pt, latent[1] // ph, latent[2] // pw)
+
+
+@dataclass
+class PromptMeasurement:
+    prompt: str
+    steps: list[int]
+    r_attn: np.ndarray  # (blocks, profiled steps)
+    l1: dict[int, float]
+    rel_l1: dict[int, float]
+    token_mask: np.ndarray  # (F', H', W') bool
+    pca_frames: np.ndarray  # (F', Hl, Wl, 3)
+    latent_mask: np.ndarray  # mask shown on the PCA frames
+    wall_s: float
+    transformer_s: float
+    frames: np.ndarray | None = None  # the generated video (T, H, W, 3) uint8, for evaluation
+    # two-expert pipelines (Wan2.2): rows [start, stop) of r_attn and steps [start, stop) per expert
+    expert_blocks: dict | None = None
+    expert_steps: dict | None = None
+
+
+def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSettings, segmenter=None,
+                   user_masks: str | Path | None = None,
+                   on_step: Callable[[int, int], None] | None = None) -> PromptMeasurement:
+    """One profiled generation for one prompt."""
+    model = as_model(model)
+    ps.check_for_model(model, gen)
+    latent_grid, grid = token_grid(model, gen)
+    expert_blocks, n_blocks = {}, 0
+    for name in model.experts:
+        size = len(model.arch.blocks(getattr(model.pipe, name)))
+        expert_blocks[name] = (n_blocks, n_blocks + size)
+        n_blocks += size
+    steps = list(range(0, gen.steps, ps.every))
+    mask_step = gen.steps - 1 if ps.mask_step is None else ps.mask_step
+    masks_from_user = None
+    if user_masks is not None:  # validate before the expensive run
+        masks_from_user = load_user_masks(user_masks, grid, model.arch.frame_multiple)
+    cfg_mode = model.cfg_mode(gen)
+    recorder = AttentionRecorder(
+        num_blocks=n_blocks, branch=ps.branch, steps_to_record=set(steps),
+        guidance=gen.guidance if cfg_mode else None, chunk_size=ps.chunk_size,
+        query_stride=ps.query_stride, keep_prediction_steps={mask_step}, batched_cfg=cfg_mode == "batched",
+        frames_first=model.arch.prediction_frames_first,
+    )
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        for name, (first, _) in expert_blocks.items():
+            stack.enter_context(attention_capture(getattr(model.pipe, name), model.arch, recorder, block_offset=first))
+        result = generate(model, gen, on_step=on_step)
+    wall = time.perf_counter() - t0
+
+    pred = recorder.kept_predictions[mask_step]
+    rgb = pca_rgb(pred)
+    if masks_from_user is not None:
+        tmask = masks_from_user
+        shown = tmask
+    else:
+        seg = segmenter or PcaOtsuSegmenter()
+        shown = seg(rgb)
+        tmask = to_token_grid(shown, grid)
+    matrix = np.full((n_blocks, len(steps)), np.nan)
+    for (b, s), abar in recorder.abar.items():
+        matrix[b, steps.index(s)] = r_attn(abar.numpy(), tmask, ps.attn_threshold)
+    return PromptMeasurement(
+        prompt=gen.prompts[0], steps=steps, r_attn=matrix, l1=recorder.l1, rel_l1=recorder.rel_l1,
+        token_mask=tmask, pca_frames=rgb, latent_mask=shown, wall_s=wall,
+        transformer_s=result.timings.transformer_s, frames=result.frames[0],
+        expert_blocks=expert_blocks, expert_steps=model.expert_step_ranges(gen.steps),
+    )
+
+
+def profile_model(pipe, prompts, settings: ProfileSettings | None = None, *, steps: int | None = None,
+                  height: int | None = None, width: int | None = None, frames: int | None = None,
+                  guidance: float | None = None, seed: int = 0, negative_prompt: str = "", image: str | None = None,
+                  segmenter=None, masks: str | Path | None = None, model_ref: str | None = None,
+                  on_step: Callable[[int, int], None] | None = None) -> Profile:
+    """Stage one in one call: a profiled stock generation per prompt, then R_attn per block and step, the
+    F/B block split and a suggested schedule, as a ``Profile``.
+
+    Args:
+        pipe: a supported diffusers pipeline (or a ``LoadedModel``). Its output is not changed.
+        prompts: one prompt or a list; one profile is made from all of them (per-prompt matrices and their mean).
+        settings: how to measure (``ProfileSettings``: ``every``, ``chunk_size``, ``query_stride``, ...).
+        steps, height, width, frames, guidance: the generation to profile (default: the model's; the embedded
+            model's are 20 steps at 17 x 128 x 128).
+        seed, negative_prompt, image: as for generation (``image``: the first frame, image-to-video models).
+        segmenter: turns PCA frames of the noise prediction into foreground masks (``Sam2Segmenter``);
+            default: the documented fallback ``PcaOtsuSegmenter``, recorded in the profile.
+        masks: your own foreground masks instead (a ``.npy`` of shape (frames, height, width)).
+        model_ref: how the profile names the model (default: its alias, Hub id, or folder name).
+        on_step: called as ``on_step(i, total)`` after denoising step i (counted over all prompts, from 0).
+
+    Example:
+        ```python
+        >>> import profiling_dit as pdit
+        >>> profile = pdit.profile_model(pipe, ["a red circle moving right over grass"],
+        ...                              pdit.ProfileSettings(every=5))
+        >>> profile.save("wan21.json")
+        ```
+    """
+    model = as_model(pipe, model_ref)
+    settings = settings or ProfileSettings()
+    if not isinstance(settings, ProfileSettings):
+        raise InvalidSettingError(f"`settings` must be a ProfileSettings, got {type(settings).__name__}")
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not prompts:
+        raise InvalidSettingError("`prompts` is empty; give at least one prompt")
+    if segmenter is not None and masks is not None:
+        raise InvalidSettingError("give `segmenter` or `masks`, not both")
+    src = model.source
+
+    def pick(value, key):
+        return value if value is not None else src.default(key)
+
+    gens = [GenerationSettings(prompt=p, negative_prompt=negative_prompt, steps=pick(steps, "steps"),
+                               height=pick(height, "height"), width=pick(width, "width"),
+                               frames=pick(frames, "frames"), guidance=pick(guidance, "guidance"), seed=seed,
+                               image=image).check_for(model.arch) for p in prompts]
+    settings.check_for_model(model, gens[0])
+    if masks is not None:
+        seg_info = {"name": "user-masks", "detail": f"masks file {Path(masks).name}"}
+    else:
+        segmenter = segmenter or PcaOtsuSegmenter()
+        info = getattr(segmenter, "info", None)
+        seg_info = {"name": getattr(info, "name", type(segmenter).__name__),
+                    "detail": getattr(info, "detail", "a segmenter given by the caller")}
+    total = sum(g.steps for g in gens)
+    measurements = []
+    for i, gen in enumerate(gens):
+        offset = sum(g.steps for g in gens[:i])
+        step_cb = None if on_step is None else (lambda s, n, offset=offset: on_step(offset + s, total))
+        measurements.append(measure_prompt(model, gen, settings, segmenter, masks, on_step=step_cb))
+    return build_profile(model, gens, settings, measurements, seg_info)
+
+
+def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
+                  measurements: list[PromptMeasurement], segmenter_info: dict) -> Profile:
+    """Aggregate per-prompt measurements into a ``Profile``.
+
+    Two-expert pipelines (Wan2.2 A14B) get ``experts``, one block profile per expert (its blocks, over the
+    steps it runs); the top-level block profile is the first expert's.
+    """
+    model = as_model(model)
+    l1_steps = sorted(measurements[0].l1)
+    l1_mean = [float(np.mean([m.l1[s] for m in measurements])) for s in l1_steps]
+    rel_mean = [float(np.mean([m.rel_l1[s] for m in measurements])) for s in l1_steps]
+    gen0 = gens[0]
+    m0 = measurements[0]
+    sections = {name: _block_profile(measurements, m0.expert_blocks[name], m0.expert_steps[name],
+                                     dict(zip(l1_steps, rel_mean)), ps)
+                for name in m0.expert_blocks}
+    first = sections[model.experts[0]]
+    latent_grid, grid = token_grid(model, gen0)
+    sched = model.pipe.scheduler
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"requested": model.source.ref, **model_identity(model.pipe.transformer, model.arch)},
+        "run": {
+            "prompts": [g.prompts[0] for g in gens],
+            "negative_prompt": gen0.negative_prompt,
+            "seed": gen0.seed, "steps": gen0.steps, "height": gen0.height, "width": gen0.width,
+            "frames": gen0.frames, "guidance": gen0.guidance,
+            "scheduler": {"class": type(sched).__name__, "config": _jsonable(dict(sched.config))},
+            "dtype": str(model.dtype).replace("torch.", ""),
+            "device": device_info(model.device),
+            "latent_grid": list(latent_grid), "token_grid": list(grid),
+            "profiled_steps": measurements[0].steps,
+            "mask_step": gen0.steps - 1 if ps.mask_step is None else ps.mask_step,
+            "settings": asdict(ps),
+            "wall_s": [m.wall_s for m in measurements],
+            "transformer_s": [m.transformer_s for m in measurements],
+        },
+        "segmenter": segmenter_info,
+        "r_attn": first["r_attn"],
+        "block_scores": first["block_scores"],
+        "foreground_share": [float(m.token_mask.mean()) for m in measurements],
+        "masks": [m.token_mask.astype(int).tolist() for m in measurements],
+        "l1": {"steps": l1_steps, "mean": l1_mean, "relative_mean": rel_mean,
+               "per_prompt": [[m.l1[s] for s in l1_steps] for m in measurements]},
+        "split": first["split"],
+        "schedule": first["schedule"],
+        "versions": library_versions(),
+        "pictures": {},
+    }
+    if len(sections) > 1:
+        data["experts"] = [
+            {"component": name, **model_identity(getattr(model.pipe, name), model.arch),
+             "step_range": list(m0.expert_steps[name]), **sec}
+            for name, sec in sections.items()]
+    profile = Profile.from_dict(data, "the measured profile")
+    return dataclasses.replace(profile, views={"pca_frames": m0.pca_frames, "mask": m0.latent_mask})
+
+
+def _block_profile(measurements: list[PromptMeasurement], rows: tuple[int, int], step_range: tuple[int, int],
+                   rel_l1: dict[int, float], ps: ProfileSettings) -> dict:
+    """R_attn, block scores, F/B split and suggested schedule of one expert (rows) over its steps."""
+    a, b = step_range
+    cols = [i for i, s in enumerate(measurements[0].steps) if a <= s < b]
+    steps = [measurements[0].steps[i] for i in cols]
+    stack = np.stack([m.r_attn[rows[0]:rows[1]][:, cols] for m in measurements])
+    mean = np.nanmean(stack, axis=0) if len(measurements) > 1 else stack[0]
+    mean = np.nan_to_num(mean, nan=0.0)
+    scores = mean.mean(axis=1) if mean.shape[1] else np.zeros(mean.shape[0])
+    share = None
+    if ps.tau is None:
+        share = DEFAULT_BACKGROUND_SHARE if ps.background_share is None else ps.background_share
+    tau, fg, bg = split_blocks(scores, tau=ps.tau, background_share=share)
+    # the schedule counts from the expert's first step; the change across the hand-over is not its own
+    local = {s - a: v for s, v in rel_l1.items() if a < s < b}
+    return {
+        "r_attn": {"steps": steps, "mean": _round(mean),
+                   "per_prompt": [_round(np.nan_to_num(x, nan=0.0)) for x in stack]},
+        "block_scores": _round(scores),
+        "split": {"tau": tau, "method": "tau" if ps.tau is not None else "background_share",
+                  "background_share": len(bg) / len(scores), "foreground_blocks": fg, "background_blocks": bg},
+        "schedule": suggest_schedule(local, b - a),
+    }
+
+
+def _round(a) -> list:
+    return np.round(np.asarray(a, dtype=float), 6).tolist()
+
+
+def _jsonable(d: dict) -> dict:
+    import json
+
+    out = {}
+    for k, v in d.items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = str(v)
+    return out

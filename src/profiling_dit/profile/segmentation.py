@@ -1,0 +1,220 @@
+"""Foreground masks from a noise prediction (paper Sec. 3.2, "Block-Level Analysis").
+
+1. ``pca_rgb``: reduce the prediction's latent channels to 3 with scikit-learn PCA → RGB-like frames.
+2. A segmenter turns those frames into a foreground mask per latent frame:
+   - ``PcaOtsuSegmenter`` (the fallback, deterministic): distance of each pixel's PCA colour from
+     the frame's median colour (the background dominates a frame), smoothed with a Gaussian of
+     sigma 1 latent pixel, thresholded by Otsu's method
+     over the whole video, cleaned with a 3×3 binary opening; if that marks more than half of a
+     frame, the frame's mask is inverted (the smaller region is the foreground).
+   - ``Sam2Segmenter``: SAM2's image predictor on each PCA frame, prompted with one box: the bounding
+     box of the fallback's mask for that frame (the whole frame if the fallback finds nothing).
+   - ``load_user_masks``: masks supplied by the user.
+3. ``to_token_grid``: masks at any resolution → the transformer's token grid (area pooling, ≥ 0.5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InvalidSettingError
+
+
+def pca_rgb(pred: torch.Tensor, seed: int = 0) -> np.ndarray:
+    """(C, F, H, W) prediction → (F, H, W, 3) float32 in [0, 1] (per-component min-max)."""
+    from sklearn.decomposition import PCA
+
+    c, f, h, w = pred.shape
+    x = pred.detach().float().cpu().numpy().reshape(c, -1).T  # (F·H·W, C)
+    comps = PCA(n_components=min(3, c), random_state=seed).fit_transform(x)
+    if comps.shape[1] < 3:
+        comps = np.pad(comps, ((0, 0), (0, 3 - comps.shape[1])))
+    lo, hi = comps.min(axis=0), comps.max(axis=0)
+    comps = (comps - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return comps.reshape(f, h, w, 3).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SegmenterInfo:
+    name: str
+    detail: str
+
+
+class PcaOtsuSegmenter:
+    info = SegmenterInfo(
+        "pca-otsu",
+        "fallback: |PCA colour - frame median|, Gaussian-smoothed (sigma 1 latent pixel), thresholded by "
+        "Otsu over the video, 3x3 opening, smaller region is foreground",
+    )
+    sigma = 1.0
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        from scipy.ndimage import binary_opening, gaussian_filter
+        from skimage.filters import threshold_otsu
+
+        med = np.median(rgb.reshape(rgb.shape[0], -1, 3), axis=1)[:, None, None, :]
+        dist = np.linalg.norm(rgb - med, axis=-1)  # (F, H, W)
+        # Objects are spatially coherent; smoothing within each frame favours blobs over speckle.
+        dist = gaussian_filter(dist, sigma=(0, self.sigma, self.sigma))
+        thr = threshold_otsu(dist.ravel()) if np.ptp(dist) > 0 else np.inf
+        masks = dist > thr
+        out = np.zeros_like(masks)
+        for i, m in enumerate(masks):
+            m = binary_opening(m, structure=np.ones((3, 3), bool)) if min(m.shape) >= 3 else m
+            if m.mean() > 0.5:
+                m = ~m
+            out[i] = m
+        return out
+
+
+class Sam2Segmenter:
+    """SAM2 image predictor, one box prompt per frame from the fallback's mask.
+
+    ``checkpoint`` is a ``.safetensors`` file (SAM2's state dict) or a Hub id whose repo holds one;
+    ``config`` is a SAM2 config name such as ``configs/sam2.1/sam2.1_hiera_t.yaml``. Pickled ``.pt``
+    checkpoints are refused: pdit loads only safetensors from disk.
+    """
+
+    def __init__(self, checkpoint: str | None, config: str | None = None, device: str = "cpu", model=None):
+        self.device = device
+        if model is None:
+            model = build_sam2_model(checkpoint, config, device)
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        self.predictor = SAM2ImagePredictor(model)
+        # names only: a profile says nothing about the disk of the machine that made it
+        ckpt = Path(str(checkpoint)).name if checkpoint and Path(str(checkpoint)).exists() else checkpoint
+        conf = Path(str(config)).name if config and Path(str(config)).exists() else config
+        self.info = SegmenterInfo("sam2", f"SAM2 image predictor, box prompt per frame; checkpoint={ckpt}, "
+                                          f"config={conf}")
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        boxes_from = PcaOtsuSegmenter()(rgb)
+        f, h, w, _ = rgb.shape
+        out = np.zeros((f, h, w), bool)
+        for i in range(f):
+            ys, xs = np.nonzero(boxes_from[i])
+            box = np.array([0, 0, w - 1, h - 1]) if len(xs) == 0 else np.array([xs.min(), ys.min(), xs.max(), ys.max()])
+            with torch.inference_mode():
+                self.predictor.set_image((rgb[i] * 255).astype(np.uint8))
+                masks, _, _ = self.predictor.predict(box=box[None, :].astype(np.float32), multimask_output=False)
+            out[i] = masks[0] > 0
+        return out
+
+
+SAM2_CONFIGS = {
+    "tiny": "configs/sam2.1/sam2.1_hiera_t.yaml",
+    "small": "configs/sam2.1/sam2.1_hiera_s.yaml",
+    "base_plus": "configs/sam2.1/sam2.1_hiera_b+.yaml",
+    "large": "configs/sam2.1/sam2.1_hiera_l.yaml",
+}
+
+
+def _guess_sam2_config(name: str) -> str | None:
+    low = name.lower()
+    for key in ("base_plus", "large", "small", "tiny"):
+        if key in low or key.replace("_plus", "+") in low:
+            return SAM2_CONFIGS[key]
+    for short, key in (("hiera_t", "tiny"), ("hiera_s", "small"), ("hiera_b", "base_plus"), ("hiera_l", "large")):
+        if short in low:
+            return SAM2_CONFIGS[key]
+    return None
+
+
+def resolve_sam2_checkpoint(checkpoint: str) -> Path:
+    """A local ``.safetensors`` path, or a Hub id whose repo contains one. Checked before any run."""
+    path = Path(checkpoint).expanduser()
+    if path.exists() or checkpoint.startswith((".", "/", "~")) or checkpoint.endswith((".pt", ".safetensors")):
+        if not path.is_file():
+            raise InvalidSettingError(f"SAM2 checkpoint {checkpoint!r} does not exist; pass a .safetensors file or a Hub id")
+        if path.suffix != ".safetensors":
+            raise InvalidSettingError(
+                f"SAM2 checkpoint {checkpoint!r} is not .safetensors; pdit never loads pickled checkpoints. "
+                "Convert it once: python -c \"import torch,safetensors.torch as s; "
+                "s.save_file(torch.load('IN.pt', weights_only=True)['model'], 'OUT.safetensors')\""
+            )
+        return path
+    from huggingface_hub import HfApi, hf_hub_download
+
+    try:
+        files = [f for f in HfApi().list_repo_files(checkpoint) if f.endswith(".safetensors")]
+        if not files:
+            raise InvalidSettingError(f"Hub repo {checkpoint!r} has no .safetensors SAM2 checkpoint")
+        return Path(hf_hub_download(checkpoint, files[0]))
+    except InvalidSettingError:
+        raise
+    except Exception as e:
+        raise InvalidSettingError(
+            f"cannot get SAM2 checkpoint {checkpoint!r} from the Hub ({str(e).splitlines()[0][:150]}); "
+            "download it elsewhere and pass the .safetensors file"
+        ) from None
+
+
+def build_sam2_model(checkpoint: str | None, config: str | None, device: str = "cpu"):
+    """Build SAM2 from the package's config; load safetensors weights when a checkpoint is given."""
+    from sam2.build_sam import build_sam2
+
+    config = config or (_guess_sam2_config(str(checkpoint)) if checkpoint else None) or SAM2_CONFIGS["tiny"]
+    if config in SAM2_CONFIGS:
+        config = SAM2_CONFIGS[config]
+    model = build_sam2(config_file=config, ckpt_path=None, device=device, mode="eval")
+    if checkpoint is not None:
+        from safetensors.torch import load_file
+
+        state = load_file(str(resolve_sam2_checkpoint(checkpoint)))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise InvalidSettingError(
+                f"SAM2 checkpoint {checkpoint!r} does not fit config {config!r} "
+                f"({len(missing)} missing, {len(unexpected)} unexpected keys); pass the matching `sam2_config`"
+            )
+    return model
+
+
+def to_token_grid(masks: np.ndarray, grid: tuple[int, int, int]) -> np.ndarray:
+    """(F, h, w) masks → (F', H', W') token grid bools by area pooling (a token is foreground if ≥ half is).
+
+    ``F`` must equal the grid's ``F'``; use ``video_masks_to_latent_frames`` first for pixel-frame masks.
+    """
+    masks = np.asarray(masks)
+    gf, gh, gw = grid
+    if masks.ndim != 3 or masks.shape[0] != gf:
+        raise InvalidSettingError(f"masks of shape {masks.shape} do not fit the token grid {grid}")
+    t = torch.from_numpy(masks.astype(np.float32))[:, None]
+    pooled = torch.nn.functional.interpolate(t, size=(gh, gw), mode="area")[:, 0]
+    return (pooled >= 0.5).numpy()
+
+
+def video_masks_to_latent_frames(masks: np.ndarray, latent_frames: int, frame_multiple: int) -> np.ndarray:
+    """Pixel-frame masks (T = k·(F'-1)+1) → latent frames: frame 0 alone, then groups of k (mean ≥ 0.5)."""
+    t = masks.shape[0]
+    if t == latent_frames:
+        return masks
+    if t != frame_multiple * (latent_frames - 1) + 1:
+        raise InvalidSettingError(
+            f"masks have {t} frames; expected {latent_frames} (latent frames) or "
+            f"{frame_multiple * (latent_frames - 1) + 1} (video frames)"
+        )
+    groups = [masks[:1]] + [masks[1 + frame_multiple * i: 1 + frame_multiple * (i + 1)] for i in range(latent_frames - 1)]
+    return np.stack([g.astype(np.float32).mean(axis=0) >= 0.5 for g in groups])
+
+
+def load_user_masks(path: str | Path, grid: tuple[int, int, int], frame_multiple: int) -> np.ndarray:
+    """Load ``.npy`` masks (no pickles): shape (F', h, w) or (frames, h, w); → token grid bools."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InvalidSettingError(f"masks file {str(path)!r} does not exist")
+    if path.suffix != ".npy":
+        raise InvalidSettingError(f"masks file {str(path)!r} must be a .npy array of shape (frames, height, width)")
+    try:
+        masks = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise InvalidSettingError(f"cannot read masks {str(path)!r}: {e}") from None
+    if masks.ndim != 3:
+        raise InvalidSettingError(f"masks {str(path)!r} have shape {masks.shape}; expected (frames, height, width)")
+    masks = video_masks_to_latent_frames(masks > 0, grid[0], frame_multiple)
+    return to_token_grid(masks, grid)

@@ -1,0 +1,278 @@
+"""The library as a notebook user meets it: the README's example, plans that follow each call's step
+count, frames unchanged by the library-first layout, portable profiles, and profiles refused field by field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import tiny_models as tm
+from profiling_dit.errors import ProfileError
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+REFERENCE = json.loads((Path(__file__).parent / "data" / "reference-frames.json").read_text())
+
+
+def _readme_api_example() -> str:
+    """The README's Python example: the fenced block after the `<!-- api-example -->` marker."""
+    text = README.read_text()
+    after = text.split("<!-- api-example -->", 1)[1]
+    return re.search(r"```python\n(.*?)```", after, re.S).group(1)
+
+
+def _run_example(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def test_readme_example_runs_as_written_outside_the_repo(tmp_path):
+    code = _readme_api_example()
+    assert 'pdit.load_pipeline("tiny")' in code
+    proc = _run_example(code + "\nprint('frames', video.shape)\n", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "frames (17, 128, 128, 3)" in proc.stdout
+    saved = json.loads((tmp_path / "wan21.json").read_text())
+    assert saved["model"]["requested"] == "tiny"
+    assert (tmp_path / "wan21.heatmap.png").is_file() and (tmp_path / "wan21.masks.png").is_file()
+
+
+def test_readme_example_runs_on_a_two_expert_pipeline(tmp_path):
+    folder = tm.save(tm.wan22_pipeline(), tmp_path / "wan22", steps=8)
+    code = _readme_api_example().replace('pdit.load_pipeline("tiny")', f"pdit.load_pipeline({str(folder)!r})")
+    code = code.replace('pdit.shipped_profile("tiny")', '"wan21.json"')  # the shipped profile is the tiny model's
+    run = tmp_path / "run"
+    run.mkdir()
+    proc = _run_example(code + "\nprint('experts', sorted(e.component for e in profile.experts))\n", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "experts ['transformer', 'transformer_2']" in proc.stdout
+
+
+# --- the plan follows each call's step count --------------------------------------------------------
+@pytest.mark.parametrize("steps", [10, 20, 30])
+def test_api_plan_follows_the_call_and_ends_with_a_full_step(tiny_model, steps):
+    import profiling_dit as pdit
+    from profiling_dit.bench.runner import count_self_attention
+
+    profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
+    assert profile.run.steps == 20
+    pipe = tiny_model.pipe
+    per_step = []
+    with count_self_attention(tiny_model) as counter:
+        pdit.apply(pipe, profile)
+        try:
+            with pytest.warns(UserWarning, match="rescaled") if steps != 20 else _no_warning():
+                pipe("a red ball", num_inference_steps=steps, height=32, width=32, num_frames=5, max_sequence_length=16,
+                     output_type="np", callback_on_step_end=lambda p, i, t, kw: per_step.append(counter[0]) or {})
+        finally:
+            pdit.remove(pipe)
+    done = np.diff([0, *per_step])
+    n = profile.model.num_blocks
+    assert len(done) == steps
+    assert done[-1] == 2 * n  # both CFG branches compute every block on the last step
+    assert done.min() < 2 * n  # and some step reused
+    expected = profile.config(steps=steps).full_steps(steps)
+    assert [bool(d == 2 * n) for d in done] == expected
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+@pytest.mark.parametrize("steps", [10, 30])
+def test_cli_plan_follows_the_steps_and_ends_with_a_full_step(cli, tmp_path, steps):
+    import profiling_dit as pdit
+
+    out, report = tmp_path / "v.npy", tmp_path / "r.json"
+    res = cli("generate", "--profile", pdit.shipped_profile("tiny"), "--prompt", "a red ball", "--steps", steps,
+              "--height", 32, "--width", 32, "--frames", 5, "--out", out, "--report", report)
+    assert res.exit_code == 0, res.output
+    plan = json.loads(report.read_text())["profiling_dit"]
+    assert plan["full_compute_steps"][-1] == steps - 1
+    assert plan["full_compute_steps"] == REFERENCE["cases"][f"cached-{steps}-full-steps"]
+
+
+# --- the same frames, bit for bit, as before the layout change ------------------------------------------
+def _hash(frames) -> str:
+    return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def same_platform():
+    rec = REFERENCE["recorded_with"]
+    if torch.backends.cpu.get_cpu_capability() != rec["cpu_capability"]:
+        pytest.skip(f"reference frames were recorded on a {rec['cpu_capability']} CPU; this one is "
+                    f"{torch.backends.cpu.get_cpu_capability()} (float results may differ in the last bit)")
+
+
+@pytest.mark.parametrize("steps", [20, 10, 30])
+def test_frames_equal_those_recorded_before_the_layout_change(tiny_model, same_platform, steps):
+    import profiling_dit as pdit
+    from profiling_dit.accelerate.sampling import generate_cached
+
+    gen = pdit.GenerationSettings(prompt="a red circle moving right over grass", steps=steps, height=64, width=64,
+                                  frames=9, seed=3)
+    profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
+    if steps == 20:
+        assert _hash(pdit.generate(tiny_model, gen).frames) == REFERENCE["cases"]["stock-20"]
+    result, summary = generate_cached(tiny_model, gen, profile.config(steps=steps))
+    assert _hash(result.frames) == REFERENCE["cases"][f"cached-{steps}"]
+    assert summary["full_compute_steps"] == REFERENCE["cases"][f"cached-{steps}-full-steps"]
+    # the one-call API, whose plan adapts to the call, gives the same frames
+    pdit.apply(tiny_model.pipe, profile)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = pdit.generate(tiny_model, gen).frames
+    finally:
+        pdit.remove(tiny_model.pipe)
+    assert _hash(again) == REFERENCE["cases"][f"cached-{steps}"]
+
+
+# --- profiles: portable, validated field by field ---------------------------------------------------
+def _strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
+
+
+def _paths_in(data: dict, *roots: Path) -> list[str]:
+    bad = []
+    for s in _strings(data):
+        if s.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", s) or any(str(r) in s for r in roots):
+            bad.append(s)
+    return bad
+
+
+def test_shipped_profile_holds_no_path():
+    import profiling_dit as pdit
+
+    data = json.loads(pdit.shipped_profile("tiny").read_text())
+    assert _paths_in(data, ROOT, Path.home()) == []
+
+
+def test_a_fresh_profile_holds_no_path(tmp_path, saved_tiny_dir):
+    import profiling_dit as pdit
+
+    masks = np.zeros((5, 32, 32), np.uint8)
+    masks[:, 8:24, 8:24] = 1
+    np.save(tmp_path / "my-masks.npy", masks)
+    model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
+    profile = pdit.profile_model(model.pipe, ["a red ball"], steps=2, height=32, width=32, frames=5,
+                                 masks=tmp_path / "my-masks.npy")
+    profile.save(tmp_path / "p.json")
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert _paths_in(data, tmp_path, saved_tiny_dir, ROOT, Path.home()) == []
+    assert data["model"]["requested"] == saved_tiny_dir.name
+    assert data["segmenter"]["detail"] == "masks file my-masks.npy"
+
+
+def _shipped() -> dict:
+    import profiling_dit as pdit
+
+    return json.loads(pdit.shipped_profile("tiny").read_text())
+
+
+def _with(path, value):
+    data = _shipped()
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize("data, field", [
+    (_with(("split", "background_blocks"), [0, 2.5, 3]), "split.background_blocks[1]"),
+    (_with(("split", "background_blocks"), [0, None, 3]), "split.background_blocks[1]"),
+    (_with(("model", "requested"), None), "model.requested"),
+    (_with(("run", "steps"), 0), "run.steps"),
+    (_with(("run", "steps"), 1e30), "run.steps"),
+    (_with(("schema_version",), True), "schema version"),
+    (_with(("block_scores",), [float("nan")] * 8), "block_scores[0]"),
+    (_with(("block_scores",), [0.5] * 7), "block_scores"),
+    (_with(("split", "background_blocks"), [0, 2, 3]), "split"),
+    (_with(("schedule", "warmup"), 20), "schedule.warmup"),
+    (_with(("experts",), [{"component": "transformer"}]), "experts"),
+])
+def test_bad_profiles_are_refused_naming_the_field(data, field):
+    from profiling_dit.profile.file import Profile
+
+    with pytest.raises(ProfileError) as e:
+        Profile.from_dict(json.loads(json.dumps(data)) if not _has_nan(data) else data)
+    message = str(e.value)
+    assert "\n" not in message and field in message, message
+
+
+def _has_nan(data) -> bool:
+    return "nan" in json.dumps(data).lower()
+
+
+def test_run_without_frames_is_refused():
+    from profiling_dit.profile.file import Profile
+
+    data = _shipped()
+    del data["run"]["frames"]
+    with pytest.raises(ProfileError, match="'frames' is a required property"):
+        Profile.from_dict(data)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[" * 100000 + "]" * 100000, "nested too deeply"),
+    ('{"a": ' + "1" * 5000 + "}", "not a valid profile"),
+    ('{"kind": "profiling-dit-profile", "x": NaN}', "not a valid profile"),
+])
+def test_hostile_profile_files_are_one_line(tmp_path, text, needle):
+    from profiling_dit.profile.file import Profile
+
+    p = tmp_path / "p.json"
+    p.write_text(text)
+    with pytest.raises(ProfileError, match=needle) as e:
+        Profile.load(p)
+    assert "\n" not in str(e.value)
+
+
+def test_a_folder_as_profile_says_so(tmp_path):
+    from profiling_dit.profile.file import Profile
+
+    with pytest.raises(ProfileError, match="is a folder"):
+        Profile.load(tmp_path)
+
+
+def test_profile_round_trips_through_dict_and_config():
+    import profiling_dit as pdit
+
+    profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
+    assert pdit.Profile.from_dict(profile.to_dict()) == profile
+    config = profile.config()
+    assert config.steps == 20 and config.background_blocks == profile.split.background_blocks
+    assert profile.config(steps=30, warmup=2).warmup == 2  # overrides apply after rescaling
+    with pytest.raises(ProfileError, match="unknown"):
+        profile.config(speed=3)
