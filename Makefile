@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
-	$(BIN)/python -m pip install -q -e ".[test]" $(TORCH_PINS)
+	$(BIN)/python -m pip install -q -e ".[test,sam2]" $(TORCH_PINS)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,16 +27,16 @@ test: $(STAMP)
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
 # About 15 minutes on 2 CPU cores.
 bench: $(STAMP) bench-peers
-	$(BIN)/python benchmarks/bench_cache.py --profile profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
+	$(BIN)/python benchmarks/bench_cache.py --profile src/profiling_dit/assets/profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
 	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
 
 # ProfilingDiT against stock sampling and the peer caching methods, as speed-quality sweeps.
 bench-peers: $(STAMP)
-	$(BIN)/pdit bench --model tiny --profile profiles/tiny-wan.json --prompts benchmarks/prompts-tiny.txt --seeds 0 --repeats 3 --sweep --out benchmarks/results/bench-tiny-cpu --force
+	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny.txt --seeds 0 --repeats 3 --sweep --out benchmarks/results/bench-tiny-cpu --force
 
 # Regenerate the shipped profile of the embedded model.
 profile-tiny: $(STAMP)
-	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --out profiles/tiny-wan.json --force
+	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card

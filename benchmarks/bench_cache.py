@@ -1,23 +1,20 @@
-"""ProfilingDiT caching against stock sampling, in one run, on one model (issue 4's benchmark).
+"""ProfilingDiT at a profile's own settings against stock sampling, with what bounds the speedup.
 
-Interleaves stock and cached generations (after a warm-up), takes medians, and reports:
-transformer-time and end-to-end speedup, the computed share of block evaluations, the share of
-transformer time spent in blocks (measured with per-block timers in an extra stock run), the
-speedup that share implies, and PSNR/SSIM of the cached frames against the stock frames.
+A thin caller of the library: ``pdit bench``'s runner (stock sampling, then ProfilingDiT on the same prompt
+and seed, medians of repeats after a warm-up) for speed and quality, plus the share of transformer time
+spent in blocks (one stock run with per-block timers), the speedup the computed share implies at that
+share, the plan, and the delta cache's size.
 
-    python benchmarks/bench_cache.py --profile profiles/tiny-wan.json --out benchmarks/results/cache-tiny-cpu
+    python benchmarks/bench_cache.py --profile src/profiling_dit/assets/profiles/tiny-wan.json --out benchmarks/results/cache-tiny-cpu
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 
 def main(argv=None) -> int:
@@ -36,68 +33,47 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output stem: writes STEM.json and STEM.md")
     args = ap.parse_args(argv)
 
-    from profiling_dit.accelerate.hooks import ProfilingDiTConfig
-    from profiling_dit.environment import device_info, library_versions
-    from profiling_dit.pipeline.generation import GenerationSettings, generate
-    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
-    from profiling_dit.bench.metrics import psnr, ssim
-    from profiling_dit.accelerate.plan import implied_speedup
-    from profiling_dit.profile.file import check_profile_fits, load_profile, profile_model_ref
-    from profiling_dit.accelerate.sampling import generate_cached
-    from profiling_dit.pipeline.timing import attach_block_timers, detach_block_timers
+    import profiling_dit as pdit
     from profiling_dit._io import atomic_write_text
+    from profiling_dit.accelerate.plan import implied_speedup
+    from profiling_dit.accelerate.sampling import configs_for, generate_cached
+    from profiling_dit.bench.runner import BenchSettings, run_bench
+    from profiling_dit.environment import device_info, library_versions
+    from profiling_dit.pipeline.timing import block_time_share
 
-    prof = load_profile(args.profile)
-    model = load_pipeline(resolve_model(args.model or profile_model_ref(prof)), device=args.device)
-    check_profile_fits(prof, model.pipe.transformer, model.arch)
+    profile = pdit.Profile.load(args.profile)
+    model = pdit.load_pipeline(args.model or profile.model.requested, device=args.device)
+    profile.check_fits(model)
     prompts = args.prompt or ["a red circle moving right over grass", "a blue square moving left over sand"]
-    config = ProfilingDiTConfig.from_profile(prof, steps=args.steps)
-    gens = [GenerationSettings(prompt=p, steps=args.steps, height=args.height, width=args.width, frames=args.frames,
-                               guidance=args.guidance, seed=args.seed) for p in prompts]
-
-    # Warm-up (allocator, kernels, caches), not measured.
-    generate(model, GenerationSettings(prompt=prompts[0], steps=2, height=args.height, width=args.width,
-                                       frames=args.frames, guidance=args.guidance))
-
-    # Share of transformer time inside the blocks, from one stock run with per-block timers.
-    blocks = model.arch.blocks(model.pipe.transformer)
-    timers = attach_block_timers(blocks, model.device)
-    try:
-        timed = generate(model, gens[0])
-    finally:
-        detach_block_timers(blocks)
-    block_share = sum(h.total_s for h in timers) / timed.timings.transformer_s
+    bs = BenchSettings(prompts=tuple(prompts), seeds=(args.seed,), methods=("baseline", "profiling-dit"),
+                       repeats=args.repeats, steps=args.steps, height=args.height, width=args.width,
+                       frames=args.frames, guidance=args.guidance)
+    results = run_bench(model, profile, bs)
+    gen = bs.generation(prompts[0], args.seed)
+    block_share = block_time_share(model, gen)
+    config = configs_for(model, profile, args.steps)["transformer"]
+    _, summary = generate_cached(model, gen, config)
 
     rows = []
-    for gen in gens:
-        stock_runs, cached_runs = [], []
-        for _ in range(args.repeats):
-            stock_runs.append(generate(model, gen))
-            cached_runs.append(generate_cached(model, gen, config))
-        stock_tr = statistics.median(r.timings.transformer_s for r in stock_runs)
-        stock_total = statistics.median(r.timings.total_s for r in stock_runs)
-        cached_tr = statistics.median(r.timings.transformer_s for r, _ in cached_runs)
-        cached_total = statistics.median(r.timings.total_s for r, _ in cached_runs)
-        summary = cached_runs[0][1]
-        ref, test = stock_runs[0].frames, cached_runs[0][0].frames
-        implied = implied_speedup(block_share, summary["computed_share"])
+    runs = {(r["method"], r["prompt"]): r for r in results["runs"]}
+    for prompt in prompts:
+        base, ours = runs[("baseline", prompt)], runs[("profiling-dit", prompt)]
+        implied = implied_speedup(block_share, ours["computed_share"])
         rows.append({
-            "prompt": gen.prompts[0],
-            "stock_transformer_s": stock_tr, "cached_transformer_s": cached_tr,
-            "stock_total_s": stock_total, "cached_total_s": cached_total,
-            "transformer_speedup": stock_tr / cached_tr, "total_speedup": stock_total / cached_total,
-            "computed_share": summary["computed_share"], "implied_speedup": implied,
-            "measured_over_implied": (stock_tr / cached_tr) / implied,
-            "psnr_db": psnr(ref, test), "ssim": ssim(ref, test),
-            "cache_bytes": summary["cache_bytes"],
-            "stock_deterministic": bool(np.array_equal(stock_runs[0].frames, stock_runs[-1].frames)),
+            "prompt": prompt,
+            "stock_transformer_s": base["transformer_s"], "cached_transformer_s": ours["transformer_s"],
+            "stock_total_s": base["wall_s"], "cached_total_s": ours["wall_s"],
+            "transformer_speedup": ours["transformer_speedup"], "total_speedup": ours["wall_speedup"],
+            "computed_share": ours["computed_share"], "implied_speedup": implied,
+            "measured_over_implied": ours["transformer_speedup"] / implied,
+            "psnr_db": ours["psnr"], "ssim": ours["ssim"],
         })
-
     result = {
         "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
         "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"prompts": prompts},
         "config": config.to_dict(),
         "plan": {"full_compute_steps": summary["full_compute_steps"], "timeline": summary["timeline"]},
+        "cache_bytes": summary["cache_bytes"],
         "block_time_share": block_share,
         "rows": rows,
         "environment": {**device_info(model.device), "versions": library_versions()},
@@ -118,8 +94,10 @@ def _device(env: dict) -> str:
 
 def to_markdown(result: dict) -> str:
     s = result["settings"]
+    cache = ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in result["cache_bytes"].items())
     head = (f"{s['frames']} frames, {s['height']}x{s['width']}, {s['steps']} steps, guidance {s['guidance']}, "
             f"median of {s['repeats']}; blocks take {result['block_time_share']:.1%} of transformer time; "
+            f"full-compute steps {result['plan']['full_compute_steps']}; delta cache {cache}; "
             f"device: {_device(result['environment'])}")
     lines = [head, "",
              "| prompt | stock transformer s | cached transformer s | transformer speedup | computed share | "

@@ -116,12 +116,24 @@ def _hash(frames) -> str:
     return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
 
 
+def _cpu_vendor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 @pytest.fixture(scope="module")
 def same_platform():
     rec = REFERENCE["recorded_with"]
-    if torch.backends.cpu.get_cpu_capability() != rec["cpu_capability"]:
-        pytest.skip(f"reference frames were recorded on a {rec['cpu_capability']} CPU; this one is "
-                    f"{torch.backends.cpu.get_cpu_capability()} (float results may differ in the last bit)")
+    here = (torch.__version__, torch.backends.cpu.get_cpu_capability(), _cpu_vendor())
+    there = (rec["torch"], rec["cpu_capability"], rec["cpu_vendor"])
+    if here != there:
+        pytest.skip(f"reference frames were recorded with torch, CPU kernels and vendor {there}; here {here} "
+                    "(float results may differ in the last bit)")
 
 
 @pytest.mark.parametrize("steps", [20, 10, 30])

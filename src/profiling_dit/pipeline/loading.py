@@ -55,7 +55,7 @@ class ModelSource:
     def ref(self) -> str:
         """A reference that says nothing about this machine's disk: the alias or Hub id as given, or the
         folder's name for a local folder (profiles and reports store this)."""
-        if self.kind == "hub" or self.requested.lower() in MODEL_ALIASES:
+        if self.kind != "folder" or self.requested.lower() in MODEL_ALIASES:
             return self.requested
         return Path(self.location).name
 

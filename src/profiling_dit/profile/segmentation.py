@@ -83,6 +83,7 @@ class Sam2Segmenter:
         self.device = device
         if model is None:
             model = build_sam2_model(checkpoint, config, device)
+        _require_sam2()
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
         self.predictor = SAM2ImagePredictor(model)
@@ -125,8 +126,18 @@ def _guess_sam2_config(name: str) -> str | None:
     return None
 
 
+def _require_sam2() -> None:
+    """SAM2 is an optional extra: say how to install it, in one line, when it is missing."""
+    try:
+        import sam2  # noqa: F401
+    except ImportError:
+        raise InvalidSettingError("SAM2 segmentation needs the sam2 package: pip install 'profiling-dit[sam2]' "
+                                  "(or leave the segmenter out to use the documented fallback)") from None
+
+
 def resolve_sam2_checkpoint(checkpoint: str) -> Path:
     """A local ``.safetensors`` path, or a Hub id whose repo contains one. Checked before any run."""
+    _require_sam2()
     path = Path(checkpoint).expanduser()
     if path.exists() or checkpoint.startswith((".", "/", "~")) or checkpoint.endswith((".pt", ".safetensors")):
         if not path.is_file():
@@ -156,6 +167,7 @@ def resolve_sam2_checkpoint(checkpoint: str) -> Path:
 
 def build_sam2_model(checkpoint: str | None, config: str | None, device: str = "cpu"):
     """Build SAM2 from the package's config; load safetensors weights when a checkpoint is given."""
+    _require_sam2()
     from sam2.build_sam import build_sam2
 
     config = config or (_guess_sam2_config(str(checkpoint)) if checkpoint else None) or SAM2_CONFIGS["tiny"]
