@@ -36,7 +36,7 @@ bench-peers: $(STAMP)
 
 # Regenerate the shipped profile of the embedded model.
 profile-tiny: $(STAMP)
-	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
+	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --calibrate 180 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card

@@ -82,7 +82,7 @@ def test_api_plan_follows_the_call_and_ends_with_a_full_step(tiny_model, steps):
     assert len(done) == steps
     assert done[-1] == 2 * n  # both CFG branches compute every block on the last step
     assert done.min() < 2 * n  # and some step reused
-    expected = profile.config(steps=steps).full_steps(steps)
+    expected = profile.config().rescaled(steps).full_step_mask(steps)  # what apply plans for this call
     assert [bool(d == 2 * n) for d in done] == expected
 
 
@@ -103,12 +103,13 @@ def test_cli_plan_follows_the_steps_and_ends_with_a_full_step(cli, tmp_path, ste
     import profiling_dit as pdit
 
     out, report = tmp_path / "v.npy", tmp_path / "r.json"
-    res = cli("generate", "--profile", pdit.shipped_profile("tiny"), "--prompt", "a red ball", "--steps", steps,
-              "--height", 32, "--width", 32, "--frames", 5, "--out", out, "--report", report)
-    assert res.exit_code == 0, res.output
-    plan = json.loads(report.read_text())["profiling_dit"]
-    assert plan["full_compute_steps"][-1] == steps - 1
-    assert plan["full_compute_steps"] == REFERENCE["cases"][f"cached-{steps}-full-steps"]
+    for schedule in ((), ("--schedule", "paper")):
+        res = cli("generate", "--profile", pdit.shipped_profile("tiny"), "--prompt", "a red ball", "--steps", steps,
+                  "--height", 32, "--width", 32, "--frames", 5, *schedule, "--out", out, "--report", report, "--force")
+        assert res.exit_code == 0, res.output
+        plan = json.loads(report.read_text())["profiling_dit"]
+        assert plan["full_compute_steps"][-1] == steps - 1
+    assert plan["full_compute_steps"] == REFERENCE["cases"][f"cached-{steps}-full-steps"]  # the paper's, as before
 
 
 # --- the same frames, bit for bit, as before the layout change ------------------------------------------
@@ -146,11 +147,11 @@ def test_frames_equal_those_recorded_before_the_layout_change(tiny_model, same_p
     profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
     if steps == 20:
         assert _hash(pdit.generate(tiny_model, gen).frames) == REFERENCE["cases"]["stock-20"]
-    result, summary = generate_cached(tiny_model, gen, profile.config(steps=steps))
+    result, summary = generate_cached(tiny_model, gen, profile.config(steps=steps, schedule="paper"))
     assert _hash(result.frames) == REFERENCE["cases"][f"cached-{steps}"]
     assert summary["full_compute_steps"] == REFERENCE["cases"][f"cached-{steps}-full-steps"]
     # the one-call API, whose plan adapts to the call, gives the same frames
-    pdit.apply(tiny_model.pipe, profile)
+    pdit.apply(tiny_model.pipe, profile, schedule="paper")
     try:
         import warnings
 
@@ -283,7 +284,7 @@ def test_profile_round_trips_through_dict_and_config():
 
     profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
     assert pdit.Profile.from_dict(profile.to_dict()) == profile
-    config = profile.config()
+    config = profile.config(schedule="paper")
     assert config.steps == 20 and config.background_blocks == profile.split.background_blocks
     assert profile.config(steps=30, warmup=2).warmup == 2  # overrides apply after rescaling
     with pytest.raises(ProfileError, match="unknown"):

@@ -45,7 +45,8 @@ def test_teacache_polynomial_fit_recovers_a_known_curve():
 
 # --- every adapter really skips at an aggressive setting ---------------------------------------
 AGGRESSIVE = {
-    "profiling-dit": {"background_share": 0.75},
+    "profiling-dit": {"budget": 0.5},
+    "profiling-dit-paper": {"background_share": 0.75},
     "profiling-dit-foreground": {"background_share": 0.25},
     "profiling-dit-inverse": {"background_share": 0.75},
     "profiling-dit-average": {"background_share": 0.75},

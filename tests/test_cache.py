@@ -64,7 +64,7 @@ def test_reuse_step_adds_cached_run_delta_not_a_fresh_computation():
     # blocks 1,2 are one background run; steps: 0 full (warm-up), 1 reuse, 2 full (final)
     cfg = ProfilingDiTConfig(num_blocks=4, background_blocks=(1, 2), warmup=0, interval_max=2, interval_min=2,
                              final_full_steps=1, steps=3)
-    assert cfg.full_steps(3) == [True, False, True]
+    assert cfg.full_step_mask(3) == [True, False, True]
     apply_profiling_dit(model, cfg)
     x0 = torch.tensor([1.0])
     out0 = _call(model, x0, 0, 3)

@@ -85,7 +85,7 @@ def test_step_count_mismatch_is_a_warning_and_rescales(tmp_path):
     from profiling_dit.profile.file import load_profile
 
     prof = load_profile(SHIPPED)
-    base = ProfilingDiTConfig.from_profile(prof, steps=prof.run.steps)
-    double = ProfilingDiTConfig.from_profile(prof, steps=2 * prof.run.steps)
+    base = ProfilingDiTConfig.from_profile(prof, steps=prof.run.steps, schedule="paper")
+    double = ProfilingDiTConfig.from_profile(prof, steps=2 * prof.run.steps, schedule="paper")
     assert double.warmup == round(base.warmup * 2)
     assert double.interval_max == max(2, round(base.interval_max * 2))

@@ -18,7 +18,7 @@ class ProfilingDiTConfig:
 
     Args:
         num_blocks: number of transformer blocks the config was made for (checked on apply).
-        background_blocks: indices of the blocks whose deltas are cached (Eq. 7's B).
+        background_blocks: indices of the blocks whose deltas are cached (Eq. 7's B, or a planned plan's set).
         warmup: s0; steps 0..s0 always compute fully.
         interval_max: T_max, the first gap between full-compute steps after the warm-up.
         interval_min: T_min, the last gap (Eq. 15).
@@ -29,6 +29,11 @@ class ProfilingDiTConfig:
             them rescaled by (its steps) / ``steps`` (rounded; intervals at least 2), with one warning.
             ``None``: use them as they are at any step count (a warm-up too long for a call is shortened).
             Also the plan length when the transformer is called outside a pipeline that says its step count.
+        full_steps: an explicit list of the full-compute steps of a ``steps``-step call (a planned or
+            calibrated plan); it replaces ``warmup``, the intervals and ``schedule``. A call with another step
+            count maps it proportionally (``map_full_steps``), keeping the share of full steps.
+        origin, predicted_error: where the plan came from ("planned for budget 0.5", "the paper's schedule") and
+            the planner's predicted error, for reports; they do not change what runs.
         step_range: ``(start, stop)``: the steps this transformer runs, for pipelines with two experts
             (Wan2.2 A14B). The warm-up, intervals and final full steps then count from the start of
             the range and end at its stop, so each expert is planned over its own steps (its cache is
@@ -55,7 +60,10 @@ class ProfilingDiTConfig:
     schedule: str = "stepwise"
     reuse: str = "background"
     steps: int | None = None
+    full_steps: tuple[int, ...] | None = None
     step_range: tuple[int, int] | None = None
+    origin: str = ""
+    predicted_error: float | None = None
 
     def __post_init__(self):
         if isinstance(self.num_blocks, bool) or not isinstance(self.num_blocks, int) or self.num_blocks < 1:
@@ -96,6 +104,20 @@ class ProfilingDiTConfig:
         if self.steps is not None:
             if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= 1000:
                 raise InvalidSettingError(f"`steps` must be an integer in [1, 1000], got {self.steps!r}")
+        if self.full_steps is not None:
+            if self.steps is None:
+                raise InvalidSettingError("`full_steps` needs `steps`, the step count the list is written for")
+            try:
+                full = tuple(sorted({int(x) for x in self.full_steps}))
+            except (TypeError, ValueError):
+                raise InvalidSettingError(f"`full_steps` must be step indices, got {self.full_steps!r:.200}") from None
+            if any(isinstance(x, bool) or not float(x).is_integer() for x in self.full_steps):
+                raise InvalidSettingError(f"`full_steps` must hold integers, got {list(self.full_steps)!r:.200}")
+            if not full or full[0] != 0 or full[-1] >= self.steps:
+                raise InvalidSettingError(
+                    f"`full_steps` must start with step 0 and stay below `steps` ({self.steps}), got {list(full)}")
+            object.__setattr__(self, "full_steps", full)
+        if self.steps is not None and self.full_steps is None:
             if self.step_range is None and self.warmup >= self.steps:
                 raise InvalidSettingError(
                     f"`warmup` {self.warmup} must be shorter than `steps` ({self.steps}); lower it")
@@ -113,6 +135,8 @@ class ProfilingDiTConfig:
             raise InvalidSettingError(f"`steps` must be a positive integer, got {steps!r}")
         if self.steps is None or steps == self.steps:
             return self
+        if self.full_steps is not None:
+            return dataclasses.replace(self, steps=steps, full_steps=map_full_steps(self.full_steps, self.steps, steps))
         ratio = steps / self.steps
         warmup = int(round(self.warmup * ratio))
         imax = max(2, int(round(self.interval_max * ratio)))
@@ -120,7 +144,7 @@ class ProfilingDiTConfig:
         return dataclasses.replace(self, warmup=min(warmup, steps - 1), interval_max=imax, interval_min=imin,
                                    steps=steps)
 
-    def full_steps(self, steps: int, step_range: tuple[int, int] | None = None) -> list[bool]:
+    def full_step_mask(self, steps: int, step_range: tuple[int, int] | None = None) -> list[bool]:
         """One bool per step of a ``steps``-step call: True where every block computes.
 
         ``step_range`` (or the config's own): the steps this transformer runs; it is planned over them."""
@@ -129,6 +153,9 @@ class ProfilingDiTConfig:
         out = [True] * steps  # outside its range this transformer is never called
         if b > a:
             local = self.rescaled(b - a) if self.steps is not None else self
+            if local.full_steps is not None:
+                out[a:b] = [i in local.full_steps for i in range(b - a)]
+                return out
             out[a:b] = full_compute_steps(b - a, min(local.warmup, b - a - 1), local.interval_max,
                                           local.interval_min, local.final_full_steps, local.schedule)
         return out
@@ -138,7 +165,7 @@ class ProfilingDiTConfig:
         steps = steps or self.steps
         if steps is None:
             raise InvalidSettingError("the plan needs a step count: pass `steps`")
-        return build_plan(self.full_steps(steps, step_range), self.num_blocks, self.cached_blocks)
+        return build_plan(self.full_step_mask(steps, step_range), self.num_blocks, self.cached_blocks)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -160,3 +187,30 @@ class ProfilingDiTConfig:
         from ..profile.file import as_profile
 
         return as_profile(profile).config(steps=steps, **kwargs)
+
+
+def map_full_steps(full: tuple[int, ...], steps: int, new_steps: int) -> tuple[int, ...]:
+    """An explicit list of full steps for ``steps`` steps, mapped to ``new_steps``: the same share of full
+    steps (rounded; at least one), spread over the call as the list spreads over its own (its positions,
+    as fractions of the run, resampled to the new count), step 0 always full, and the last step full when
+    it was."""
+    full = sorted(full)
+    if new_steps == steps:
+        return tuple(full)
+    ends = 2 if full[-1] == steps - 1 and new_steps > 1 and len(full) > 1 else 1
+    count = max(ends, min(new_steps, int(round(len(full) * new_steps / steps))))
+    where = np.asarray(full, dtype=float) / max(1, steps - 1)
+    if count == 1 or len(full) == 1:
+        wanted = [0.0]
+    else:
+        wanted = np.interp(np.linspace(0, len(full) - 1, count), np.arange(len(full)), where)
+    chosen: list[int] = []
+    for u in wanted:
+        target = int(round(u * (new_steps - 1)))
+        free = [c for c in range(new_steps) if c not in chosen]
+        chosen.append(min(free, key=lambda c: (abs(c - target), c)))
+    chosen.sort()
+    chosen[0] = 0
+    if ends == 2:
+        chosen[-1] = new_steps - 1
+    return tuple(sorted(set(chosen)))

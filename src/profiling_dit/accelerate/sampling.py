@@ -12,7 +12,8 @@ from ..pipeline.generation import GenerationResult, GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model, expert_step_ranges
 from .hooks import (ProfilingDiTConfig, applied_config, apply_profiling_dit, cache_bytes, compile_blocks, is_applied,
                     remove_profiling_dit)
-from .plan import computed_share, estimate_block_time_share, implied_speedup, timeline
+from .plan import estimate_block_time_share, implied_speedup
+from .preview import plan_summary
 
 
 def configs_for(pipe, profile, steps: int | None = None, **overrides) -> dict[str, ProfilingDiTConfig]:
@@ -21,10 +22,12 @@ def configs_for(pipe, profile, steps: int | None = None, **overrides) -> dict[st
     Args:
         pipe: a pipeline or ``LoadedModel``.
         profile: a ``Profile`` (or a path to one).
-        steps: plan for this many steps (the profile's schedule is rescaled to it, then ``overrides`` apply);
-            ``None``: as profiled. Either way each call is planned for its own step count when it runs.
-        **overrides: ``Profile.config`` arguments (``tau``, ``background_share``, ``warmup``, ``interval_max``,
-            ``interval_min``, ``final_full_steps``, ``schedule``, ``reuse``).
+        steps: plan for this many steps; ``None``: as profiled. Either way a call of another step count maps
+            the plan to its own count when it runs.
+        **overrides: ``Profile.config`` arguments: ``budget`` (share of block evaluations to compute) or
+            ``speedup``; ``schedule="paper"`` (or ``"inverse"``, ``"average"``) for the paper's schedule, with
+            ``warmup``, ``interval_max``, ``interval_min``, ``reuse``; ``tau``, ``background_share``,
+            ``final_full_steps``. Default: the planner at budget 0.5 (the paper's schedule for a version-1 profile).
 
     For a two-expert pipeline each expert's schedule was suggested over the steps it ran when profiled; with
     ``steps`` it is rescaled to the steps it runs in a ``steps``-step call.
@@ -49,8 +52,9 @@ def apply(pipe, profile, *, steps: int | None = None, **overrides) -> dict[str, 
         pipe: a supported diffusers pipeline (or a ``LoadedModel``); a two-expert pipeline gets one plan per
             expert, over the steps it runs.
         profile: a ``Profile`` that fits this model (checked), or the path of one.
-        steps, **overrides: see ``configs_for``. Without them, each call's plan is the profile's schedule
-            rescaled to that call's ``num_inference_steps`` (one warning when it differs from the profiled count).
+        steps, **overrides: see ``configs_for`` (``budget=0.4``, ``speedup=2.0``, ``schedule="paper"``, ...).
+            Without ``steps``, a call whose ``num_inference_steps`` differs from the profiled count gets the plan
+            mapped to its own count, with one warning.
 
     Example:
         ```python
@@ -106,23 +110,6 @@ def applied(pipe) -> dict[str, ProfilingDiTConfig]:
 
 def _all_configs(x) -> bool:
     return isinstance(x, dict) and bool(x) and all(isinstance(v, ProfilingDiTConfig) for v in x.values())
-
-
-def plan_summary(config: ProfilingDiTConfig, steps: int, step_range: tuple[int, int] | None = None) -> dict:
-    """The plan over the steps this config's transformer runs (all steps, or ``step_range``), as JSON."""
-    a, b = step_range or config.step_range or (0, steps)
-    plan = config.plan(steps, (a, b))[a:b]
-    summary = {
-        "config": config.to_dict(),
-        "full_compute_steps": [s for s, f in enumerate(config.full_steps(steps, (a, b))) if f and a <= s < b],
-        "timeline": timeline(plan),
-        "computed_share": computed_share(plan),
-        "computed_block_evaluations": int(plan.sum()),
-        "total_block_evaluations": int(plan.size),
-    }
-    if (a, b) != (0, steps):
-        summary["step_range"] = [a, b]
-    return summary
 
 
 def plan_summaries(pipe, configs: dict[str, ProfilingDiTConfig], steps: int) -> dict[str, dict]:

@@ -79,30 +79,67 @@ def to_markdown(results: dict, command: str | None = None) -> str:
     return "\n".join(lines)
 
 
+# One colour per method, the same in every plot (tab10, then tab20's lighter shades).
+METHOD_COLORS = {
+    "profiling-dit": "#d62728", "profiling-dit-paper": "#ff9896", "profiling-dit-foreground": "#c49c94",
+    "profiling-dit-inverse": "#f7b6d2", "profiling-dit-average": "#dbdb8d", "first-block-cache": "#1f77b4",
+    "taylorseer": "#2ca02c", "magcache": "#9467bd", "pab": "#8c564b", "seacache": "#17becf",
+    "fastercache": "#bcbd22", "teacache": "#ff7f0e", "cache-dit": "#7f7f7f",
+}
+_SHORT = {"budget": "", "background_share": "bg ", "threshold": "t ", "cache_interval": "every ", "skip_range": "skip ",
+          "max_skip_steps": None}
+
+
+def _point_label(row: dict) -> str:
+    parts = []
+    for key, value in (row.get("params") or {}).items():
+        prefix = _SHORT.get(key, f"{key} ")
+        if prefix is not None:
+            parts.append(f"{prefix}{value:g}" if isinstance(value, float) else f"{prefix}{value}")
+    return ", ".join(parts)
+
+
 def pareto_plot(results: dict, path: Path) -> Path:
-    """Transformer-time speedup vs PSNR, one curve per method (its settings sorted by speedup)."""
+    """Quality against cost, one line per method: PSNR against the computed share of block evaluations (left:
+    the cost that does not depend on the machine) and against the measured transformer speedup (right).
+    Each point is labelled with its setting; colours are fixed per method."""
     from .._plotting import pyplot, save_figure
 
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
     rows = [r for r in results["summary"] if r["status"] == "ok" and r["method"] != "baseline"]
+    params = {(r["method"], r["setting"]): r.get("params") for r in results.get("runs", [])}
     finite = [r["psnr"] for r in rows if math.isfinite(r["psnr"])]
-    cap = (max(finite) + 5) if finite else 60.0
+    cap = (max(finite) + 3) if finite else 60.0
     by_method: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        by_method[r["method"]].append(r)
-    for method, pts in sorted(by_method.items()):
-        pts.sort(key=lambda r: r["transformer_speedup"])
-        xs = [r["transformer_speedup"] for r in pts]
-        ys = [min(r["psnr"], cap) for r in pts]
-        style = "-o" if method == "profiling-dit" else "--." if method.startswith("profiling-dit") else "-s"
-        ax.plot(xs, ys, style, label=method, lw=2 if method == "profiling-dit" else 1, ms=5)
-    ax.axvline(1.0, color="gray", lw=0.8)
-    ax.set_xlabel("transformer-time speedup over stock sampling")
-    ax.set_ylabel(f"PSNR vs stock frames (dB; identical capped at {cap:.0f})")
-    ax.set_title("Speed–quality per caching method (up and right is better)", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
-    ax.grid(alpha=0.3)
+        by_method[r["method"]].append({**r, "params": params.get((r["method"], r["setting"]))})
+    for method, pts in sorted(by_method.items(), key=lambda kv: kv[0] != "profiling-dit"):
+        color = METHOD_COLORS.get(method, "black")
+        ours = method == "profiling-dit"
+        for ax, key in ((left, "computed_share"), (right, "transformer_speedup")):
+            pts.sort(key=lambda r: r[key])
+            xs = [r[key] for r in pts]
+            ys = [min(r["psnr"], cap) for r in pts]
+            ax.plot(xs, ys, "-o" if ours else "--s", color=color, label=method, lw=2.2 if ours else 1, ms=5 if ours else 4,
+                    zorder=3 if ours else 2)
+            for x, y, r in zip(xs, ys, pts):
+                text = _point_label(r)
+                if text:
+                    ax.annotate(text, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=color)
+    left.set_xlabel("computed share of block evaluations (lower is cheaper)")
+    right.set_xlabel("transformer-time speedup over stock sampling (measured; noisy on a shared CPU)")
+    left.set_ylabel(f"PSNR against stock frames, dB (identical capped at {cap:.0f})")
+    left.invert_xaxis()
+    right.axvline(1.0, color="gray", lw=0.8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    s = results.get("settings", {})
+    fig.suptitle(f"Quality against cost per caching method (up and right is better); {len(s.get('prompts', []))} "
+                 f"prompt(s) x {len(s.get('seeds', []))} seed(s), {s.get('steps')} steps", fontsize=10)
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
     return save_figure(fig, path)
 
 

@@ -82,6 +82,8 @@ def quiet_libraries() -> None:
     tlog.set_verbosity_error()
     tlog.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # the commands print this note themselves (Profile.mismatch_warnings)
+    warnings.filterwarnings("ignore", message="this profile has no staleness table")
 
 
 def run_with_progress(console, fn, total_steps: int, label: str = "Denoising"):

@@ -22,7 +22,8 @@ PARAMS = {
     "prompt", "negative_prompt", "image", "steps", "height", "width", "frames", "guidance", "seed", "fps", "model",
     "device", "dtype", "force", "warmup", "interval_max", "interval_min", "final_full_steps", "tau",
     "background_share", "schedule", "reuse", "every", "chunk_size", "query_stride", "attn_threshold", "mask_step",
-    "masks", "sam2", "sam2_config", "prompts", "seeds", "methods", "repeats",
+    "masks", "sam2", "sam2_config", "prompts", "seeds", "methods", "repeats", "budget", "speedup", "budgets",
+    "calibrate", "staleness_tokens",
 }
 
 

@@ -36,7 +36,7 @@ ReportOpt = Annotated[Optional[Path], typer.Option("--report", help="Write a JSO
 
 
 class Schedule(str, Enum):
-    stepwise = "stepwise"
+    paper = "paper"
     inverse = "inverse"
     average = "average"
 
@@ -44,3 +44,21 @@ class Schedule(str, Enum):
 class Reuse(str, Enum):
     background = "background"
     foreground = "foreground"
+
+
+BudgetOpt = Annotated[Optional[float], typer.Option(
+    "--budget", help="Share of block evaluations to compute, in (0, 1]: the planner's plan (calibrated where the "
+                     "profile holds one) [default: 0.5 with a planning profile].")]
+SpeedupOpt = Annotated[Optional[float], typer.Option(
+    "--speedup", help="Instead of --budget: aim at this transformer speedup, through the profile's measured share "
+                      "of time in blocks.")]
+ScheduleOpt = Annotated[Optional[Schedule], typer.Option(
+    "--schedule", help="Use the paper's schedule (stepwise gaps from the profile) or its ablations (paper Table 4) "
+                       "instead of the planner.")]
+WarmupOpt = Annotated[Optional[int], typer.Option("--warmup", help="Paper's schedule: s0, steps 0..s0 compute fully [default: the profile's].")]
+IntervalMaxOpt = Annotated[Optional[int], typer.Option("--interval-max", help="Paper's schedule: T_max, first gap between full steps [default: the profile's].")]
+IntervalMinOpt = Annotated[Optional[int], typer.Option("--interval-min", help="Paper's schedule: T_min, last gap between full steps [default: the profile's].")]
+TauOpt = Annotated[Optional[float], typer.Option("--tau", help="Re-split the profile's blocks at this τ.")]
+BackgroundShareOpt = Annotated[Optional[float], typer.Option("--background-share", help="Re-split: this share of blocks is background (the planner: the size of its cached set).")]
+FinalFullStepsOpt = Annotated[Optional[int], typer.Option("--final-full-steps", help="Always compute the last N steps fully [default: 1].")]
+ReuseOpt = Annotated[Optional[Reuse], typer.Option("--reuse", help="Paper's schedule: which blocks reuse deltas (paper Table 3) [default: background].")]

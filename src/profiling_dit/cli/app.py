@@ -8,6 +8,7 @@ import typer
 from .bench import bench
 from .generate import generate
 from .models import models
+from .plan import plan
 from .profile import profile
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.command()(models)
 app.command()(generate)
 app.command()(profile)
+app.command()(plan)
 app.command()(bench)
 
 

@@ -27,14 +27,16 @@ def generate(
     guidance: o.GuidanceOpt = None,
     seed: o.SeedOpt = 0,
     fps: o.FpsOpt = None,
-    warmup: Annotated[Optional[int], typer.Option("--warmup", help="s0: steps 0..s0 compute fully [default: the profile's].")] = None,
-    interval_max: Annotated[Optional[int], typer.Option("--interval-max", help="T_max: first gap between full steps [default: the profile's].")] = None,
-    interval_min: Annotated[Optional[int], typer.Option("--interval-min", help="T_min: last gap between full steps [default: the profile's].")] = None,
-    tau: Annotated[Optional[float], typer.Option("--tau", help="Re-split the profile's blocks at this τ.")] = None,
-    background_share: Annotated[Optional[float], typer.Option("--background-share", help="Re-split: this share of blocks is background.")] = None,
-    final_full_steps: Annotated[Optional[int], typer.Option("--final-full-steps", help="Always compute the last N steps fully [default: 1].")] = None,
-    schedule: Annotated[Optional[o.Schedule], typer.Option("--schedule", help="Gap schedule (paper Table 4) [default: stepwise].")] = None,
-    reuse: Annotated[Optional[o.Reuse], typer.Option("--reuse", help="Which blocks reuse deltas (paper Table 3) [default: background].")] = None,
+    budget: o.BudgetOpt = None,
+    speedup: o.SpeedupOpt = None,
+    schedule: o.ScheduleOpt = None,
+    warmup: o.WarmupOpt = None,
+    interval_max: o.IntervalMaxOpt = None,
+    interval_min: o.IntervalMinOpt = None,
+    tau: o.TauOpt = None,
+    background_share: o.BackgroundShareOpt = None,
+    final_full_steps: o.FinalFullStepsOpt = None,
+    reuse: o.ReuseOpt = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block (regional).")] = False,
     device: o.DeviceOpt = "auto",
     dtype: o.DTypeOpt = o.DType.auto,
@@ -49,17 +51,20 @@ def generate(
     from ._common import load, profile_and_model, run_with_progress, settings_from
 
     # Everything cheap is checked before any weights load.
-    overrides = dict(tau=tau, background_share=background_share, warmup=warmup, interval_max=interval_max,
-                     interval_min=interval_min, final_full_steps=final_full_steps,
-                     schedule=schedule.value if schedule else None, reuse=reuse.value if reuse else None)
-    if profile is None and (any(v is not None for v in overrides.values()) or compile):
-        raise InvalidSettingError("caching options (--warmup, --tau, --compile, ...) need --profile")
+    overrides = plan_options(budget, speedup, schedule, warmup, interval_max, interval_min, tau, background_share,
+                             final_full_steps, reuse)
+    if profile is None and (overrides or compile):
+        raise InvalidSettingError("caching options (--budget, --schedule, --compile, ...) need --profile")
     prof, source = profile_and_model(profile, model)
     settings = settings_from(source, prompt, negative_prompt, steps, height, width, frames, guidance, seed, fps, image)
     warnings = []
     if prof is not None:
         # validates the overrides now (a two-expert profile is planned per expert once the model is loaded)
-        prof.config(steps=None if prof.experts else settings.steps, **overrides)
+        import warnings as _w
+
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")  # the version-1 note is among the warnings shown below
+            prof.config(steps=None if prof.experts else settings.steps, **overrides)
         warnings = prof.mismatch_warnings(settings.steps, settings.height, settings.width, settings.frames)
     out = check_output_path(out, force)
     if report is not None:
@@ -85,7 +90,7 @@ def generate(
             if len(configs) > 1:
                 a, b = summaries[name].get("step_range", (0, settings.steps))
                 console.print(f"[bold]{name}[/] runs steps {a}..{b - 1}")
-            print_plan(console, summaries[name], cfg)
+            print_plan(console, summaries[name], cfg, _foreground(prof, name))
         result, summary = run_with_progress(
             console, lambda cb: generate_cached(loaded, settings, configs, compile=compile, on_step=cb),
             settings.steps, "Sampling (cached)")
@@ -108,17 +113,35 @@ def generate(
     )
 
 
-def print_plan(console, summary: dict, config) -> None:
+def plan_options(budget, speedup, schedule, warmup, interval_max, interval_min, tau, background_share,
+                 final_full_steps, reuse) -> dict:
+    """The flags that choose a plan, as ``Profile.config`` arguments (the ones given)."""
+    given = dict(budget=budget, speedup=speedup, schedule=schedule.value if schedule else None, warmup=warmup,
+                 interval_max=interval_max, interval_min=interval_min, tau=tau, background_share=background_share,
+                 final_full_steps=final_full_steps, reuse=reuse.value if reuse else None)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def print_plan(console, summary: dict, config, foreground=()) -> None:
     from rich.table import Table
 
-    console.print(f"ProfilingDiT plan: {summary['computed_share']:.0%} of block evaluations computed "
-                  f"(█ compute, · reuse cached delta); full-compute steps {summary['full_compute_steps']}")
+    extra = f"; predicted error {summary['predicted_error']:.3g}" if summary.get("predicted_error") is not None else ""
+    speed = (f"; implied transformer speedup {summary['implied_speedup']:.2f}x"
+             if summary.get("implied_speedup") else "")
+    console.print(f"ProfilingDiT plan ({summary.get('origin') or 'by hand'}): {summary['computed_share']:.0%} of "
+                  f"block evaluations computed{speed}{extra} (█ compute, · reuse cached delta); full-compute steps "
+                  f"{summary['full_compute_steps']}", highlight=False)
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("block", justify="right")
     table.add_column("set")
     table.add_column("steps →", no_wrap=True)
     cached = set(config.cached_blocks)
     for b, row in enumerate(summary["timeline"]):
-        kind = "B" if b in config.background_blocks else "F"
+        kind = "F" if b in set(foreground) else "B"
         table.add_row(str(b), kind + (" (cached)" if b in cached else ""), row)
     console.print(table)
+
+
+def _foreground(prof, component: str):
+    blocks = prof.expert(component).blocks if prof.experts else prof.blocks
+    return blocks.split.foreground_blocks

@@ -36,6 +36,9 @@ def profile(
     sam2: Annotated[Optional[str], typer.Option("--sam2", help="SAM2 checkpoint: .safetensors path or Hub id.")] = None,
     sam2_config: Annotated[Optional[str], typer.Option("--sam2-config", help="SAM2 config: tiny, small, base_plus, large, or a config path.")] = None,
     masks: Annotated[Optional[Path], typer.Option("--masks", help="Your own foreground masks (.npy, frames x H x W).")] = None,
+    calibrate: Annotated[int, typer.Option("--calibrate", help="Refine the plans of --budgets with at most N generations on the first prompt (0: no calibration).")] = 0,
+    budgets: Annotated[str, typer.Option("--budgets", help="Comma-separated budgets (computed shares) to calibrate.")] = "0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75",
+    staleness_tokens: Annotated[int, typer.Option("--staleness-tokens", help="Video tokens the staleness table is measured on.")] = 1024,
     device: o.DeviceOpt = "auto",
     dtype: o.DTypeOpt = o.DType.auto,
     force: o.ForceOpt = False,
@@ -54,7 +57,17 @@ def profile(
     gens = [settings_from(source, p, negative_prompt, steps, height, width, frames, guidance, seed, None, image)
             for p in prompt]
     ps = ProfileSettings(every=every, chunk_size=chunk_size, query_stride=query_stride, attn_threshold=attn_threshold,
-                         mask_step=mask_step, tau=tau, background_share=background_share)
+                         mask_step=mask_step, tau=tau, background_share=background_share,
+                         staleness_tokens=staleness_tokens)
+    try:
+        budget_list = tuple(float(x) for x in budgets.split(",") if x.strip())
+    except ValueError:
+        raise InvalidSettingError(f"--budgets must be comma-separated numbers, got {budgets!r}") from None
+    if calibrate < 0 or (calibrate and (not budget_list or any(not 0 < b < 1 for b in budget_list))):
+        raise InvalidSettingError("--calibrate takes a number of generations >= 0, and --budgets shares in (0, 1)")
+    if calibrate and calibrate < 1 + 2 * len(budget_list):
+        raise InvalidSettingError(f"--calibrate {calibrate} is too few for {len(budget_list)} budgets: give at least "
+                                  f"{1 + 2 * len(budget_list)} (one stock run, two candidates a budget)")
     ps.check_for(gens[0])
     out = check_output_path(out, force, extensions=(".json",))
     stem = out.with_suffix("")
@@ -87,6 +100,13 @@ def profile(
                                           negative_prompt=negative_prompt, image=g.image, segmenter=segmenter,
                                           masks=masks, on_step=cb),
         sum(x.steps for x in gens), "Profiling")
+    if calibrate:
+        from profiling_dit.profile.calibrate import calibrate as run_calibration
+
+        prof = run_with_progress(
+            console, lambda cb: run_calibration(loaded, prof, budget_list, calibrate,
+                                                on_generation=lambda i, n, what: cb(i - 1, n)),
+            calibrate, "Calibrating")
     prof.save(out)
     pics = [Path(f"{stem}{s}") for s in PICTURE_SUFFIXES if Path(f"{stem}{s}").exists()]
     sp = prof.split
@@ -94,6 +114,11 @@ def profile(
                f"blocks (tau={sp.tau:.3f}); schedule warm-up {prof.schedule.warmup}, "
                f"T_max {prof.schedule.interval_max}, T_min {prof.schedule.interval_min}; "
                f"pictures: {', '.join(str(p) for p in pics)}")
+    for plan in prof.plans:
+        typer.echo(f"  budget {plan.budget:g}: {len(plan.cached_blocks)} blocks cached, full steps "
+                   f"{list(plan.full_steps)}, {plan.calibration_psnr_db:.1f} dB against stock on the first prompt "
+                   f"({plan.generations} generations)")
+    typer.echo(f"Next: pdit generate --profile {out} --prompt \"...\" --out video.mp4   (or: pdit plan --profile {out})")
     if min(prof.foreground_share) == 0:
         console.print("[yellow]Warning:[/] the foreground mask is empty for at least one prompt, so R_attn is 0 there; "
                       "try --sam2, --masks, or another --mask-step")

@@ -90,4 +90,4 @@ def block_time_share(model, settings) -> float:
         timed = generate(model, settings)
     finally:
         detach_block_timers(blocks)
-    return sum(h.total_s for h in timers) / timed.timings.transformer_s
+    return min(1.0, sum(h.total_s for h in timers) / timed.timings.transformer_s)

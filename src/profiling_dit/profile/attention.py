@@ -99,6 +99,7 @@ class AttentionRecorder:
         self.l1: dict[int, float] = {}
         self.rel_l1: dict[int, float] = {}
         self.kept_predictions: dict[int, torch.Tensor] = {}
+        self.staleness = None  # a StalenessRecorder that follows the same calls, or None
         self._branch_outputs: dict[str, torch.Tensor] = {}
         self._prev_pred: torch.Tensor | None = None
 
@@ -182,6 +183,8 @@ class _ProfilerTransformerHook(ModelHook):
         if ctx is not None and ctx.step is None:  # pipelines that give no step index (CogVideoX): count calls
             ctx = CallContext(ctx.name, self._calls.get(ctx.name, 0))
         self.recorder.context = ctx
+        if self.recorder.staleness is not None:
+            self.recorder.staleness.context = ctx
         return args, kwargs
 
     def post_forward(self, module, output):
@@ -190,7 +193,11 @@ class _ProfilerTransformerHook(ModelHook):
         if ctx is not None:
             self.recorder.record_output(ctx.name, ctx.step, sample)
             self._calls[ctx.name] = self._calls.get(ctx.name, 0) + 1
+            if self.recorder.staleness is not None:
+                self.recorder.staleness.call_done(ctx.name, ctx.step)
         self.recorder.context = None
+        if self.recorder.staleness is not None:
+            self.recorder.staleness.context = None
         return output
 
     def reset_state(self, module):

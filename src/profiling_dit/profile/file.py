@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,16 @@ from typing import Any
 from .._io import atomic_write_text
 from ..errors import ProfileError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 KIND = "profiling-dit-profile"
 SCHEMA_PATH = Path(__file__).with_name("profile.schema.json")
 MAX_PROFILE_BYTES = 256 * 1024 * 1024
+# `schedule` names a user can give: the paper's stepwise schedule and its ablations (paper Table 4)
+PAPER_SCHEDULES = {"paper": "stepwise", "stepwise": "stepwise", "inverse": "inverse", "average": "average"}
+SCHEDULE_NAMES = ("paper", "inverse", "average")
+V1_NOTE = ("this profile has no staleness table (made by profiling-dit 0.1, schema version 1): using the paper's "
+           "schedule; profile the model again for planned plans")
 # Config entries that do not change the computation (paths, versions) are left out of the hash.
 _HASH_IGNORED = {"_name_or_path", "_diffusers_version", "_use_default_values", "_class_name"}
 
@@ -92,17 +99,55 @@ class RAttn:
 
 
 @dataclass(frozen=True)
+class StalenessSet:
+    """The error of reusing the deltas of one set of blocks (the ``size`` lowest-scoring ones): ``error[s][g-1]``
+    for a reuse at step s + g of the deltas of step s (None: not measured), and ``scale[t]``, the size of the
+    set's whole delta at step t."""
+
+    size: int
+    error: list
+    scale: list
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """What reusing a stale delta costs, measured in the profiling run (``profile/staleness.py``): per nested
+    set of blocks in ``order`` (lowest R_attn first), over the steps the transformer runs."""
+
+    proxy: str
+    tokens: int
+    max_gap: int
+    order: tuple[int, ...]
+    sets: tuple[StalenessSet, ...]
+    sigmas: tuple[float, ...] | None = None
+
+    def set_of(self, size: int) -> StalenessSet:
+        return self.sets[size - 1]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Staleness":
+        return cls(d["proxy"], int(d["tokens"]), int(d["max_gap"]), tuple(int(b) for b in d["order"]),
+                   tuple(StalenessSet(int(x["size"]), x["error"], x["scale"]) for x in d["sets"]),
+                   tuple(d["sigmas"]) if d.get("sigmas") is not None else None)
+
+
+@dataclass(frozen=True)
 class BlockProfile:
-    """One transformer's block profile: R_attn, block scores, the split and the suggested schedule."""
+    """One transformer's block profile: R_attn, block scores, the split, the suggested schedule (the paper's)
+    and, from schema version 2, the staleness table the planner uses."""
 
     r_attn: RAttn
     block_scores: tuple[float, ...]
     split: Split
     schedule: Schedule
+    staleness: Staleness | None = None
 
     def to_dict(self) -> dict:
-        return {"r_attn": _plain(self.r_attn), "block_scores": list(self.block_scores),
-                "split": _plain(self.split), "schedule": _plain(self.schedule)}
+        d = {"r_attn": _plain(self.r_attn), "block_scores": list(self.block_scores),
+             "split": _plain(self.split), "schedule": _plain(self.schedule)}
+        if self.staleness is not None:
+            d["staleness"] = _plain(self.staleness)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "BlockProfile":
@@ -112,7 +157,8 @@ class BlockProfile:
                                tuple(int(b) for b in d["split"]["foreground_blocks"]),
                                tuple(int(b) for b in d["split"]["background_blocks"])),
                    schedule=Schedule(int(d["schedule"]["warmup"]), int(d["schedule"]["interval_max"]),
-                                     int(d["schedule"]["interval_min"]), d["schedule"].get("method", "")))
+                                     int(d["schedule"]["interval_min"]), d["schedule"].get("method", "")),
+                   staleness=Staleness.from_dict(d["staleness"]) if d.get("staleness") is not None else None)
 
 
 @dataclass(frozen=True)
@@ -161,6 +207,7 @@ class RunInfo:
     device: dict = field(default_factory=dict)
     wall_s: tuple[float, ...] = ()
     transformer_s: tuple[float, ...] = ()
+    block_time_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +218,27 @@ class L1Curve:
     mean: tuple[float, ...]
     relative_mean: tuple[float, ...]
     per_prompt: list
+
+
+@dataclass(frozen=True)
+class CalibratedPlan:
+    """A plan refined with real generations on the profiling prompt for one budget (computed share)."""
+
+    component: str
+    budget: float
+    steps: int
+    cached_blocks: tuple[int, ...]
+    full_steps: tuple[int, ...]
+    computed_share: float
+    predicted_error: float | None = None
+    calibration_psnr_db: float | None = None
+    generations: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CalibratedPlan":
+        return cls(d["component"], float(d["budget"]), int(d["steps"]), tuple(int(b) for b in d["cached_blocks"]),
+                   tuple(int(s) for s in d["full_steps"]), float(d["computed_share"]), d.get("predicted_error"),
+                   d.get("calibration_psnr_db"), int(d.get("generations", 0)))
 
 
 @dataclass(frozen=True)
@@ -201,6 +269,7 @@ class Profile:
     created: str = ""
     pictures: dict = field(default_factory=dict)
     experts: tuple[ExpertProfile, ...] = ()
+    plans: tuple[CalibratedPlan, ...] = ()
     schema_version: int = SCHEMA_VERSION
     # not saved: what the mask picture needs (PCA frames and the mask shown on them), when just measured
     views: dict | None = field(default=None, compare=False, repr=False)
@@ -248,8 +317,12 @@ class Profile:
             "versions": dict(self.versions),
             "pictures": dict(self.pictures),
         }
+        if self.blocks.staleness is not None:
+            d["staleness"] = _plain(self.blocks.staleness)
         if self.experts:
             d["experts"] = [e.to_dict() for e in self.experts]
+        if self.plans:
+            d["plans"] = [_plain(p) for p in self.plans]
         return d
 
     @classmethod
@@ -268,7 +341,7 @@ class Profile:
                 profiled_steps=tuple(int(x) for x in r["profiled_steps"]), mask_step=int(r["mask_step"]),
                 settings=r["settings"], negative_prompt=r.get("negative_prompt", ""), dtype=r.get("dtype", ""),
                 device=r.get("device", {}), wall_s=tuple(r.get("wall_s", ())),
-                transformer_s=tuple(r.get("transformer_s", ()))),
+                transformer_s=tuple(r.get("transformer_s", ())), block_time_share=r.get("block_time_share")),
             segmenter=data["segmenter"],
             blocks=BlockProfile.from_dict(data),
             foreground_share=tuple(data["foreground_share"]),
@@ -279,6 +352,7 @@ class Profile:
             created=data["created"],
             pictures=data["pictures"],
             experts=tuple(ExpertProfile.from_dict(e) for e in data.get("experts", ())),
+            plans=tuple(CalibratedPlan.from_dict(x) for x in data.get("plans", ())),
             schema_version=int(data["schema_version"]),
         )
         _check_semantics(profile, source)
@@ -320,45 +394,106 @@ class Profile:
         return path
 
     # -- using it --
-    def config(self, steps: int | None = None, component: str | None = None, *, tau: float | None = None,
+    def config(self, steps: int | None = None, component: str | None = None, *, budget: float | None = None,
+               speedup: float | None = None, schedule: str | None = None, tau: float | None = None,
                background_share: float | None = None, **overrides):
-        """A ``ProfilingDiTConfig`` from this profile.
+        """A ``ProfilingDiTConfig`` from this profile: a planned plan, or the paper's schedule.
 
         Args:
-            steps: the step count to plan for (the profile's warm-up and intervals are rescaled by
-                steps / profiled steps; for one expert of a two-expert pipeline, that expert's own step count).
-                ``None``: as profiled; each call is rescaled to its own step count when it runs.
+            steps: the step count to plan for (for one expert of a two-expert pipeline, that expert's own step
+                count). ``None``: as profiled; a call of another step count maps the plan to its own count.
             component: which expert of a two-expert profile (``"transformer"`` or ``"transformer_2"``).
-            tau, background_share: re-split the block scores at this threshold, or with this share of
-                background blocks.
-            **overrides: any ``ProfilingDiTConfig`` field (``warmup``, ``interval_max``, ``interval_min``,
-                ``final_full_steps``, ``schedule``, ``reuse``), applied after rescaling.
+            budget: the largest share of block evaluations to compute, in (0, 1]: the plan calibrated for this
+                budget and step count when the profile holds one, else the planner's (``accelerate.planner``).
+            speedup: instead of ``budget``, a transformer speedup to aim at, through the share of transformer
+                time the profile measured in blocks (``run.block_time_share``).
+            schedule: ``"paper"`` (the paper's stepwise schedule with the profile's suggested warm-up and
+                intervals and its F/B split), or its ablations ``"inverse"`` and ``"average"``. Default: the
+                planner at ``DEFAULT_BUDGET`` when the profile has a staleness table (schema version 2), else
+                the paper's schedule. Giving ``warmup`` or an interval selects the paper's schedule too.
+            tau, background_share: re-split the block scores (the paper's schedule: its background set; the
+                planner: the size of the cached set it may use).
+            **overrides: ``ProfilingDiTConfig`` fields: ``warmup``, ``interval_max``, ``interval_min``,
+                ``reuse`` (the paper's schedule), ``final_full_steps`` (both); applied after rescaling.
         """
         from ..accelerate.config import ProfilingDiTConfig
         from .scoring import split_blocks
 
+        unknown = set(overrides) - set(ProfilingDiTConfig.__dataclass_fields__)
+        if unknown:
+            raise ProfileError(f"unknown ProfilingDiTConfig field(s): {', '.join(sorted(unknown))}")
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if schedule is not None and schedule not in SCHEDULE_NAMES:
+            raise ProfileError(f"`schedule` must be one of {', '.join(SCHEDULE_NAMES)}, got {schedule!r}")
         if self.experts and component is None:
             component = self.components[0]
         if component is None or (not self.experts and component == "transformer"):
             blocks, num_blocks, profiled = self.blocks, self.model.num_blocks, self.run.steps
+            component = "transformer"
         else:
             entry = self.expert(component)
             blocks, num_blocks = entry.blocks, entry.num_blocks
             profiled = entry.step_range[1] - entry.step_range[0]
+        split = None
         if tau is not None or background_share is not None:
-            _, _, background = split_blocks(blocks.block_scores, tau=tau, background_share=background_share)
-        else:
-            background = blocks.split.background_blocks
+            split = split_blocks(blocks.block_scores, tau=tau, background_share=background_share)[2]
+        paper_knobs = {"warmup", "interval_max", "interval_min", "reuse"} & set(overrides)
+        planned = schedule is None and not paper_knobs and (budget is not None or speedup is not None
+                                                           or blocks.staleness is not None)
+        if planned:
+            if paper_knobs:
+                raise ProfileError(f"{', '.join(sorted(paper_knobs))} apply to the paper's schedule; pass "
+                                   "`schedule`='paper' with them")
+            if blocks.staleness is None:
+                raise ProfileError("this profile has no staleness table (made by profiling-dit 0.1, schema version "
+                                   f"{self.schema_version}), so it cannot plan to a `budget`; profile the model again, "
+                                   "or use `schedule`='paper'")
+            return self._planned(component, blocks, num_blocks, profiled, steps, budget, speedup, split, overrides)
+        if budget is not None or speedup is not None:
+            raise ProfileError("`budget` and `speedup` choose a planned plan; leave `schedule` out with them")
+        if schedule is None and not paper_knobs and blocks.staleness is None:
+            warnings.warn(V1_NOTE, stacklevel=2)
+        background = split if split is not None else blocks.split.background_blocks
         s = blocks.schedule
         base = ProfilingDiTConfig(num_blocks=num_blocks, background_blocks=tuple(background), warmup=s.warmup,
                                   interval_max=s.interval_max, interval_min=s.interval_min,
-                                  steps=max(1, profiled))
+                                  steps=max(1, profiled), schedule=PAPER_SCHEDULES.get(schedule or "paper"),
+                                  origin="the paper's schedule" if (schedule or "paper") == "paper"
+                                  else f"the paper's {schedule} ablation")
         if steps is not None:
             base = base.rescaled(steps)
-        unknown = set(overrides) - set(ProfilingDiTConfig.__dataclass_fields__)
-        if unknown:
-            raise ProfileError(f"unknown ProfilingDiTConfig field(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        return dataclasses.replace(base, **overrides)
+
+    def _planned(self, component, blocks, num_blocks, profiled, steps, budget, speedup, split, overrides):
+        from ..accelerate.config import ProfilingDiTConfig
+        from ..accelerate.planner import DEFAULT_BUDGET, budget_for_speedup, plan_for_budget
+
+        extra = set(overrides) - {"final_full_steps"}
+        if extra:
+            raise ProfileError(f"{', '.join(sorted(extra))} cannot be set on a planned plan")
+        if budget is not None and speedup is not None:
+            raise ProfileError("give `budget` or `speedup`, not both")
+        if speedup is not None:
+            beta = self.run.block_time_share
+            if beta is None:
+                raise ProfileError("this profile did not measure the share of time spent in blocks, so it cannot "
+                                   "plan to a `speedup`; give `budget` (a share of block evaluations) instead")
+            budget = budget_for_speedup(speedup, beta)
+        budget = DEFAULT_BUDGET if budget is None else budget
+        n = steps if steps is not None else max(1, profiled)
+        final = overrides.get("final_full_steps", 1)
+        for plan in self.plans:
+            if (plan.component == component and abs(plan.budget - budget) < 1e-9 and plan.steps == n
+                    and (split is None or len(split) == len(plan.cached_blocks)) and final == 1):
+                return ProfilingDiTConfig(
+                    num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n, full_steps=plan.full_steps,
+                    predicted_error=plan.predicted_error,
+                    origin=f"calibrated for budget {budget:g} ({plan.generations} generations on the profiling prompt)")
+        sizes = [len(split)] if split is not None else None
+        plan = plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
+        return ProfilingDiTConfig(num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n,
+                                  full_steps=plan.full_steps, final_full_steps=final,
+                                  predicted_error=plan.predicted_error, origin=f"planned for budget {budget:g}")
 
     def check_fits(self, model) -> None:
         """Refuse (``ProfileError``) a model whose transformer(s) differ from the profiled ones: class, block
@@ -389,10 +524,10 @@ class Profile:
     def mismatch_warnings(self, steps: int, height: int, width: int, frames: int) -> list[str]:
         """What differs between these settings and the profiled ones, and what pdit does about it."""
         run = self.run
-        out = []
+        out = [] if self.blocks.staleness is not None else [V1_NOTE]
         if steps != run.steps:
-            out.append(f"the profile was made with {run.steps} steps, not {steps}: warm-up and intervals are "
-                       f"rescaled by {steps}/{run.steps}")
+            out.append(f"the profile was made with {run.steps} steps, not {steps}: the plan is made for {steps} "
+                       f"steps from the profile's measurements rescaled by {steps}/{run.steps}")
         if (frames, height, width) != (run.frames, run.height, run.width):
             out.append(f"the profile was made at {run.frames}x{run.height}x{run.width} (frames x height x width), "
                        f"not {frames}x{height}x{width}; the block split is used as it is")
@@ -427,9 +562,9 @@ def validate(data: Any, source: str = "profile") -> None:
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise ProfileError(f"{source} is not a ProfilingDiT profile (no \"kind\": {KIND!r})")
     version = data.get("schema_version")
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise ProfileError(f"{source} has schema version {version!r:.40}; this profiling-dit reads version "
-                           f"{SCHEMA_VERSION}: profile the model again with this version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        raise ProfileError(f"{source} has schema version {version!r:.40}; this profiling-dit reads versions "
+                           f"{', '.join(map(str, READABLE_VERSIONS))}: profile the model again with this version")
     where = _first_non_finite(data)
     if where is not None:
         raise ProfileError(f"{source}: {_json_path(where)} is not a finite number")
@@ -474,7 +609,11 @@ def _check_semantics(p: Profile, source: str) -> None:
     n = p.model.num_blocks
     if len(p.model.block_names) != n:
         bad("model.block_names", f"has {len(p.model.block_names)} names for {n} blocks")
-    _check_block_profile(p.blocks, n, p.run, "", bad)
+    top_run = p.run
+    if p.experts:  # the top-level block profile is the first expert's, over its steps
+        first = min(p.experts, key=lambda e: e.step_range[0])
+        top_run = dataclasses.replace(p.run, steps=first.step_range[1] - first.step_range[0])
+    _check_block_profile(p.blocks, n, top_run, "", bad)
     run = p.run
     if len(run.prompts) != len(p.foreground_share) or len(run.prompts) != len(p.masks):
         bad("masks", f"has {len(p.masks)} entries for {len(run.prompts)} prompts")
@@ -489,6 +628,7 @@ def _check_semantics(p: Profile, source: str) -> None:
     for name, values in (("l1.mean", p.l1.mean), ("l1.relative_mean", p.l1.relative_mean)):
         if not all(math.isfinite(v) for v in values):
             bad(name, "holds a value that is not finite")
+    _check_plans(p, bad)
     if p.experts:
         if sorted(e.component for e in p.experts) != ["transformer", "transformer_2"]:
             bad("experts", "must hold one entry for transformer and one for transformer_2")
@@ -504,6 +644,17 @@ def _check_semantics(p: Profile, source: str) -> None:
             _check_block_profile(e.blocks, e.num_blocks, sub, f"experts[{i}].", bad)
 
 
+def _check_plans(p: Profile, bad) -> None:
+    blocks = {c: (p.expert(c).num_blocks if p.experts else p.model.num_blocks) for c in p.components}
+    for i, plan in enumerate(p.plans):
+        if plan.component not in blocks:
+            bad(f"plans[{i}].component", f"is {plan.component!r}; the profile has {', '.join(blocks)}")
+        if any(x >= blocks[plan.component] for x in plan.cached_blocks):
+            bad(f"plans[{i}].cached_blocks", f"has blocks beyond the {blocks[plan.component]} blocks")
+        if plan.full_steps[0] != 0 or plan.full_steps[-1] >= plan.steps or list(plan.full_steps) != sorted(plan.full_steps):
+            bad(f"plans[{i}].full_steps", f"must rise from step 0 and stay below {plan.steps}")
+
+
 def _check_block_profile(b: BlockProfile, n: int, run: RunInfo, prefix: str, bad) -> None:
     if len(b.block_scores) != n:
         bad(f"{prefix}block_scores", f"has {len(b.block_scores)} scores for {n} blocks")
@@ -517,6 +668,18 @@ def _check_block_profile(b: BlockProfile, n: int, run: RunInfo, prefix: str, bad
                               "background_blocks")
     if not math.isfinite(b.split.tau):
         bad(f"{prefix}split.tau", "is not finite")
+    if b.staleness is not None:
+        st = b.staleness
+        if sorted(st.order) != list(range(n)):
+            bad(f"{prefix}staleness.order", f"must list each of the {n} blocks once")
+        if [x.size for x in st.sets] != list(range(1, n + 1)):
+            bad(f"{prefix}staleness.sets", f"must hold the sets of sizes 1 to {n}, in order")
+        for i, x in enumerate(st.sets):
+            if len(x.error) != run.steps or any(len(row) != st.max_gap for row in x.error) or len(x.scale) != run.steps:
+                bad(f"{prefix}staleness.sets[{i}]", f"must hold {run.steps} rows of {st.max_gap} errors and "
+                                                    f"{run.steps} scales")
+        if st.sigmas is not None and len(st.sigmas) != run.steps + 1:
+            bad(f"{prefix}staleness.sigmas", f"must hold {run.steps + 1} noise levels")
     s = b.schedule
     if s.interval_max < s.interval_min:
         bad(f"{prefix}schedule", f"has interval_max {s.interval_max} < interval_min {s.interval_min}")

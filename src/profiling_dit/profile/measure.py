@@ -18,6 +18,7 @@ import dataclasses
 import datetime as _dt
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,6 +33,7 @@ from .attention import AttentionRecorder, attention_capture
 from .file import KIND, SCHEMA_VERSION, Profile, model_identity
 from .scoring import r_attn, split_blocks, suggest_schedule
 from .segmentation import PcaOtsuSegmenter, load_user_masks, pca_rgb, to_token_grid
+from .staleness import StalenessRecorder, set_errors, staleness_capture
 
 DEFAULT_BACKGROUND_SHARE = 0.75
 
@@ -49,6 +51,11 @@ class ProfileSettings:
         tau: split threshold on block scores (Eq. 7); or give ``background_share`` instead.
         background_share: target share of background blocks (used when ``tau`` is None; default 0.75).
         branch: which CFG branch's attention is measured ("cond").
+        staleness: also record what reusing a stale delta costs (``staleness.py``), the planner's input.
+        staleness_tokens: video tokens (a fixed random subset) the staleness is measured on.
+        staleness_max_gap: the longest reuse, in steps, it is measured for (default: half the steps, at most 16).
+        time_blocks: measure the share of transformer time spent in blocks (a 2-step stock run with a timer
+            around every block), which turns a speedup target into a budget.
     """
 
     every: int = 1
@@ -59,6 +66,10 @@ class ProfileSettings:
     tau: float | None = None
     background_share: float | None = None
     branch: str = "cond"
+    staleness: bool = True
+    staleness_tokens: int = 1024
+    staleness_max_gap: int | None = None
+    time_blocks: bool = True
 
     def __post_init__(self):
         for name, v, lo in (("every", self.every, 1), ("chunk_size", self.chunk_size, 1),
@@ -78,6 +89,12 @@ class ProfileSettings:
                 raise InvalidSettingError(f"`{name}` must be a number in [0, 1], got {v!r}")
         if self.branch not in ("cond", "uncond"):
             raise InvalidSettingError(f"`branch` must be cond or uncond, got {self.branch!r}")
+        for name, v in (("staleness_tokens", self.staleness_tokens), ("staleness_max_gap", self.staleness_max_gap)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InvalidSettingError(f"`{name}` must be a positive integer, got {v!r}")
+
+    def max_gap(self, steps: int) -> int:
+        return max(1, min(steps - 1, self.staleness_max_gap or min(16, max(2, steps // 2))))
 
     def check_for(self, gen: GenerationSettings) -> None:
         if self.mask_step is not None and not 0 <= self.mask_step < gen.steps:
@@ -118,6 +135,8 @@ class PromptMeasurement:
     # two-expert pipelines (Wan2.2): rows [start, stop) of r_attn and steps [start, stop) per expert
     expert_blocks: dict | None = None
     expert_steps: dict | None = None
+    staleness: object | None = None  # the StalenessRecorder of this run
+    sigmas: list | None = None  # the scheduler's noise levels over the run (S + 1), when it has them
 
 
 def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSettings, segmenter=None,
@@ -144,12 +163,21 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
         query_stride=ps.query_stride, keep_prediction_steps={mask_step}, batched_cfg=cfg_mode == "batched",
         frames_first=model.arch.prediction_frames_first,
     )
+    stale = None
+    if ps.staleness:
+        stale = StalenessRecorder(n_blocks, expert_blocks, gen.guidance if cfg_mode else None, cfg_mode == "batched",
+                                  ps.max_gap(gen.steps), ps.staleness_tokens)
+        recorder.staleness = stale
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         for name, (first, _) in expert_blocks.items():
             stack.enter_context(attention_capture(getattr(model.pipe, name), model.arch, recorder, block_offset=first))
+            if stale is not None:
+                stack.enter_context(staleness_capture(getattr(model.pipe, name), model.arch, stale, block_offset=first))
         result = generate(model, gen, on_step=on_step)
     wall = time.perf_counter() - t0
+    sigmas = getattr(model.pipe.scheduler, "sigmas", None)
+    sigmas = [float(x) for x in sigmas][:gen.steps + 1] if sigmas is not None and len(sigmas) > gen.steps else None
 
     pred = recorder.kept_predictions[mask_step]
     rgb = pca_rgb(pred)
@@ -168,6 +196,7 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
         token_mask=tmask, pca_frames=rgb, latent_mask=shown, wall_s=wall,
         transformer_s=result.timings.transformer_s, frames=result.frames[0],
         expert_blocks=expert_blocks, expert_steps=model.expert_step_ranges(gen.steps),
+        staleness=stale, sigmas=sigmas,
     )
 
 
@@ -232,11 +261,17 @@ def profile_model(pipe, prompts, settings: ProfileSettings | None = None, *, ste
         offset = sum(g.steps for g in gens[:i])
         step_cb = None if on_step is None else (lambda s, n, offset=offset: on_step(offset + s, total))
         measurements.append(measure_prompt(model, gen, settings, segmenter, masks, on_step=step_cb))
-    return build_profile(model, gens, settings, measurements, seg_info)
+    share = None
+    if settings.time_blocks:
+        from ..pipeline.timing import block_time_share
+
+        share = block_time_share(model, dataclasses.replace(gens[0], steps=2))
+    return build_profile(model, gens, settings, measurements, seg_info, block_time_share=share)
 
 
 def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
-                  measurements: list[PromptMeasurement], segmenter_info: dict) -> Profile:
+                  measurements: list[PromptMeasurement], segmenter_info: dict,
+                  block_time_share: float | None = None) -> Profile:
     """Aggregate per-prompt measurements into a ``Profile``.
 
     Two-expert pipelines (Wan2.2 A14B) get ``experts``, one block profile per expert (its blocks, over the
@@ -249,7 +284,7 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
     gen0 = gens[0]
     m0 = measurements[0]
     sections = {name: _block_profile(measurements, m0.expert_blocks[name], m0.expert_steps[name],
-                                     dict(zip(l1_steps, rel_mean)), ps)
+                                     dict(zip(l1_steps, rel_mean)), ps, name)
                 for name in m0.expert_blocks}
     first = sections[model.experts[0]]
     latent_grid, grid = token_grid(model, gen0)
@@ -273,6 +308,7 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
             "settings": asdict(ps),
             "wall_s": [m.wall_s for m in measurements],
             "transformer_s": [m.transformer_s for m in measurements],
+            "block_time_share": block_time_share,
         },
         "segmenter": segmenter_info,
         "r_attn": first["r_attn"],
@@ -283,6 +319,7 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
                "per_prompt": [[m.l1[s] for s in l1_steps] for m in measurements]},
         "split": first["split"],
         "schedule": first["schedule"],
+        **({"staleness": first["staleness"]} if "staleness" in first else {}),
         "versions": library_versions(),
         "pictures": {},
     }
@@ -296,7 +333,7 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
 
 
 def _block_profile(measurements: list[PromptMeasurement], rows: tuple[int, int], step_range: tuple[int, int],
-                   rel_l1: dict[int, float], ps: ProfileSettings) -> dict:
+                   rel_l1: dict[int, float], ps: ProfileSettings, expert: str) -> dict:
     """R_attn, block scores, F/B split and suggested schedule of one expert (rows) over its steps."""
     a, b = step_range
     cols = [i for i, s in enumerate(measurements[0].steps) if a <= s < b]
@@ -311,7 +348,7 @@ def _block_profile(measurements: list[PromptMeasurement], rows: tuple[int, int],
     tau, fg, bg = split_blocks(scores, tau=ps.tau, background_share=share)
     # the schedule counts from the expert's first step; the change across the hand-over is not its own
     local = {s - a: v for s, v in rel_l1.items() if a < s < b}
-    return {
+    out = {
         "r_attn": {"steps": steps, "mean": _round(mean),
                    "per_prompt": [_round(np.nan_to_num(x, nan=0.0)) for x in stack]},
         "block_scores": _round(scores),
@@ -319,6 +356,48 @@ def _block_profile(measurements: list[PromptMeasurement], rows: tuple[int, int],
                   "background_share": len(bg) / len(scores), "foreground_blocks": fg, "background_blocks": bg},
         "schedule": suggest_schedule(local, b - a),
     }
+    if all(m.staleness is not None for m in measurements):
+        out["staleness"] = _staleness_table(measurements, scores, step_range, ps)
+    return out
+
+
+def _staleness_table(measurements: list[PromptMeasurement], scores: np.ndarray, step_range: tuple[int, int],
+                     ps: ProfileSettings) -> dict:
+    """Per nested set of blocks (the k lowest-scoring blocks, k = 1 .. all), the error of reusing at step
+    s + g the deltas computed at step s, counted from the expert's first step; mean over prompts."""
+    a, b = step_range
+    order = [int(i) for i in np.argsort(np.nan_to_num(scores, nan=0.0), kind="stable")]
+    gap = measurements[0].staleness.max_gap
+    local_steps = range(a, b)
+    sets = []
+    for k in range(1, len(order) + 1):
+        errors, scales = [], []
+        for m in measurements:
+            e, sc = set_errors(m.staleness.gram, m.staleness.self_gram, order[:k], local_steps, gap)
+            errors.append(e)
+            scales.append(sc)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # unmeasured cells stay NaN (None in the file)
+            err = np.nanmean(np.array(errors, dtype=float), axis=0)
+            sc = np.nanmean(np.array(scales, dtype=float), axis=0)
+        sets.append({"size": k, "error": _sig(err), "scale": _sig(sc)})
+    sigmas = measurements[0].sigmas
+    return {
+        "proxy": "guided-delta-l2",
+        "tokens": measurements[0].staleness.tokens,
+        "max_gap": gap,
+        "order": order,
+        "sigmas": _sig(np.array(sigmas[a:b + 1], float)) if sigmas is not None else None,
+        "sets": sets,
+    }
+
+
+def _sig(a: np.ndarray) -> list:
+    """6 significant digits; NaN (not measured) as None."""
+    a = np.asarray(a, dtype=float)
+    if a.ndim == 0:
+        return None if not np.isfinite(a) else float(f"{a:.6g}")
+    return [_sig(x) for x in a]
 
 
 def _round(a) -> list:

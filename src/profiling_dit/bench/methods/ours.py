@@ -1,9 +1,17 @@
-"""ProfilingDiT and the paper's ablations (Table 3: reuse the foreground blocks; Table 4: inverse and
-average gap schedules), as bench adapters over ``profiling_dit.accelerate``."""
+"""ProfilingDiT and the paper's method and ablations, as bench adapters over ``profiling_dit.accelerate``.
+
+- ``profiling-dit``: the planner's plans (calibrated ones where the profile holds them) at a budget of
+  computed share; the sweep covers budgets 0.35 to 0.75.
+- ``profiling-dit-paper``: the method as published, the paper's stepwise schedule with the profile's
+  suggested warm-up and intervals and its F/B split (sweep: background shares).
+- ablations of the paper (Table 3: reuse the foreground blocks; Table 4: inverse and average gap schedules).
+"""
 
 from __future__ import annotations
 
 from .base import Method, NotApplicable
+
+BUDGETS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
 
 
 def _check(ctx):
@@ -11,12 +19,17 @@ def _check(ctx):
         raise NotApplicable("needs a profile")
 
 
-def _apply_factory(schedule: str, reuse: str):
+def _check_planned(ctx):
+    _check(ctx)
+    if ctx.profile.blocks.staleness is None:
+        raise NotApplicable("the profile has no staleness table (schema version 1); profile the model again")
+
+
+def _apply_factory(**fixed):
     def apply(ctx, params):
         from ...accelerate.sampling import configs_for, install
 
-        install(ctx.model, configs_for(ctx.model, ctx.profile, ctx.settings.steps, schedule=schedule, reuse=reuse,
-                                       **params))
+        install(ctx.model, configs_for(ctx.model, ctx.profile, ctx.settings.steps, **fixed, **params))
     return apply
 
 
@@ -26,15 +39,19 @@ def _remove(ctx):
     remove(ctx.model)
 
 
-SWEEP = tuple({"background_share": s} for s in (0.5, 0.75, 0.9))
+PAPER_SWEEP = tuple({"background_share": s} for s in (0.5, 0.75, 0.9))
 
 METHODS = (
-    Method("profiling-dit", "profiling-dit", {}, SWEEP, _apply_factory("stepwise", "background"), _remove, _check,
-           note="ours: background-block reuse, stepwise schedule", multi_expert=True),
-    Method("profiling-dit-foreground", "profiling-dit", {}, SWEEP, _apply_factory("stepwise", "foreground"), _remove,
-           _check, note="ablation (paper Table 3): reuse the foreground blocks instead", multi_expert=True),
-    Method("profiling-dit-inverse", "profiling-dit", {}, SWEEP, _apply_factory("inverse", "background"), _remove,
+    Method("profiling-dit", "profiling-dit", {}, tuple({"budget": b} for b in BUDGETS), _apply_factory(), _remove,
+           _check_planned, note="ours: planned (or calibrated) cached blocks and full steps at a computed-share budget",
+           multi_expert=True),
+    Method("profiling-dit-paper", "profiling-dit", {}, PAPER_SWEEP, _apply_factory(schedule="paper"), _remove, _check,
+           note="the paper's method: background blocks, stepwise schedule from the profile", multi_expert=True),
+    Method("profiling-dit-foreground", "profiling-dit", {}, PAPER_SWEEP,
+           _apply_factory(schedule="paper", reuse="foreground"), _remove, _check,
+           note="ablation (paper Table 3): reuse the foreground blocks instead", multi_expert=True),
+    Method("profiling-dit-inverse", "profiling-dit", {}, PAPER_SWEEP, _apply_factory(schedule="inverse"), _remove,
            _check, note="ablation (paper Table 4): gaps grow from T_min to T_max", multi_expert=True),
-    Method("profiling-dit-average", "profiling-dit", {}, SWEEP, _apply_factory("average", "background"), _remove,
+    Method("profiling-dit-average", "profiling-dit", {}, PAPER_SWEEP, _apply_factory(schedule="average"), _remove,
            _check, note="ablation (paper Table 4): constant gap", multi_expert=True),
 )

@@ -1,0 +1,241 @@
+"""The planner: given a budget (the share of block evaluations computed), choose the cached set of blocks and
+the explicit list of full-compute steps, before sampling, from the profile's staleness table.
+
+A plan caches a set C of blocks (the k lowest-R_attn blocks, k = 1 .. all) and computes every block on a set
+F of full steps; on the other steps the blocks of C reuse the deltas of the last full step and the others
+compute. Its computed share is ``1 − k·(S − |F|) / (S·L)``. Its predicted error is
+
+    Σ_{t ∉ F}  w_t · e_C(s(t), t),
+
+with s(t) the last full step before t, e_C the staleness table (the size of the hidden-state change that
+reusing C's stale deltas makes, ``profile/staleness.py``) and w_t = 1. Chosen by measurement
+(``benchmarks/planner_check.py``): against real generations this absolute, unweighted sum ranked plans and
+picked them better than weighting each step by how far its prediction moves the sample (|σ_{t+1} − σ_t|) or
+dividing by the size of the set's delta. For each k the fewest full steps
+that meet the budget are placed by dynamic programming (exact for this cost); the k with the lowest
+predicted error wins. Step 0 and the last step always compute in full, and no delta is reused for longer
+than the table was measured (``max_gap``).
+
+A profile made at S steps plans an N-step call on the table rescaled to N steps: a reuse from step s to
+t of the call reads the table at (s, t)·(S−1)/(N−1), interpolated, and the noise levels are interpolated too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidSettingError
+
+# The computed share planned when no budget is given: half the block evaluations, about 2x on the blocks.
+DEFAULT_BUDGET = 0.5
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A static plan: which blocks reuse deltas, and on which steps every block computes."""
+
+    num_blocks: int
+    steps: int
+    cached_blocks: tuple[int, ...]
+    full_steps: tuple[int, ...]
+    predicted_error: float
+
+    @property
+    def computed_share(self) -> float:
+        reuse = self.steps - len(self.full_steps)
+        return 1.0 - len(self.cached_blocks) * reuse / (self.steps * self.num_blocks)
+
+
+class StalenessModel:
+    """The staleness table of one transformer, read at any step count (see the module docstring)."""
+
+    def __init__(self, staleness, num_blocks: int):
+        self.table = staleness
+        self.num_blocks = num_blocks
+        self.order = list(staleness.order)
+        self.profiled_steps = len(staleness.sets[0].error)
+        self.max_gap = staleness.max_gap
+        # error[k-1][s, g-1]; unmeasured (None) as +inf so no plan relies on it
+        self.errors = [np.array([[np.inf if v is None else float(v) for v in row] for row in x.error], dtype=float)
+                       for x in staleness.sets]
+        self.sigmas = None if staleness.sigmas is None else np.asarray(staleness.sigmas, dtype=float)
+
+    def set_for(self, size: int) -> tuple[int, ...]:
+        return tuple(sorted(self.order[:size]))
+
+    def weights(self, steps: int) -> np.ndarray:
+        """w_t = 1 (see the module docstring); ``sigma_weights`` is the variant measured against it."""
+        return np.ones(steps)
+
+    def sigma_weights(self, steps: int) -> np.ndarray:
+        """|σ_{t+1} − σ_t| at this step count (1 where the profile has no noise levels)."""
+        if self.sigmas is None:
+            return np.ones(steps)
+        grid = np.linspace(0.0, 1.0, len(self.sigmas))
+        sig = np.interp(np.linspace(0.0, 1.0, steps + 1), grid, self.sigmas)
+        return np.abs(np.diff(sig))
+
+    def error_matrix(self, size: int, steps: int) -> np.ndarray:
+        """(steps, steps) matrix: entry [s, t] is the error of reusing at t the deltas of s (t > s); inf where
+        the reuse is longer than was measured."""
+        table = self.errors[size - 1]
+        S = self.profiled_steps
+        out = np.full((steps, steps), np.inf)
+        if steps == S:
+            for s in range(steps):
+                for g in range(1, self.max_gap + 1):
+                    if s + g < steps:
+                        out[s, s + g] = table[s, g - 1]
+            return out
+        scale = (S - 1) / max(1, steps - 1)
+        for s in range(steps):
+            for t in range(s + 1, steps):
+                x, y = s * scale, t * scale
+                if y - x > self.max_gap + 1e-9:
+                    break
+                out[s, t] = self._interp(table, x, y)
+        return out
+
+    def _interp(self, table: np.ndarray, x: float, y: float) -> float:
+        """Bilinear in (start, gap) over the measured grid; a gap of 0 costs 0."""
+        S = self.profiled_steps
+        g = y - x
+        s0 = min(int(math.floor(x)), S - 1)
+        fs = x - s0
+        g0 = int(math.floor(g))
+        fg = g - g0
+
+        def at(s, gap):
+            if gap <= 0:
+                return 0.0
+            if s >= S or s + gap >= S or gap > self.max_gap:
+                return np.inf
+            return table[s, gap - 1]
+
+        vals = [(at(s0, g0), (1 - fs) * (1 - fg)), (at(s0, g0 + 1), (1 - fs) * fg),
+                (at(s0 + 1, g0), fs * (1 - fg)), (at(s0 + 1, g0 + 1), fs * fg)]
+        if any(w > 0 and not np.isfinite(v) for v, w in vals):
+            return np.inf
+        return float(sum(v * w for v, w in vals if w > 0))
+
+
+def _place_full_steps(cost: np.ndarray, count: int, final_full: int) -> tuple[float, tuple[int, ...]] | None:
+    """Exactly ``count`` full steps including 0 and the last ``final_full`` steps, minimising the summed
+    segment costs; ``cost[i, j]`` is the cost of the reuse steps between full steps i < j. None if infeasible."""
+    n = cost.shape[0] - 1  # cost is (steps + 1) square: index ``steps`` is a sentinel end
+    steps = n
+    final_full = max(1, min(final_full, steps))
+    if count < final_full + (1 if steps - final_full > 0 else 0) or count > steps:
+        return None
+    best = np.full((count + 1, steps), np.inf)
+    back = np.zeros((count + 1, steps), dtype=int)
+    best[1, 0] = 0.0
+    tail = steps - final_full  # steps >= tail must be full
+    seg = cost[:steps, :steps]  # seg[p, i]: reuse steps between full steps p < i
+    allowed = np.triu(np.ones((steps, steps), dtype=bool), k=1)
+    for i in range(tail + 1, steps):  # inside the final block the previous step must be full too
+        allowed[:, i] = False
+        allowed[i - 1, i] = True
+    seg = np.where(allowed, seg, np.inf)
+    for j in range(2, count + 1):
+        total = best[j - 1][:, None] + seg  # (p, i)
+        back[j] = np.argmin(total, axis=0)
+        best[j] = total[back[j], np.arange(steps)]
+    last = steps - 1
+    if not np.isfinite(best[count, last]):
+        return None
+    path, j, i = [last], count, last
+    while j > 1:
+        i = back[j, i]
+        j -= 1
+        path.append(i)
+    return float(best[count, last]), tuple(sorted(int(p) for p in path))
+
+
+def segment_costs(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """cost[i, j] = Σ_{t=i+1}^{j-1} w_t · errors[i, t] (inf when a reuse is not allowed), i < j."""
+    steps = errors.shape[0]
+    cost = np.full((steps + 1, steps + 1), np.inf)
+    for i in range(steps):
+        acc = 0.0
+        cost[i, i + 1] = 0.0
+        for j in range(i + 2, steps + 1):
+            acc += weights[j - 1] * errors[i, j - 1]
+            if not np.isfinite(acc):
+                break
+            cost[i, j] = acc
+    return cost
+
+
+def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, final_full_steps: int = 1,
+                    sizes=None) -> Plan:
+    """The plan with the lowest predicted error whose computed share is at most ``budget``.
+
+    Args:
+        staleness: the profile's ``Staleness`` table for this transformer.
+        num_blocks: the transformer's block count.
+        steps: the call's step count (the table is rescaled to it).
+        budget: the largest computed share allowed, in (0, 1]; 1 computes everything.
+        final_full_steps: the last steps that always compute in full.
+        sizes: the cached-set sizes to consider (default: all, 1 .. num_blocks).
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+        raise InvalidSettingError(f"`budget` must be a share of block evaluations in (0, 1], got {budget!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InvalidSettingError(f"`steps` must be a positive integer, got {steps!r}")
+    everything = Plan(num_blocks, steps, (), tuple(range(steps)), 0.0)
+    if budget >= 1.0 or steps < 3:
+        return everything
+    model = StalenessModel(staleness, num_blocks)
+    weights = model.weights(steps)
+    best: Plan | None = None
+    for k in (sizes or range(1, num_blocks + 1)):
+        reuse = math.ceil((1.0 - budget) * steps * num_blocks / k - 1e-9)
+        count = steps - reuse
+        if reuse <= 0:
+            continue
+        cost = segment_costs(model.error_matrix(k, steps), weights)
+        placed = _place_full_steps(cost, count, final_full_steps)
+        if placed is None:
+            continue
+        err, full = placed
+        plan = Plan(num_blocks, steps, model.set_for(k), full, err)
+        if best is None or plan.predicted_error < best.predicted_error - 1e-12:
+            best = plan
+    if best is None:
+        raise InvalidSettingError(
+            f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps with deltas reused "
+            f"for at most {model.max_gap} profiled steps; raise `budget`")
+    return best
+
+
+def budget_for_speedup(speedup: float, block_time_share: float) -> float:
+    """The computed share that gives ``speedup`` when blocks take ``block_time_share`` of the transformer's
+    time: 1 / ((1 − β) + β·share) = speedup."""
+    if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or speedup < 1:
+        raise InvalidSettingError(f"`speedup` must be a number >= 1, got {speedup!r}")
+    beta = block_time_share
+    share = (1.0 / speedup - (1.0 - beta)) / beta
+    if share <= 0:
+        raise InvalidSettingError(
+            f"a {speedup:.2f}x speedup is out of reach: blocks take {beta:.1%} of the transformer's time, so even "
+            f"skipping every block gives at most {1 / (1 - beta) if beta < 1 else float('inf'):.2f}x")
+    return min(1.0, share)
+
+
+def predicted_error(staleness, num_blocks: int, steps: int, cached_size: int, full_steps) -> float:
+    """The planner's predicted error of a given plan (the k lowest-R_attn blocks cached, these full steps)."""
+    model = StalenessModel(staleness, num_blocks)
+    errors = model.error_matrix(cached_size, steps)
+    weights = model.weights(steps)
+    full = set(full_steps)
+    total, last = 0.0, 0
+    for t in range(steps):
+        if t in full:
+            last = t
+        else:
+            total += weights[t] * errors[last, t]
+    return float(total)

@@ -1,0 +1,127 @@
+"""Calibration: refine the planner's plans with real generations on the profiling prompt, per budget.
+
+For each budget: the planner's best plan for each of the two cached-set sizes it predicts best are generated
+and compared with stock sampling (PSNR of the frames); from the better one, a local search moves one full
+step by ±1 at a time and keeps a move when PSNR improves, until the budget's share of generations is spent
+or no move helps. The plans, with the PSNR they reached, are stored in the profile (``Profile.plans``) and
+used whenever a call asks for that budget at that step count. Everything stays static: a plan is a list of
+full steps and a set of cached blocks, known before sampling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InvalidSettingError, ProfileError
+from ..pipeline.generation import GenerationSettings, generate
+from ..pipeline.loading import as_model
+from .file import CalibratedPlan, Profile, as_profile
+
+DEFAULT_BUDGETS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+_PSNR_CAP = 99.0  # identical frames
+
+
+def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 180, *,
+              on_generation: Callable[[int, int, str], None] | None = None) -> Profile:
+    """Calibrated plans for ``budgets`` on the profile's first prompt and settings, with at most
+    ``max_generations`` generations (one of them stock sampling); returns the profile with them.
+
+    Args:
+        pipe: the profiled pipeline (or ``LoadedModel``); one transformer (two-expert pipelines use the planner).
+        profile: a ``Profile`` with a staleness table (schema version 2).
+        budgets: computed shares to calibrate, each in (0, 1).
+        max_generations: the most generations in all (they are shared equally by the budgets).
+        on_generation: ``on_generation(done, total, what)`` after each generation.
+    """
+    from ..accelerate.config import ProfilingDiTConfig
+    from ..accelerate.planner import plan_for_budget, predicted_error
+    from ..accelerate.sampling import generate_cached
+    from ..bench.metrics import psnr
+
+    model = as_model(pipe)
+    profile = as_profile(profile)
+    profile.check_fits(model)
+    if profile.experts:
+        raise ProfileError("calibration runs on one transformer; two-expert pipelines use the planner's plans")
+    table = profile.blocks.staleness
+    if table is None:
+        raise ProfileError("this profile has no staleness table (schema version 1); profile the model again")
+    budgets = sorted({float(b) for b in budgets})
+    if not budgets or any(not 0 < b < 1 for b in budgets):
+        raise ProfileError(f"`budgets` must be shares in (0, 1), got {budgets}")
+    if isinstance(max_generations, bool) or not isinstance(max_generations, int) or max_generations < 1 + 2 * len(budgets):
+        raise ProfileError(f"`max_generations` must be at least {1 + 2 * len(budgets)} for {len(budgets)} budgets "
+                           "(one stock run, two candidates a budget)")
+    run = profile.run
+    n, steps = profile.model.num_blocks, run.steps
+    gen = GenerationSettings(prompt=run.prompts[0], negative_prompt=run.negative_prompt, steps=steps,
+                             height=run.height, width=run.width, frames=run.frames, guidance=run.guidance, seed=run.seed)
+    total = max_generations
+    done = [0]
+
+    def tick(what: str):
+        done[0] += 1
+        if on_generation is not None:
+            on_generation(done[0], total, what)
+
+    reference = generate(model, gen).frames
+    tick("stock sampling")
+    cache: dict[tuple, float] = {}
+
+    def score(cached: tuple[int, ...], full: tuple[int, ...], what: str) -> float:
+        key = (cached, full)
+        if key not in cache:
+            config = ProfilingDiTConfig(num_blocks=n, background_blocks=cached, steps=steps, full_steps=full)
+            frames = generate_cached(model, gen, config)[0].frames
+            cache[key] = min(_PSNR_CAP, psnr(reference, frames))
+            tick(what)
+        return cache[key]
+
+    per_budget = (max_generations - 1) // len(budgets)
+    plans = []
+    for budget in budgets:
+        start = done[0]
+        candidates = []
+        for k in range(1, n + 1):
+            try:
+                candidates.append(plan_for_budget(table, n, steps, budget, sizes=[k]))
+            except InvalidSettingError:  # infeasible at this size
+                continue
+        candidates.sort(key=lambda p: p.predicted_error)
+        best, best_score = None, -math.inf
+        for plan in candidates[:2]:
+            value = score(plan.cached_blocks, plan.full_steps, f"budget {budget:g}: candidate")
+            if value > best_score:
+                best, best_score = plan, value
+        cached, full = best.cached_blocks, list(best.full_steps)
+        improved = True
+        while improved and done[0] - start < per_budget:
+            improved = False
+            for i in range(1, len(full) - 1):
+                for move in (-1, 1):
+                    if done[0] - start >= per_budget:
+                        break
+                    new = full[i] + move
+                    if new <= 0 or new >= steps - 1 or new in full:
+                        continue
+                    trial = tuple(sorted(full[:i] + [new] + full[i + 1:]))
+                    value = score(cached, trial, f"budget {budget:g}: search")
+                    if value > best_score + 1e-6:
+                        full, best_score, improved = list(trial), value, True
+                        break
+        size = len(cached)
+        share = 1.0 - size * (steps - len(full)) / (steps * n)
+        plans.append(CalibratedPlan(
+            component="transformer", budget=budget, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
+            computed_share=share, predicted_error=_finite(predicted_error(table, n, steps, size, full)),
+            calibration_psnr_db=_finite(best_score), generations=done[0] - start))
+    kept = tuple(p for p in profile.plans if not (p.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
+    return dataclasses.replace(profile, plans=kept + tuple(plans))
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None

@@ -1,0 +1,188 @@
+"""The planner and calibration: plans within budget, exact where they compute everything, optimal for their
+cost, v1 profiles still usable, calibrated profiles round-tripping."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from profiling_dit.accelerate.config import ProfilingDiTConfig, map_full_steps
+from profiling_dit.accelerate.planner import (_place_full_steps, budget_for_speedup, plan_for_budget,
+                                              segment_costs)
+from profiling_dit.errors import InvalidSettingError, ProfileError
+from profiling_dit.profile.file import Profile, Staleness, StalenessSet, shipped_profile
+
+V1 = Path(__file__).parent / "data" / "profile-v1.json"
+
+
+def _table(n=4, steps=10, gap=4, seed=0) -> Staleness:
+    """A made-up staleness table: errors grow with the gap and shrink along the run."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for k in range(1, n + 1):
+        err = [[(k ** 0.5) * g * (1.0 + (steps - s) / steps) * (1 + 0.1 * rng.random()) if s + g < steps else None
+                for g in range(1, gap + 1)] for s in range(steps)]
+        sets.append(StalenessSet(k, err, [10.0] * steps))
+    return Staleness("guided-delta-l2", 16, gap, tuple(range(n)), tuple(sets), None)
+
+
+@pytest.mark.parametrize("steps", [6, 10, 20, 30, 50])
+@pytest.mark.parametrize("budget", [0.2, 0.35, 0.5, 0.62, 0.75, 0.9, 0.99])
+def test_planner_never_exceeds_its_budget(steps, budget):
+    try:
+        plan = plan_for_budget(_table(), 4, steps, budget)
+    except InvalidSettingError as e:  # a budget too low for the measured gaps says so
+        assert "raise `budget`" in str(e)
+        return
+    assert plan.computed_share <= budget + 1e-9
+    assert plan.full_steps[0] == 0 and plan.full_steps[-1] == steps - 1
+    config = ProfilingDiTConfig(num_blocks=4, background_blocks=plan.cached_blocks, steps=steps,
+                                full_steps=plan.full_steps)
+    assert abs(config.plan(steps).mean() - plan.computed_share) < 1e-9
+    gaps = np.diff(plan.full_steps)
+    # never reuses a delta longer than was measured: 4 steps of the 10-step table, scaled to this step count
+    assert gaps.max() - 1 <= 4 * (steps - 1) / 9 + 1e-9
+
+
+def test_dynamic_program_is_optimal():
+    rng = np.random.default_rng(1)
+    steps = 9
+    err = rng.random((steps, steps)) * 10
+    w = np.ones(steps)
+    cost = segment_costs(err, w)
+    for count in range(2, steps + 1):
+        value, full = _place_full_steps(cost, count, 1)
+        best = min(
+            (sum(err[max(f for f in (0, *mid) if f < t), t] for t in range(steps) if t not in (0, *mid, steps - 1)),
+             (0, *mid, steps - 1))
+            for mid in itertools.combinations(range(1, steps - 1), count - 2))
+        assert value == pytest.approx(best[0]) and full == tuple(sorted(best[1]))
+
+
+def test_budget_one_is_bit_identical_to_stock(tiny_model):
+    import profiling_dit as pdit
+
+    gen = pdit.GenerationSettings(prompt="a red ball", steps=6, height=32, width=32, frames=5)
+    stock = pdit.generate(tiny_model, gen).frames
+    profile = Profile.load(shipped_profile("tiny"))
+    configs = pdit.apply(tiny_model.pipe, profile, budget=1.0)
+    try:
+        assert configs["transformer"].plan(6).all()
+        cached = pdit.generate(tiny_model, gen).frames
+    finally:
+        pdit.remove(tiny_model.pipe)
+    assert np.array_equal(cached, stock)
+
+
+def test_shipped_profile_plans_for_every_budget_and_step_count():
+    profile = Profile.load(shipped_profile("tiny"))
+    assert profile.schema_version == 2 and profile.blocks.staleness is not None
+    assert profile.run.block_time_share and 0.5 < profile.run.block_time_share <= 1
+    for steps in (10, 20, 30, 50):
+        for budget in (0.35, 0.5, 0.75):
+            config = profile.config(steps=steps, budget=budget)
+            assert config.plan(steps).mean() <= budget + 1e-9
+            assert config.plan(steps)[-1].all()
+
+
+def test_calibrated_plans_are_used_at_their_budget_and_steps():
+    profile = Profile.load(shipped_profile("tiny"))
+    assert profile.plans, "the shipped profile is calibrated (make profile-tiny)"
+    plan = profile.plans[0]
+    config = profile.config(steps=plan.steps, budget=plan.budget)
+    assert config.full_steps == plan.full_steps and config.cached_blocks == plan.cached_blocks
+    assert config.origin.startswith("calibrated")
+    other = profile.config(steps=plan.steps + 10, budget=plan.budget)
+    assert other.origin.startswith("planned")
+
+
+def test_calibrated_profile_round_trips(tmp_path):
+    profile = Profile.load(shipped_profile("tiny"))
+    profile.save(tmp_path / "p.json", pictures=False)
+    again = Profile.load(tmp_path / "p.json")
+    assert again == profile and again.plans == profile.plans
+
+
+def test_version_1_profile_loads_and_falls_back_to_the_paper_schedule():
+    v1 = Profile.load(V1)
+    assert v1.schema_version == 1 and v1.blocks.staleness is None
+    with pytest.warns(UserWarning, match="paper's schedule"):
+        config = v1.config(steps=20)
+    assert config.full_step_mask(20) == [True] * 6 + [False] * 5 + [True] + [False] * 5 + [True, False, True]
+    with pytest.raises(ProfileError, match="no staleness table"):
+        v1.config(budget=0.5)
+
+
+def test_schedule_paper_reproduces_the_old_plans():
+    v2 = Profile.load(shipped_profile("tiny"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = Profile.load(V1).config(steps=30)
+    paper = v2.config(steps=30, schedule="paper")
+    assert v2.split == Profile.load(V1).split and v2.schedule == Profile.load(V1).schedule
+    assert paper.full_step_mask(30) == old.full_step_mask(30)
+    assert paper.background_blocks == old.background_blocks
+
+
+def test_speedup_turns_into_a_budget():
+    assert budget_for_speedup(2.0, 1.0) == pytest.approx(0.5)
+    assert budget_for_speedup(2.0, 0.9) == pytest.approx((0.5 - 0.1) / 0.9)
+    with pytest.raises(InvalidSettingError, match="out of reach"):
+        budget_for_speedup(20.0, 0.9)
+    profile = Profile.load(shipped_profile("tiny"))
+    config = profile.config(steps=20, speedup=1.5)
+    beta = profile.run.block_time_share
+    assert 1 / ((1 - beta) + beta * config.plan(20).mean()) >= 1.5 - 1e-9
+
+
+def test_map_full_steps_keeps_the_share_and_the_ends():
+    full = (0, 1, 2, 4, 7, 11, 15, 19)
+    for new in (10, 20, 30, 50):
+        mapped = map_full_steps(full, 20, new)
+        assert mapped[0] == 0 and mapped[-1] == new - 1
+        assert abs(len(mapped) / new - len(full) / 20) <= 1 / new + 1e-9
+
+
+def test_calibration_keeps_to_its_generations(tmp_path, saved_tiny_dir):
+    import profiling_dit as pdit
+    from profiling_dit.profile.calibrate import calibrate
+
+    model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
+    profile = pdit.profile_model(model, ["a red ball"], steps=6, height=32, width=32, frames=5)
+    seen = []
+    calibrated = calibrate(model, profile, budgets=(0.5, 0.7), max_generations=9,
+                           on_generation=lambda i, n, what: seen.append(i))
+    assert len(seen) <= 9 and seen[-1] == len(seen)
+    assert [p.budget for p in calibrated.plans] == [0.5, 0.7]
+    for p in calibrated.plans:
+        assert p.computed_share <= p.budget + 1e-9 and p.full_steps[0] == 0
+    calibrated.save(tmp_path / "c.json", pictures=False)
+    assert Profile.load(tmp_path / "c.json").plans == calibrated.plans
+    config = calibrated.config(steps=6, budget=0.5)
+    assert config.origin.startswith("calibrated")
+
+
+def test_cli_plan_is_a_dry_run(cli):
+    res = cli("plan", "--profile", shipped_profile("tiny"), "--budget", "0.5", "--steps", 30)
+    assert res.exit_code == 0, res.output
+    assert "planned for budget 0.5" in res.output and "implied transformer speedup" in res.output
+    res = cli("plan", "--profile", shipped_profile("tiny"), "--schedule", "paper")
+    assert res.exit_code == 0 and "the paper's schedule" in res.output
+    res = cli("plan", "--profile", shipped_profile("tiny"), "--budget", "1.5")
+    assert res.exit_code == 2 and "--budget" in res.output
+
+
+def test_cli_generate_with_budget_reports_the_plan(cli, tmp_path):
+    report = tmp_path / "r.json"
+    res = cli("generate", "--profile", shipped_profile("tiny"), "--prompt", "a red ball", "--budget", "0.4",
+              "--steps", 10, "--height", 32, "--width", 32, "--frames", 5, "--out", tmp_path / "v.npy",
+              "--report", report)
+    assert res.exit_code == 0, res.output
+    plan = json.loads(report.read_text())["profiling_dit"]
+    assert plan["computed_share"] <= 0.4 + 1e-9 and plan["origin"] == "planned for budget 0.4"
+    assert plan["cached_blocks"] and plan["predicted_error"] is not None
