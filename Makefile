@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
-	$(BIN)/python -m pip install -q -e ".[test,sam2]" $(TORCH_PINS)
+	$(BIN)/python -m pip install -q -e ".[test,sam2,lpips]" $(TORCH_PINS)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,18 +25,22 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
-# About 15 minutes on 2 CPU cores.
+# About 50 minutes on 2 CPU cores.
 bench: $(STAMP) bench-peers
 	$(BIN)/python benchmarks/bench_cache.py --profile src/profiling_dit/assets/profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
 	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
+	$(BIN)/python benchmarks/scaling.py --nproc 1,2 --out benchmarks/results/scaling-tiny-cpu
 
-# ProfilingDiT against stock sampling and the peer caching methods, as speed-quality sweeps.
+# ProfilingDiT against stock sampling, the paper's method and the other caching methods, as speed-quality sweeps
+# on held-out prompts and seeds (the profile was made and calibrated on others), at 20 steps and at 30.
+PEERS := baseline,profiling-dit,profiling-dit-paper,first-block-cache,taylorseer,magcache,pab,seacache,fastercache,teacache,cache-dit
 bench-peers: $(STAMP)
-	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny.txt --seeds 0 --repeats 3 --sweep --out benchmarks/results/bench-tiny-cpu --force
+	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --repeats 1 --sweep --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out --force
+	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --repeats 1 --sweep --steps 30 --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out-30steps --force
 
 # Regenerate the shipped profile of the embedded model.
 profile-tiny: $(STAMP)
-	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --calibrate 180 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
+	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --calibrate 200 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card

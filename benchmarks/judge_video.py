@@ -1,4 +1,5 @@
-"""Judge a video file against a synthetic-scene prompt (e.g. what `make demo` wrote).
+"""Judge a video file (.mp4, .gif, or pdit's .npy frames) against a synthetic-scene prompt (e.g. what
+`make demo` wrote).
 
 Prints the judge's verdict (colour, direction, background) and where the foreground's centroid is
 every fourth frame, so the motion can be read as numbers:
@@ -28,7 +29,12 @@ def main(argv=None) -> dict:
     if scene is None:
         raise InvalidSettingError(f"{args.prompt!r} is not a synthetic-scene prompt; write it like "
                                   "'a red circle moving left over grass'")
-    video = np.asarray(iio.imread(args.video))
+    if args.video.endswith(".npy"):  # pdit's exact frames (T, H, W, 3) uint8; never a pickle
+        video = np.load(args.video, allow_pickle=False)
+        if video.ndim == 5:  # a batch: the first video
+            video = video[0]
+    else:
+        video = np.asarray(iio.imread(args.video))
     verdict = judge(video, scene)
     path = []
     for t, mask in enumerate(foreground_masks(video)):

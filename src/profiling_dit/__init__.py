@@ -30,7 +30,7 @@ from .errors import (  # noqa: E402
 _LAZY = {
     # stage one
     "profile_model": "profile.measure",
-    "ProfileSettings": "profile.measure",
+    "ProfileSettings": "profile.settings",
     "Profile": "profile.file",
     "shipped_profile": "profile.file",
     "load_profile": "profile.file",
@@ -45,7 +45,7 @@ _LAZY = {
     # running pipelines
     "load_pipeline": "pipeline.loading",
     "resolve_model": "pipeline.loading",
-    "GenerationSettings": "pipeline.generation",
+    "GenerationSettings": "pipeline.settings",
     "generate": "pipeline.generation",
     "write_video": "pipeline.video_io",
 }

@@ -6,12 +6,19 @@
   (``_state_cache``).
 - A module's hooks live in its private ``_diffusers_hook`` registry; we look hooks up there.
 
+- Context parallelism: a transformer's ``_parallel_config`` says whether ``enable_parallelism`` was applied;
+  and diffusers divides by ``torch.accelerator.device_count()`` when it builds the device mesh, which is 0
+  on a CPU: ``accelerator_count_at_least_one`` makes it 1 there, for that call only (CPU runs only).
+- LPIPS: torchmetrics builds its network in the private ``_LPIPS`` class; we build it without pretrained
+  weights (no download) and load the weights from a safetensors file.
+
 A test (``tests/test_layout.py``) checks that no other library module reads a diffusers attribute whose
 name starts with an underscore.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -59,3 +66,31 @@ def remove_hook(module: torch.nn.Module, name: str) -> None:
     registry = getattr(module, "_diffusers_hook", None)
     if registry is not None and registry.get_hook(name) is not None:
         registry.remove_hook(name, recurse=False)
+
+
+def lpips_network(net: str = "alex"):
+    """torchmetrics' LPIPS network with random weights and no download (load real ones into it)."""
+    from torchmetrics.functional.image.lpips import _LPIPS
+
+    return _LPIPS(pretrained=False, net=net, pnet_rand=True, use_dropout=True, eval_mode=True)
+
+
+def parallel_config_of(module: torch.nn.Module):
+    """The parallel config ``enable_parallelism`` recorded on a model, or None."""
+    return getattr(module, "_parallel_config", None)
+
+
+@contextlib.contextmanager
+def accelerator_count_at_least_one():
+    """On a machine without an accelerator, ``torch.accelerator.device_count()`` reads 1 inside the block (diffusers
+    computes ``rank % device_count()`` when it builds the context-parallel mesh). Elsewhere: unchanged."""
+    accel = getattr(torch, "accelerator", None)
+    if accel is None or accel.device_count() > 0:
+        yield
+        return
+    original = accel.device_count
+    accel.device_count = lambda: 1
+    try:
+        yield
+    finally:
+        accel.device_count = original

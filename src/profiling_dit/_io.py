@@ -13,6 +13,74 @@ from pathlib import Path
 from typing import Iterator
 
 
+TEMP_MARK = ".pdit-tmp"
+
+
+def remove_stale_temporaries(dest: str | Path) -> list[Path]:
+    """Remove the temporary files an interrupted write of ``dest`` left beside it (``.NAME.*.pdit-tmp*``)."""
+    dest = Path(dest)
+    removed = []
+    try:
+        candidates = list(dest.parent.glob(f".{glob_escape(dest.name)}.*{TEMP_MARK}*"))
+    except OSError:
+        return removed
+    for p in candidates:
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+SET_MARK = ".pdit-set-"
+
+
+@contextlib.contextmanager
+def atomic_set(folder: str | Path) -> Iterator[callable]:
+    """Write several files as one set: ``with atomic_set(folder) as stage: write to stage("name.png") …``.
+
+    Files are written into a hidden temporary folder inside ``folder`` and moved into place only when the
+    block succeeds, in the order they were staged (stage the file that names the others, e.g. a profile's
+    JSON, last). On an exception nothing is moved and the temporary folder is removed; one a killed run left
+    behind is removed by ``remove_stale_sets`` on the next run.
+    """
+    import shutil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=SET_MARK, dir=folder))
+    staged: list[str] = []
+
+    def stage(name: str) -> Path:
+        if name in staged:
+            staged.remove(name)
+        staged.append(name)
+        return tmp / name
+
+    stage.folder = tmp  # where staged files go (for writers that name their own files)
+    try:
+        yield stage
+        for name in staged:
+            if (tmp / name).exists():
+                os.replace(tmp / name, folder / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_sets(folder: str | Path) -> None:
+    """Remove the temporary folders of ``atomic_set`` that an interrupted run left in ``folder``."""
+    import shutil
+
+    with contextlib.suppress(OSError):
+        for p in Path(folder).glob(f"{SET_MARK}*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``dest`` (same suffix); move it onto ``dest`` on success.
@@ -21,7 +89,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f"{TEMP_MARK}{dest.suffix}", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

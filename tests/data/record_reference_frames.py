@@ -1,6 +1,6 @@
 # Records tests/data/reference-frames.json: frame hashes of the embedded model, stock and cached, made with
 # the library as it stood before the library-first layout (commit 43a2219). Kept to show how they were made.
-import hashlib, json, sys, torch, numpy as np
+import hashlib, json, torch, numpy as np
 torch.set_num_threads(2)
 from profiling_dit.loading import load_pipeline, resolve_model
 from profiling_dit.generation import GenerationSettings, generate

@@ -189,16 +189,18 @@ class ProfilingDiTConfig:
         return as_profile(profile).config(steps=steps, **kwargs)
 
 
-def map_full_steps(full: tuple[int, ...], steps: int, new_steps: int) -> tuple[int, ...]:
-    """An explicit list of full steps for ``steps`` steps, mapped to ``new_steps``: the same share of full
-    steps (rounded; at least one), spread over the call as the list spreads over its own (its positions,
-    as fractions of the run, resampled to the new count), step 0 always full, and the last step full when
-    it was."""
+def map_full_steps(full: tuple[int, ...], steps: int, new_steps: int, count: int | None = None) -> tuple[int, ...]:
+    """An explicit list of full steps for ``steps`` steps, mapped to ``new_steps``: ``count`` full steps (default:
+    the same share, rounded; at least one), spread over the call as the list spreads over its own (its
+    positions, as fractions of the run, resampled to the new count), step 0 always full, and the last step
+    full when it was."""
     full = sorted(full)
-    if new_steps == steps:
+    if new_steps == steps and count is None:
         return tuple(full)
     ends = 2 if full[-1] == steps - 1 and new_steps > 1 and len(full) > 1 else 1
-    count = max(ends, min(new_steps, int(round(len(full) * new_steps / steps))))
+    if count is None:
+        count = int(round(len(full) * new_steps / steps))
+    count = max(ends, min(new_steps, count))
     where = np.asarray(full, dtype=float) / max(1, steps - 1)
     if count == 1 or len(full) == 1:
         wanted = [0.0]

@@ -36,7 +36,7 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import BaseState, StateManager
 
-from .._compat import CallContext, branch_states, get_hook, remove_hook
+from .._compat import CallContext, branch_states, get_hook, parallel_config_of, remove_hook
 from ..errors import InvalidSettingError
 from ..models import arch_for, block_stream_inputs
 from .config import ProfilingDiTConfig
@@ -219,6 +219,10 @@ def apply_profiling_dit(transformer: torch.nn.Module, config: ProfilingDiTConfig
             f"the config is for {config.num_blocks} blocks but the transformer has {len(blocks)}")
     if get_hook(transformer, _STEP_HOOK) is not None:
         raise InvalidSettingError("ProfilingDiT is already applied; remove it first (`remove_profiling_dit`)")
+    if parallel_config_of(transformer) is not None and 0 in config.cached_blocks:
+        raise InvalidSettingError(
+            "apply ProfilingDiT before `enable_parallelism`: context parallelism splits the sequence at the first "
+            "block's input, and ProfilingDiT's hooks must sit inside that split")
     state_manager = StateManager(_BranchState)
     plans = _PlanCache(config, step_range)
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(

@@ -120,7 +120,8 @@ def plan_summaries(pipe, configs: dict[str, ProfilingDiTConfig], steps: int) -> 
 
 
 def generate_cached(model, settings: GenerationSettings, configs, *, compile: bool = False,
-                    on_step: Callable[[int, int], None] | None = None) -> tuple[GenerationResult, dict]:
+                    on_step: Callable[[int, int], None] | None = None,
+                    on_installed: Callable[[LoadedModel], None] | None = None) -> tuple[GenerationResult, dict]:
     """Generate once with ProfilingDiT caching; the hooks are removed afterwards. Returns the result and a
     plan report (JSON-able): the plan, the computed share of block evaluations, the estimated share of
     transformer time spent in blocks and the speedup that implies, and the delta cache's size.
@@ -132,6 +133,8 @@ def generate_cached(model, settings: GenerationSettings, configs, *, compile: bo
             ``Profile`` (configs made for ``settings.steps``).
         compile: ``torch.compile`` each block first (they stay compiled; ``uncompile_blocks`` undoes it).
         on_step: ``on_step(step_index, total_steps)`` after each step.
+        on_installed: called with the model once the hooks are in place, before generating (context
+            parallelism is enabled there: ProfilingDiT's hooks must be installed first).
     """
     model = as_model(model)
     settings.check_for(model.arch)
@@ -153,6 +156,8 @@ def generate_cached(model, settings: GenerationSettings, configs, *, compile: bo
 
     install(model, configs, compile=compile)
     try:
+        if on_installed is not None:
+            on_installed(model)
         result = generate(model, settings, on_step=_on_step)
     finally:
         remove(model)

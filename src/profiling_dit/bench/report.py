@@ -10,11 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_text
+
+
+# A case whose frames equal stock sampling's has infinite PSNR; it counts as this in a mean over cases.
+PSNR_IDENTICAL_DB = 60.0
+# A measured speedup this much above 1 / computed share (the most skipping blocks can give) is flagged.
+SPEEDUP_BOUND_TOLERANCE = 1.05
 
 
 def summarize(runs: list[dict], bs=None) -> list[dict]:
-    """One row per method × setting: means over prompts × seeds."""
+    """One row per method × setting: means over prompts × seeds (PSNR: identical cases count as
+    ``PSNR_IDENTICAL_DB``), with flags for settings that skipped nothing and for measured speedups above what
+    their computed share allows."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in runs:
         groups[(r["method"], r["setting"])].append(r)
@@ -24,19 +31,30 @@ def summarize(runs: list[dict], bs=None) -> list[dict]:
         if not ok:
             out.append({"method": method, "setting": setting, "status": rows[0]["status"], "reason": rows[0].get("reason")})
             continue
-
-        def mean(key, ok=ok):
-            vals = [r[key] for r in ok]
-            return float("inf") if any(math.isinf(v) for v in vals) else float(np.mean(vals))
-
         row = {"method": method, "setting": setting, "status": "ok", "cases": len(ok)}
-        for key in ("transformer_speedup", "wall_speedup", "computed_share", "psnr", "ssim", "temporal_error",
+        for key in ("transformer_speedup", "wall_speedup", "computed_share", "ssim", "temporal_error",
                     "motion_ratio", "transformer_s", "wall_s"):
-            row[key] = mean(key)
+            row[key] = float(np.mean([r[key] for r in ok]))
+        if all(r.get("lpips") is not None for r in ok):
+            row["lpips"] = float(np.mean([r["lpips"] for r in ok]))
+        psnrs = [r["psnr"] for r in ok]
+        row["identical_cases"] = sum(math.isinf(v) for v in psnrs)
+        row["psnr"] = (float("inf") if row["identical_cases"] == len(ok)
+                       else float(np.mean([min(v, PSNR_IDENTICAL_DB) for v in psnrs])))
         judged = [r["judge_passed"] for r in ok if r.get("judge_passed") is not None]
         row["judge_passed"], row["judge_cases"] = sum(judged), len(judged)
+        flags = []
         if method != "baseline" and row["computed_share"] >= 0.999:
-            row["flag"] = "skipped nothing at this setting"
+            flags.append("skipped nothing at this setting")
+        if method != "baseline" and row["computed_share"] > 0:
+            bound = 1.0 / row["computed_share"]
+            if row["transformer_speedup"] > bound * SPEEDUP_BOUND_TOLERANCE:
+                flags.append(f"measured speedup above the {bound:.2f}x its computed share allows: timing noise")
+        if 0 < row["identical_cases"] < len(ok):
+            flags.append(f"{row['identical_cases']} of {len(ok)} cases identical to stock (counted as "
+                         f"{PSNR_IDENTICAL_DB:.0f} dB)")
+        if flags:
+            row["flag"] = "; ".join(flags)
         out.append(row)
     return out
 
@@ -50,32 +68,48 @@ def _fmt(v, spec):
 
 
 def _judged(row: dict) -> str:
-    """'passed/judged' for the synthetic judge, '–' when no prompt was of the generator's form."""
+    """'passed/judged' for the judge, '–' when no prompt could be judged."""
     return f"{row['judge_passed']}/{row['judge_cases']}" if row.get("judge_cases") else "–"
 
 
-def to_markdown(results: dict, command: str | None = None) -> str:
+HEADERS = ("method", "setting", "transformer speedup", "wall speedup", "computed share", "PSNR dB", "SSIM", "LPIPS",
+           "temporal error", "motion ratio", "judge", "note")
+
+
+def table(results: dict) -> list[tuple[str, ...]]:
+    """The summary as rows of text cells, in ``HEADERS`` order (Markdown and the terminal show the same)."""
+    rows = []
+    for r in results["summary"]:
+        if r["status"] != "ok":
+            rows.append((r["method"], r["setting"], *["–"] * 9, f"{r['status']}: {r.get('reason')}"))
+            continue
+        rows.append((r["method"], r["setting"], _fmt(r["transformer_speedup"], ".2f") + "x",
+                     _fmt(r["wall_speedup"], ".2f") + "x", _fmt(r["computed_share"], ".3f"), _fmt(r["psnr"], ".2f"),
+                     _fmt(r["ssim"], ".4f"), _fmt(r.get("lpips"), ".4f"), _fmt(r["temporal_error"], ".4f"),
+                     _fmt(r["motion_ratio"], ".3f"), _judged(r), r.get("flag", "")))
+    for name, reason in results["not_applicable"].items():
+        rows.append((name, "–", *["–"] * 9, f"not applicable: {reason}"))
+    return rows
+
+
+def header_lines(results: dict) -> list[str]:
     s = results["settings"]
+    repeats = s["repeats"]
+    lines = [f"{len(s['prompts'])} prompt(s) × {len(s['seeds'])} seed(s); {s['frames']} frames, "
+             f"{s['height']}x{s['width']}, {s['steps']} steps, guidance {s['guidance']}; "
+             + (f"median of {repeats} repeats" if repeats > 1 else "one timed run each (no repeats: speedups are "
+                "single timings)") + " after a warm-up. Speedups against stock sampling of the same prompt and seed; "
+             f"quality against its frames (identical frames count as {PSNR_IDENTICAL_DB:.0f} dB in a mean). "
+             f"LPIPS: {results['lpips']}."]
+    return lines
+
+
+def to_markdown(results: dict, command: str | None = None) -> str:
     lines = []
     if command:
         lines += [f"Command: `{command}`", ""]
-    lines += [f"{len(s['prompts'])} prompt(s) × {len(s['seeds'])} seed(s); {s['frames']} frames, {s['height']}x{s['width']}, "
-              f"{s['steps']} steps, guidance {s['guidance']}; median of {s['repeats']} repeat(s) after a warm-up. "
-              "Speedups against stock sampling of the same prompt and seed; quality against its frames. "
-              f"LPIPS: {results['lpips']}.", "",
-              "| method | setting | transformer speedup | wall speedup | computed share | PSNR dB | SSIM | "
-              "temporal error | motion ratio | judge | note |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results["summary"]:
-        if r["status"] != "ok":
-            lines.append(f"| {r['method']} | {r['setting']} | – | – | – | – | – | – | – | – | {r['status']}: {r.get('reason')} |")
-            continue
-        lines.append(
-            f"| {r['method']} | {r['setting']} | {_fmt(r['transformer_speedup'], '.2f')}x | {_fmt(r['wall_speedup'], '.2f')}x"
-            f" | {_fmt(r['computed_share'], '.3f')} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['ssim'], '.4f')} | "
-            f"{_fmt(r['temporal_error'], '.4f')} | {_fmt(r['motion_ratio'], '.3f')} | {_judged(r)} | {r.get('flag', '')} |")
-    for name, reason in results["not_applicable"].items():
-        lines.append(f"| {name} | – | – | – | – | – | – | – | – | – | not applicable: {reason} |")
+    lines += [*header_lines(results), "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table(results)]
     return "\n".join(lines)
 
 
@@ -147,12 +181,14 @@ RESULT_FILES = ("results.json", "results.md", "pareto.png")
 
 
 def write_results(results: dict, folder: str | Path, command: str | None = None) -> dict[str, Path]:
-    """Write ``results.json``, ``results.md`` and ``pareto.png`` into ``folder`` (the plot and table first,
-    the JSON last, each atomically)."""
+    """Write ``results.json``, ``results.md`` and ``pareto.png`` into ``folder`` as one set (staged in a
+    temporary folder and moved into place together, the JSON last)."""
+    from .._io import atomic_set, remove_stale_sets
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / name for name in RESULT_FILES}
-    pareto_plot(results, paths["pareto.png"])
-    atomic_write_text(paths["results.md"], to_markdown(results, command) + "\n")
-    atomic_write_text(paths["results.json"], json.dumps(results, indent=2, default=str) + "\n")
-    return paths
+    remove_stale_sets(folder)
+    with atomic_set(folder) as stage:
+        pareto_plot(results, stage("pareto.png"))
+        stage("results.md").write_text(to_markdown(results, command) + "\n", encoding="utf-8")
+        stage("results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    return {name: folder / name for name in RESULT_FILES}

@@ -1,14 +1,14 @@
 """Caching methods side by side against stock sampling, in one run (``pdit bench``).
 
-For every prompt × seed, the baseline (stock sampling) runs first; every method and setting then
-runs on the same prompt and seed, and is compared with the baseline's frames: PSNR and SSIM
-(scikit-image), a temporal error and motion ratio (frame-to-frame changes against the baseline's),
-for prompts of the synthetic generator's form ("a red circle moving left over grass") whether the
-video passes the caller's judge (``judge``: e.g. the embedded model's synthetic judge, which checks
-colour, direction and background against the prompt: quality against ground truth, not against the baseline), and speed (median over repeats after a warm-up; transformer time and wall time; speedup). The
-*computed share* counts the self-attention evaluations that really ran (a counting wrapper around
-each block's self-attention processor) against the baseline's: a method whose share is 1 skipped
-nothing and is flagged, never silently reported as a speed point.
+For every prompt × seed, the baseline (stock sampling) runs first; every method and setting then runs on
+the same prompt and seed, and is compared with the baseline's frames: PSNR and SSIM (scikit-image), LPIPS
+(when its weights are given), a temporal error and motion ratio (frame-to-frame changes against the
+baseline's), the caller's judge (``judge``: e.g. the embedded model's, which checks colour, direction and
+background against the prompt: quality against ground truth, not against the baseline), and speed (median
+over repeats after a warm-up; transformer time and wall time; speedup). The *computed share* counts the
+self-attention evaluations that really ran (a counting wrapper around each block's self-attention
+processor) against the baseline's: a method whose share is 1 skipped nothing and is flagged, never
+silently reported as a speed point.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..errors import InvalidSettingError
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
 from .methods import METHODS, NotApplicable, RunContext, label
-from .metrics import LPIPS_UNAVAILABLE, motion_ratio, psnr, ssim, temporal_error
+from .metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from .report import summarize
 
 # judge(frames, prompt) -> True/False, or None when it cannot judge that prompt (quality against ground truth)
@@ -43,6 +43,7 @@ class BenchSettings:
     frames: int = 17
     guidance: float = 5.0
     image: str | None = None  # first frame, for image-to-video models
+    lpips_weights: str | None = None  # safetensors of torchmetrics' AlexNet LPIPS (else PDIT_LPIPS_WEIGHTS, else none)
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
@@ -119,6 +120,7 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
     profile = as_profile(profile) if profile is not None else None
     for p in bs.prompts:
         bs.generation(p, bs.seeds[0]).check_for(model.arch)  # every prompt and size before anything runs
+    lpips, lpips_status = lpips_scorer(bs.lpips_weights, device=str(model.device))
     total = plan_runs(bs)
     done = [0]
 
@@ -198,6 +200,7 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
                         psnr=psnr(ref, frames), ssim=ssim(ref, frames),
                         temporal_error=temporal_error(ref[0], frames[0]), motion_ratio=motion_ratio(ref[0], frames[0]),
                         judge_passed=None if judge is None else judge(frames[0], prompt),
+                        lpips=None if lpips is None else lpips(ref, frames),
                     )
                     runs.append(row)
     return {
@@ -207,7 +210,7 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
         "not_applicable": not_applicable,
         "calibration": {k: {kk: (list(vv) if isinstance(vv, tuple) else vv) for kk, vv in v.calibration.items()}
                         for k, v in calib_ctx.items() if v.calibration},
-        "lpips": LPIPS_UNAVAILABLE,
+        "lpips": lpips_status,
     }
 
 

@@ -23,7 +23,7 @@ PARAMS = {
     "device", "dtype", "force", "warmup", "interval_max", "interval_min", "final_full_steps", "tau",
     "background_share", "schedule", "reuse", "every", "chunk_size", "query_stride", "attn_threshold", "mask_step",
     "masks", "sam2", "sam2_config", "prompts", "seeds", "methods", "repeats", "budget", "speedup", "budgets",
-    "calibrate", "staleness_tokens",
+    "calibrate", "staleness_tokens", "lpips_weights",
 }
 
 

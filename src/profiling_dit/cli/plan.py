@@ -14,7 +14,7 @@ from ._errors import friendly_errors
 @friendly_errors
 def plan(
     profile: Annotated[Path, typer.Option("--profile", help="The profile to plan from.")],
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Denoising steps [default: the profile's].")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Denoising steps \\[default: the profile's].")] = None,
     budget: o.BudgetOpt = None,
     speedup: o.SpeedupOpt = None,
     schedule: o.ScheduleOpt = None,

@@ -10,9 +10,10 @@ your own (a model of yours, or a test double).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from ..errors import UnsupportedModelError
 from . import cogvideox, hunyuan, wan
@@ -28,9 +29,9 @@ def _diffusers_class(name: str):
     return getattr(diffusers, name)
 
 
-# class name -> () -> (class, spec); diffusers classes resolve on first use
-_ARCH_FACTORIES: dict[str, Callable[[], tuple[type, ArchitectureSpec]]] = {
-    f.transformer_class: (lambda f=f: (_diffusers_class(f.transformer_class), f.architecture)) for f in FAMILIES
+# class name -> (() -> class, spec); diffusers classes resolve on first use, specs are plain data
+_ARCH_FACTORIES: dict[str, tuple[Callable[[], type], ArchitectureSpec]] = {
+    f.transformer_class: ((lambda f=f: _diffusers_class(f.transformer_class)), f.architecture) for f in FAMILIES
 }
 
 PIPELINES: dict[str, PipelineSpec] = {name: spec for f in FAMILIES for name, spec in f.pipelines.items()}
@@ -40,12 +41,12 @@ MODEL_ALIASES: dict[str, ModelAlias] = {a.name: a for f in FAMILIES for a in f.a
 
 def register_architecture(transformer_class: type, spec: ArchitectureSpec) -> None:
     """Add support for a transformer class (e.g. your own model, or a test double)."""
-    _ARCH_FACTORIES[transformer_class.__name__] = lambda: (transformer_class, spec)
+    _ARCH_FACTORIES[transformer_class.__name__] = (lambda: transformer_class, spec)
 
 
 def architectures() -> dict[type, ArchitectureSpec]:
     """All supported transformer classes and their specs."""
-    return dict(factory() for factory in _ARCH_FACTORIES.values())
+    return {resolve(): spec for resolve, spec in _ARCH_FACTORIES.values()}
 
 
 def supported_class_names() -> list[str]:
@@ -57,7 +58,7 @@ def arch_for_class_name(class_name: str) -> ArchitectureSpec:
     if class_name not in _ARCH_FACTORIES:
         raise UnsupportedModelError(
             f"transformer class {class_name!r} is not supported; supported: {', '.join(supported_class_names())}")
-    return _ARCH_FACTORIES[class_name]()[1]
+    return _ARCH_FACTORIES[class_name][1]
 
 
 def arch_for(transformer: torch.nn.Module) -> ArchitectureSpec:

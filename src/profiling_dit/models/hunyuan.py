@@ -9,9 +9,12 @@ Profiling only: the model's own processor still produces the output.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _qk(to_q, to_k, norm_q, norm_k, x: torch.Tensor, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,6 +25,7 @@ def _qk(to_q, to_k, norm_q, norm_k, x: torch.Tensor, heads: int) -> tuple[torch.
 
 def hunyuan_self_attention_qk(attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
                               image_rotary_emb=None, **_) -> JointQK:
+    import torch
     from diffusers.models.embeddings import apply_rotary_emb
 
     n_video = hidden_states.shape[1]
@@ -58,6 +62,7 @@ FAMILY = Family(
         self_attention_qk=hunyuan_self_attention_qk,
         block_streams=("hidden_states", "encoder_hidden_states"),
         num_blocks_from_config=lambda cfg: int(cfg["num_layers"]) + int(cfg["num_single_layers"]),
+        context_parallel_note=("video and text tokens attend together in one attention call, so a context-parallel plan must split the text stream and its padding mask with the video stream; diffusers 0.42 has none for this model and pdit does not write one"),
         patch_from_config=lambda cfg: (cfg["patch_size_t"], cfg["patch_size"], cfg["patch_size"]),
         peer_module_patterns=(r"transformer_blocks\.\d+\.attn", r"transformer_blocks\.\d+\.ff",
                               r"single_transformer_blocks\.\d+\.attn"),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:  # annotations only: the registry is read before torch needs to load
+    import torch
 
 
 @dataclass
@@ -47,6 +48,8 @@ class ArchitectureSpec:
             video tokens are the latent grid divided by it, in (frame, row, column) order.
         prediction_frames_first: the transformer's output is (B, F, C, H, W) (CogVideoX) rather than
             (B, C, F, H, W).
+        context_parallel: diffusers' ``enable_parallelism`` works on this class (it has a ``_cp_plan``);
+            ``context_parallel_note`` says why not otherwise.
     """
 
     name: str
@@ -61,6 +64,8 @@ class ArchitectureSpec:
     peer_module_patterns: tuple[str, ...] = ()
     patch_from_config: Callable[[dict], tuple[int, int, int]] = lambda cfg: tuple(cfg["patch_size"])
     prediction_frames_first: bool = False
+    context_parallel: bool = False
+    context_parallel_note: str = "no context-parallel plan for this family"
 
     def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
         out: list[torch.nn.Module] = []

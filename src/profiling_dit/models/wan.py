@@ -8,10 +8,12 @@ model's own processor still produces the output. A test checks these Q/K reprodu
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .spec import ArchitectureSpec, Family, ModelAlias, PipelineSpec
+
+if TYPE_CHECKING:
+    import torch
 
 WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, fps=16)
 
@@ -21,6 +23,8 @@ TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-wan"
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     # Interleaved-pair rotary embedding, as Wan applies it (pairs (0,1), (2,3), ... of each head).
+    import torch
+
     x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
     c, s = cos[..., 0::2], sin[..., 1::2]
     out = torch.empty_like(x)
@@ -57,6 +61,7 @@ FAMILY = Family(
         self_attention_qk=wan_self_attention_qk,
         num_blocks_from_config=lambda cfg: int(cfg["num_layers"]),
         peer_module_patterns=(r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d+\.ffn"),
+        context_parallel=True,  # diffusers' WanTransformer3DModel._cp_plan splits the sequence at blocks.0
     ),
     pipelines={
         "WanPipeline": PipelineSpec(),

@@ -1,4 +1,5 @@
-"""Plain (stock) sampling with a diffusers pipeline, timed, returning exact uint8 frames.
+"""Plain (stock) sampling with a diffusers pipeline, timed, returning exact uint8 frames (what to generate is
+``settings.GenerationSettings``).
 
 Caching methods are applied to ``pipe.transformer`` before calling ``generate``; this module only
 runs the stock pipeline and measures it.
@@ -6,7 +7,6 @@ runs the stock pipeline and measures it.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -15,100 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import InvalidSettingError
-from ..models import ArchitectureSpec
 from .loading import LoadedModel, as_model
+from .settings import MAX_FRAMES, MAX_SIDE, MAX_STEPS, GenerationSettings  # noqa: F401  (re-exported)
 from .timing import attach_timer, detach_timer, sync
-
-MAX_STEPS = 1000
-MAX_SIDE = 4096
-MAX_FRAMES = 1025
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """What to generate. Validated on construction; ``check_for(arch)`` adds the model's size rules.
-
-    Args:
-        prompt: one prompt, or a tuple of prompts for a batch.
-        negative_prompt: the unconditional prompt used by classifier-free guidance.
-        steps: number of denoising steps.
-        height, width, frames: video size in pixels and frames.
-        guidance: classifier-free guidance scale; ``<= 1`` disables CFG (one transformer call a step).
-        seed: seeds the initial noise (drawn on the CPU, so the same seed gives the same noise anywhere).
-        fps: frames per second of the written video.
-        image: path of the first frame, for image-to-video pipelines (PNG/JPEG/WebP).
-    """
-
-    prompt: str | tuple[str, ...]
-    negative_prompt: str = ""
-    steps: int = 20
-    height: int = 128
-    width: int = 128
-    frames: int = 17
-    guidance: float = 5.0
-    seed: int = 0
-    fps: int = 16
-    image: str | None = None
-
-    def __post_init__(self):
-        prompts = (self.prompt,) if isinstance(self.prompt, str) else tuple(self.prompt)
-        if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
-            raise InvalidSettingError("`prompt` is empty; give a text prompt such as \"a red ball\"")
-        if not isinstance(self.prompt, str):
-            object.__setattr__(self, "prompt", prompts)
-        _check_int("steps", self.steps, 1, MAX_STEPS)
-        _check_int("height", self.height, 1, MAX_SIDE)
-        _check_int("width", self.width, 1, MAX_SIDE)
-        _check_int("frames", self.frames, 1, MAX_FRAMES)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_int("fps", self.fps, 1, 240)
-        if (isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float))
-                or not math.isfinite(self.guidance) or not 0 <= self.guidance <= 100):
-            raise InvalidSettingError(f"`guidance` must be a number in [0, 100], got {self.guidance!r}")
-        if not isinstance(self.negative_prompt, str):
-            raise InvalidSettingError(f"`negative_prompt` must be a string, got {type(self.negative_prompt).__name__}")
-        if self.image is not None:
-            from pathlib import Path
-
-            if not Path(self.image).is_file():
-                raise InvalidSettingError(f"`image` {self.image}: no such file; give a PNG or JPEG of the first frame")
-
-    @property
-    def prompts(self) -> tuple[str, ...]:
-        return (self.prompt,) if isinstance(self.prompt, str) else self.prompt
-
-    @property
-    def uses_cfg(self) -> bool:
-        return self.guidance > 1.0
-
-    def check_for(self, arch: ArchitectureSpec) -> "GenerationSettings":
-        """Check the size rules of the model family; return self for chaining."""
-        k = arch.frame_multiple
-        if (self.frames - 1) % k != 0:
-            lo = (self.frames - 1) // k * k + 1
-            raise InvalidSettingError(
-                f"`frames` {self.frames} is not allowed for {arch.name}: frames must be {k}k+1 "
-                f"(e.g. {lo} or {lo + k})"
-            )
-        m = arch.spatial_multiple
-        for name, value in (("`height`", self.height), ("`width`", self.width)):
-            if value % m != 0:
-                raise InvalidSettingError(
-                    f"{name} {value} is not allowed for {arch.name}: it must be a multiple of {m} "
-                    f"(e.g. {max(m, value // m * m)} or {value // m * m + m})"
-                )
-        return self
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["prompt"] = list(self.prompts) if not isinstance(self.prompt, str) else self.prompt
-        return d
-
-
-def _check_int(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidSettingError(f"`{name}` must be an integer in [{lo}, {hi}], got {value!r}")
-
 
 @dataclass
 class Timings:

@@ -15,11 +15,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidSettingError, ModelNotAvailableError
 from ..models import MODEL_ALIASES, ArchitectureSpec, arch_for, arch_for_class_name, pipeline_spec
+
+if TYPE_CHECKING:
+    import torch
 
 # A small JSON file in a model folder that tells pdit how to run it (the embedded model's text length and
 # default size). Optional: any folder written by ``save_pretrained`` loads without it.
@@ -46,6 +48,16 @@ class ModelSource:
     transformer_class: str
     meta: dict = field(default_factory=dict, hash=False, compare=False)
     transformer_config: dict = field(default_factory=dict, hash=False, compare=False)
+    pipeline_class: str | None = None  # from model_index.json, when it could be read cheaply
+    vae_config: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def needs_image(self) -> bool | None:
+        """Whether the pipeline is image-to-video (None: unknown before loading)."""
+        from ..models import PIPELINES
+
+        spec = PIPELINES.get(self.pipeline_class or "")
+        return None if spec is None else spec.needs_image
 
     @property
     def arch(self) -> ArchitectureSpec:
@@ -119,8 +131,20 @@ def _hub_transformer_config(repo_id: str, requested: str) -> dict:
 
 
 def _source(requested: str, kind: str, location: str, config: dict, meta: dict | None = None) -> ModelSource:
+    index, vae = {}, {}
+    if kind == "folder":  # small JSON files beside the transformer's config
+        index = _read_optional(Path(location) / "model_index.json")
+        vae = _read_optional(Path(location) / "vae" / "config.json")
     return ModelSource(requested, kind, location, config.get("_class_name", "<missing _class_name>"),
-                       meta or {}, config)
+                       meta or {}, config, index.get("_class_name"), vae)
+
+
+def _read_optional(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def resolve_model(model: str) -> ModelSource:
@@ -145,6 +169,11 @@ def resolve_model(model: str) -> ModelSource:
         source = _source(model, "hub", alias.repo_id, _hub_transformer_config(alias.repo_id, model))
     else:
         path = Path(model).expanduser()
+        try:
+            path.is_dir()
+        except OSError as e:  # a name the filesystem refuses (too long, ...)
+            raise ModelNotAvailableError(f"`model` {model[:80]!r}… is not a usable folder name ({e.strerror}); pass "
+                                         "an alias, a Hub id or an existing folder") from None
         if path.is_dir():
             source = _source(model, "folder", str(path.resolve()), _transformer_config_from_folder(path, model),
                              _read_meta(path))
@@ -168,8 +197,10 @@ def _read_meta(folder: Path) -> dict:
     return _read_json(meta) if meta.is_file() else {}
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = "auto") -> "torch.device":
     """``auto`` picks cuda, then mps, then cpu. An explicit device that is absent is an error."""
+    import torch
+
     if not isinstance(device, str):
         device = str(device)
     device = (device or "auto").lower()
@@ -194,15 +225,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-_DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
-}
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+def resolve_dtype(dtype: str, device: "torch.device") -> "torch.dtype":
     """``auto`` is bfloat16 on CUDA and float32 elsewhere."""
+    import torch
+
     if isinstance(dtype, torch.dtype):
         return dtype
     dtype = (dtype or "auto").lower()
@@ -210,7 +240,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if dtype not in _DTYPES:
         raise InvalidSettingError(f"unknown `dtype` {dtype!r}; use auto, float32, bfloat16 or float16")
-    return _DTYPES[dtype]
+    return getattr(torch, _DTYPES[dtype])
 
 
 @dataclass
@@ -224,8 +254,8 @@ class LoadedModel:
     pipe: object
     source: ModelSource
     arch: ArchitectureSpec
-    device: torch.device
-    dtype: torch.dtype
+    device: "torch.device"
+    dtype: "torch.dtype"
 
     @classmethod
     def from_pipe(cls, pipe, model_ref: str | None = None) -> "LoadedModel":
@@ -326,6 +356,7 @@ def load_pipeline(source: ModelSource | str, device: str = "auto", dtype: str = 
         device: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         dtype: ``auto`` (bfloat16 on CUDA, float32 elsewhere), ``float32``, ``bfloat16`` or ``float16``.
     """
+    import torch
     from diffusers import DiffusionPipeline
 
     if isinstance(source, str):

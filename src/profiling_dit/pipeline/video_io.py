@@ -17,28 +17,49 @@ VIDEO_EXTENSIONS = (".mp4", ".gif", ".npy")
 
 
 def check_output_path(path: str | Path, force: bool = False, extensions=VIDEO_EXTENSIONS) -> Path:
-    """Check an output path before any work: known extension, not overwriting, folder writable.
-
-    Creates the parent folder. Raises ``OutputPathError`` with the fix.
+    """Check an output path before any work: known extension, not overwriting, a folder where a file can
+    really be created (tried, then removed), and a name the filesystem accepts. Creates the parent folder and
+    removes temporary files an interrupted earlier write left beside the target. Raises ``OutputPathError``
+    with the fix.
     """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise OutputPathError(f"{str(path)!r} is a folder; give a file name such as {path / ('out' + extensions[0])}")
-    if path.suffix.lower() not in extensions:
-        raise OutputPathError(
-            f"cannot write {str(path)!r}: the extension must be one of {', '.join(extensions)}"
-        )
-    if path.exists() and not force:
-        raise OutputPathError(f"{str(path)!r} already exists; overwrite it with `force`")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputPathError(f"cannot create the folder for {str(path)!r}: {e.strerror or e}") from None
     import os
 
-    if not os.access(path.parent, os.W_OK):
-        raise OutputPathError(f"cannot write into {str(path.parent)!r}: permission denied")
+    from .._io import remove_stale_temporaries
+
+    shown = _shown(path)
+    try:
+        path = Path(path).expanduser()
+        if path.is_dir():
+            raise OutputPathError(f"{shown} is a folder; give a file name such as {path / ('out' + extensions[0])}")
+        if path.suffix.lower() not in extensions:
+            raise OutputPathError(f"cannot write {shown}: the extension must be one of {', '.join(extensions)}")
+        if path.exists() and not force:
+            raise OutputPathError(f"{shown} already exists; overwrite it with `force`")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):
+            raise OutputPathError(f"cannot write into {_shown(path.parent)}: permission denied")
+        remove_stale_temporaries(path)
+        _try_create(path)
+    except OSError as e:
+        raise OutputPathError(f"cannot write {shown}: {e.strerror or e}") from None
     return path
+
+
+def _try_create(path: Path) -> None:
+    """Create and remove a temporary file beside ``path`` with a name as long as ``path``'s: proves the folder
+    takes new files (``/proc``, read-only mounts refuse) and that the name is not too long."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _shown(path) -> str:
+    """A path for a message: quoted, and cut in the middle when very long."""
+    text = str(path)
+    return repr(text if len(text) <= 120 else text[:60] + "…" + text[-50:])
 
 
 def write_video(frames: np.ndarray, path: str | Path, fps: int = 16) -> Path:
@@ -72,3 +93,15 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int = 16) -> Path:
         else:
             raise OutputPathError(f"cannot write {str(path)!r}: unknown extension {ext!r}")
     return path
+
+
+def side_by_side(reference: np.ndarray, test: np.ndarray, amplify: float = 8.0, gap: int = 4) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of ``reference | test | |test − reference| × amplify``, with white gaps: what a
+    caching method changed, made visible."""
+    reference, test = np.asarray(reference), np.asarray(test)
+    if reference.shape != test.shape:
+        raise ValueError(f"shapes differ: {reference.shape} vs {test.shape}")
+    diff = np.clip(np.abs(test.astype(np.int16) - reference.astype(np.int16)) * amplify, 0, 255).astype(np.uint8)
+    t, h, _, c = reference.shape
+    white = np.full((t, h, gap, c), 255, np.uint8)
+    return np.concatenate([reference, white, test, white, diff], axis=2)

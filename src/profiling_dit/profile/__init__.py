@@ -5,7 +5,7 @@ call (``measure.profile_model``), into a typed, validated ``Profile`` (``file``)
 Names import lazily, so reading a profile does not import diffusers.
 """
 
-_LAZY = {"Profile": "file", "shipped_profile": "file", "ProfileSettings": "measure", "profile_model": "measure"}
+_LAZY = {"Profile": "file", "shipped_profile": "file", "ProfileSettings": "settings", "profile_model": "measure"}
 
 
 def __getattr__(name):

@@ -30,7 +30,7 @@ from ..models.spec import JointQK
 
 
 def received_attention(q: torch.Tensor, k: torch.Tensor, chunk_size: int = 1024, query_stride: int = 1,
-                       video: slice | None = None, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+                       video: slice | None = None, key_mask: torch.Tensor | None = None, group=None) -> torch.Tensor:
     """ā per token: q, k of shape (B, H, N, d) → (B, N) float32; each row sums to 1.
 
     Per chunk of queries: scores S = (q·scale) Kᵀ, E = exp(S − rowmax) in place, then the column
@@ -39,6 +39,8 @@ def received_attention(q: torch.Tensor, k: torch.Tensor, chunk_size: int = 1024,
     entry per video token.
     """
     b, h, _, d = q.shape
+    if group is not None:
+        return _received_attention_sharded(q, k, chunk_size, query_stride, group)
     if video is not None:
         q = q[:, :, video]
     q = q[:, :, ::query_stride].float() * (d ** -0.5)
@@ -49,8 +51,19 @@ def received_attention(q: torch.Tensor, k: torch.Tensor, chunk_size: int = 1024,
         bias = torch.zeros(key_mask.shape, dtype=torch.float32, device=q.device)
         bias.masked_fill_(~key_mask.to(q.device), float("-inf"))
         bias = bias[:, None, None, :]
-    acc = torch.zeros(b, h, 1, k.shape[2], dtype=torch.float32, device=q.device)
-    for start in range(0, nq, chunk_size):
+    acc = _column_sums(q, kt, chunk_size, bias).squeeze(-2)
+    out = (acc / nq).mean(dim=1)
+    if video is not None:
+        out = out[:, video]
+        out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-30)
+    return out
+
+
+def _column_sums(q: torch.Tensor, kt: torch.Tensor, chunk_size: int, bias=None) -> torch.Tensor:
+    """Σ over the queries of q (already scaled) of softmax(q kᵀ) rows: (B, H, 1, N), one chunk at a time."""
+    b, h = q.shape[:2]
+    acc = torch.zeros(b, h, 1, kt.shape[-1], dtype=torch.float32, device=q.device)
+    for start in range(0, q.shape[2], chunk_size):
         scores = torch.matmul(q[:, :, start:start + chunk_size], kt)
         if bias is not None:
             scores.add_(bias)
@@ -58,12 +71,29 @@ def received_attention(q: torch.Tensor, k: torch.Tensor, chunk_size: int = 1024,
         inv_rowsum = scores.sum(dim=-1, keepdim=True).reciprocal_().transpose(-1, -2)  # (B, H, 1, c)
         acc.add_(torch.matmul(inv_rowsum, scores))
         del scores
-    acc = acc.squeeze(-2)
-    out = (acc / nq).mean(dim=1)
-    if video is not None:
-        out = out[:, video]
-        out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-30)
-    return out
+    return acc
+
+
+def _received_attention_sharded(q, k, chunk_size: int, query_stride: int, group) -> torch.Tensor:
+    """ā under context parallelism: each rank holds an equal, contiguous shard of the sequence (its queries and
+    keys). The keys are gathered from every rank, each rank sums the attention its own queries (every
+    ``query_stride``-th of the whole sequence) give to every key, and the ranks add their sums: every rank
+    gets the ā one process would compute."""
+    import torch.distributed as dist
+
+    world, rank = dist.get_world_size(group), dist.get_rank(group)
+    d = q.shape[-1]
+    shards = [torch.empty_like(k) for _ in range(world)]
+    dist.all_gather(shards, k.contiguous(), group=group)
+    kt = torch.cat(shards, dim=2).float().transpose(-1, -2)
+    offset = rank * q.shape[2]
+    first = (-offset) % query_stride  # the first local query whose global index is a multiple of the stride
+    local = q[:, :, first::query_stride].float() * (d ** -0.5)
+    acc = _column_sums(local, kt, chunk_size)
+    count = torch.tensor([float(local.shape[2])], device=acc.device)
+    dist.all_reduce(acc, group=group)
+    dist.all_reduce(count, group=group)
+    return (acc.squeeze(-2) / count).mean(dim=1)
 
 
 def extra_memory_bytes(batch: int, heads: int, tokens: int, head_dim: int, chunk_size: int, query_stride: int = 1,
@@ -83,8 +113,9 @@ class AttentionRecorder:
 
     def __init__(self, num_blocks: int, branch: str, steps_to_record: set[int], guidance: float | None,
                  chunk_size: int, query_stride: int, keep_prediction_steps: set[int], batched_cfg: bool = False,
-                 frames_first: bool = False):
+                 frames_first: bool = False, group=None):
         self.num_blocks = num_blocks
+        self.group = group  # context parallelism: the ranks that hold the other shards of the sequence
         self.frames_first = frames_first  # predictions are (B, F, C, H, W); kept ones are stored (C, F, H, W)
         self.branch = branch
         # Batched CFG (CogVideoX): one call per step in context "cond_uncond", batch = [uncond, cond].
@@ -114,7 +145,7 @@ class AttentionRecorder:
         if isinstance(q, JointQK):
             abar = received_attention(q.q, q.k, self.chunk_size, self.query_stride, q.video, q.key_mask)
         else:
-            abar = received_attention(q, k, self.chunk_size, self.query_stride)
+            abar = received_attention(q, k, self.chunk_size, self.query_stride, group=self.group)
         index = (abar.shape[0] // 2 if self.branch == "cond" else 0) if self.batched_cfg else 0
         self.abar[(block, self.context.step)] = abar[index].cpu()
 

@@ -21,11 +21,11 @@ from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import as_model
 from .file import CalibratedPlan, Profile, as_profile
 
-DEFAULT_BUDGETS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+DEFAULT_BUDGETS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
 _PSNR_CAP = 99.0  # identical frames
 
 
-def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 180, *,
+def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200, *,
               on_generation: Callable[[int, int, str], None] | None = None) -> Profile:
     """Calibrated plans for ``budgets`` on the profile's first prompt and settings, with at most
     ``max_generations`` generations (one of them stock sampling); returns the profile with them.

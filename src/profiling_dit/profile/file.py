@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_text
 from ..errors import ProfileError
 
 SCHEMA_VERSION = 2
@@ -380,17 +379,24 @@ class Profile:
         return cls.from_dict(parse_json(text, f"profile {str(path)!r}"), f"profile {str(path)!r}")
 
     def save(self, path: str | Path, pictures: bool = True) -> Path:
-        """Write the profile JSON (atomically) and, with ``pictures``, its pictures beside it
-        (``STEM.heatmap.png``, ``STEM.l1.png`` and, for a profile just measured, ``STEM.masks.png``).
-        The pictures are written first, so the JSON never names a missing picture."""
-        path = Path(path).expanduser()
-        profile = self
-        if pictures:
-            from .plots import write_profile_pictures
+        """Write the profile JSON and, with ``pictures``, its pictures beside it (``STEM.heatmap.png``,
+        ``STEM.l1.png`` and, for a profile just measured, ``STEM.masks.png``), as one set: all are written to a
+        temporary folder first and moved into place together, the JSON last, so an interrupted save leaves
+        the previous files as they were and the JSON never names a missing picture."""
+        from .._io import atomic_set, remove_stale_sets
 
-            names = write_profile_pictures(self, path)
-            profile = dataclasses.replace(self, pictures={k: p.name for k, p in names.items()})
-        atomic_write_text(path, json.dumps(profile.to_dict(), indent=1, allow_nan=False) + "\n")
+        path = Path(path).expanduser()
+        remove_stale_sets(path.parent)
+        profile = self
+        with atomic_set(path.parent) as stage:
+            if pictures:
+                from .plots import write_profile_pictures
+
+                written = write_profile_pictures(self, stage.folder / path.name)
+                names = {k: stage(p.name).name for k, p in written.items()}
+                profile = dataclasses.replace(self, pictures=names)
+            with open(stage(path.name), "w", encoding="utf-8") as f:  # staged last: moved into place last
+                f.write(json.dumps(profile.to_dict(), indent=1, allow_nan=False) + "\n")
         return path
 
     # -- using it --
@@ -465,8 +471,8 @@ class Profile:
         return dataclasses.replace(base, **overrides)
 
     def _planned(self, component, blocks, num_blocks, profiled, steps, budget, speedup, split, overrides):
-        from ..accelerate.config import ProfilingDiTConfig
-        from ..accelerate.planner import DEFAULT_BUDGET, budget_for_speedup, plan_for_budget
+        from ..accelerate.config import ProfilingDiTConfig, map_full_steps
+        from ..accelerate.planner import DEFAULT_BUDGET, budget_for_speedup, plan_for_budget, predicted_error
 
         extra = set(overrides) - {"final_full_steps"}
         if extra:
@@ -489,6 +495,17 @@ class Profile:
                     num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n, full_steps=plan.full_steps,
                     predicted_error=plan.predicted_error,
                     origin=f"calibrated for budget {budget:g} ({plan.generations} generations on the profiling prompt)")
+        for plan in self.plans:  # calibrated at another step count: mapped to this one, within the budget
+            k = len(plan.cached_blocks)
+            if (plan.component == component and abs(plan.budget - budget) < 1e-9 and final == 1
+                    and (split is None or len(split) == k)):
+                count = n - math.ceil((1.0 - budget) * n * num_blocks / k - 1e-9)
+                if count >= 2:
+                    full = map_full_steps(plan.full_steps, plan.steps, n, count)
+                    return ProfilingDiTConfig(
+                        num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n, full_steps=full,
+                        predicted_error=_finite_or_none(predicted_error(blocks.staleness, num_blocks, n, k, full)),
+                        origin=f"calibrated for budget {budget:g} at {plan.steps} steps, mapped to {n}")
         sizes = [len(split)] if split is not None else None
         plan = plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
         return ProfilingDiTConfig(num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n,
@@ -703,6 +720,10 @@ def _compare(want: dict, have: dict, what: str, theirs: str) -> None:
             raise ProfileError(
                 f"{what} was made for another model: its {label} is {have.get(key)!r}, {theirs} is "
                 f"{want[key]!r}; profile this model (`profiling_dit.profile_model`, or `pdit profile`)")
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
 
 def _plain(obj) -> Any:

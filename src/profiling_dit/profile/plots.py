@@ -10,42 +10,68 @@ from .._plotting import pyplot as _plt
 from .._plotting import save_figure as _save
 
 
+F_COLOR, B_COLOR = "#d62728", "#1f77b4"
+
+
 def heatmap(r_attn: np.ndarray, steps: list[int], background: list[int], tau: float, path: Path, title: str) -> Path:
+    """R_attn per block (rows) and profiled step (columns); row labels say F (foreground: always computes) or
+    B (background: cached by the paper's method), in colour, with a legend."""
+    from matplotlib.patches import Patch
+
     plt = _plt()
     r = np.asarray(r_attn, dtype=float)
-    fig, ax = plt.subplots(figsize=(max(5, 0.28 * r.shape[1] + 2.5), max(3, 0.28 * r.shape[0] + 1.2)))
+    fig, ax = plt.subplots(figsize=(max(6, 0.28 * r.shape[1] + 3.5), max(3.2, 0.28 * r.shape[0] + 1.6)))
     im = ax.imshow(r, aspect="auto", cmap="turbo", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xlabel("denoising step")
     ax.set_ylabel("block")
     ax.set_xticks(range(len(steps)), [str(s) for s in steps], fontsize=7)
-    ax.set_yticks(range(r.shape[0]), [f"{i}{' B' if i in background else ' F'}" for i in range(r.shape[0])], fontsize=7)
-    ax.set_title(f"{title}\nR_attn (share of foreground tokens with high attention); τ={tau:.3f}", fontsize=9)
+    ax.set_yticks(range(r.shape[0]), [f"{i} {'B' if i in background else 'F'}" for i in range(r.shape[0])], fontsize=7)
+    for i, tick in enumerate(ax.get_yticklabels()):
+        tick.set_color(B_COLOR if i in background else F_COLOR)
+    ax.set_title(f"{title}\nR_attn: share of foreground tokens with high attention (τ = {tau:.3f})", fontsize=9)
     fig.colorbar(im, ax=ax, label="R_attn")
+    ax.legend(handles=[Patch(color=F_COLOR, label="F: foreground block (score ≥ τ), always computes"),
+                       Patch(color=B_COLOR, label="B: background block (score < τ)")],
+              loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncol=2, frameon=False)
     return _save(fig, path)
 
 
-def l1_curve(steps: list[int], l1: list[float], rel_l1: list[float], schedule: dict, path: Path) -> Path:
+def l1_curve(steps: list[int], l1: list[float], rel_l1: list[float], schedule: dict, path: Path,
+             paper_full_steps: list[int] | None = None, planned_full_steps: list[int] | None = None,
+             planned_label: str = "") -> Path:
+    """How much the noise prediction changes from step to step (paper Fig. 4), with the suggested schedule's
+    warm-up and full-compute steps (and, when given, the planner's default plan's) marked."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(steps, rel_l1, marker="o", ms=3, label="relative L1 (|Δε| / |ε_prev|)")
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    lines = ax.plot(steps, rel_l1, marker="o", ms=3, color="C0", label="relative L1 |Δε| / |ε_prev| (left axis)")
     ax2 = ax.twinx()
-    ax2.plot(steps, l1, color="gray", ls="--", lw=1, label="L1 (mean |Δε|)")
-    ax.axvline(schedule["warmup"], color="red", ls=":", label=f"warm-up s0={schedule['warmup']}")
+    lines += ax2.plot(steps, l1, color="gray", ls="--", lw=1, label="L1 mean |Δε| (right axis)")
+    lines.append(ax.axvline(schedule["warmup"], color="red", ls=":", label=f"warm-up s0 = {schedule['warmup']}"))
+    low = ax.get_ylim()[0]
+    if paper_full_steps:
+        lines += ax.plot(paper_full_steps, [low] * len(paper_full_steps), "|", color="red", ms=14, mew=2,
+                         clip_on=False, label="full-compute steps, the paper's schedule")
+    if planned_full_steps:
+        lines += ax.plot(planned_full_steps, [low] * len(planned_full_steps), "^", color="green", ms=6,
+                         clip_on=False, label=f"full-compute steps, {planned_label or 'the default plan'}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("denoising step")
     ax.set_ylabel("relative L1")
     ax2.set_ylabel("L1")
-    ax.set_title(f"L1 between consecutive noise predictions; T_max={schedule['interval_max']}, "
-                 f"T_min={schedule['interval_min']}", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(f"Change of the noise prediction between consecutive steps; suggested T_max = "
+                 f"{schedule['interval_max']}, T_min = {schedule['interval_min']}", fontsize=9)
+    ax.legend(handles=lines, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
     return _save(fig, path)
 
 
 def mask_panel(rgb: np.ndarray, masks: np.ndarray, path: Path, title: str, max_frames: int = 8) -> Path:
-    """Top row: PCA frames; bottom row: the same with the foreground mask overlaid."""
+    """Top row: PCA frames of the noise prediction; bottom row: the same with the foreground mask in red."""
     plt = _plt()
     f = rgb.shape[0]
     idx = np.unique(np.linspace(0, f - 1, min(f, max_frames)).round().astype(int))
-    fig, axes = plt.subplots(2, len(idx), figsize=(1.6 * len(idx) + 0.5, 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(idx), figsize=(1.6 * len(idx) + 1.5, 3.8), squeeze=False)
     for col, i in enumerate(idx):
         axes[0, col].imshow(rgb[i], interpolation="nearest")
         axes[0, col].set_title(f"latent frame {i}", fontsize=7)
@@ -56,7 +82,10 @@ def mask_panel(rgb: np.ndarray, masks: np.ndarray, path: Path, title: str, max_f
         over[m] = 0.5 * over[m] + 0.5 * np.array([1.0, 0.1, 0.1])
         axes[1, col].imshow(over, interpolation="nearest")
         for r in range(2):
-            axes[r, col].axis("off")
+            axes[r, col].set_xticks([])
+            axes[r, col].set_yticks([])
+    axes[0, 0].set_ylabel("PCA of the\nnoise prediction", fontsize=7)
+    axes[1, 0].set_ylabel("foreground\n(red)", fontsize=7)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
 
@@ -73,10 +102,29 @@ def write_profile_pictures(profile, json_path: Path) -> dict[str, Path]:
                            f"{profile.model.transformer_class} ({profile.model.requested})"),
         "l1_curve": l1_curve(list(profile.l1.steps), list(profile.l1.mean), list(profile.l1.relative_mean),
                              {"warmup": sched.warmup, "interval_max": sched.interval_max,
-                              "interval_min": sched.interval_min}, Path(f"{stem}.l1.png")),
+                              "interval_min": sched.interval_min}, Path(f"{stem}.l1.png"),
+                             *_full_steps(profile)),
     }
     if profile.views is not None:
         pics["masks"] = mask_panel(profile.views["pca_frames"], profile.views["mask"], Path(f"{stem}.masks.png"),
                                    f"PCA of the noise prediction at step {profile.run.mask_step} and "
                                    f"foreground ({profile.segmenter['name']})")
     return pics
+
+
+def _full_steps(profile) -> tuple[list[int], list[int] | None, str]:
+    """Full-compute steps of the paper's schedule and of the default plan (two-expert profiles: the first
+    expert's), over the profiled steps."""
+    import warnings
+
+    first = profile.components[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paper = profile.config(component=first, schedule="paper")
+        steps = paper.steps
+        planned = profile.config(component=first) if profile.blocks.staleness is not None else None
+    mask = paper.full_step_mask(steps)
+    out_paper = [i for i, f in enumerate(mask) if f]
+    if planned is None:
+        return out_paper, None, ""
+    return out_paper, [i for i, f in enumerate(planned.full_step_mask(steps)) if f], planned.origin

@@ -136,33 +136,88 @@ def _require_sam2() -> None:
 
 
 def resolve_sam2_checkpoint(checkpoint: str) -> Path:
-    """A local ``.safetensors`` path, or a Hub id whose repo contains one. Checked before any run."""
+    """A local ``.safetensors`` path (its header read, to refuse a file that is not one), or a Hub id whose repo
+    holds one. Checked before any run; offline, a Hub id fails at once."""
+    import os
+
     _require_sam2()
-    path = Path(checkpoint).expanduser()
-    if path.exists() or checkpoint.startswith((".", "/", "~")) or checkpoint.endswith((".pt", ".safetensors")):
-        if not path.is_file():
-            raise InvalidSettingError(f"SAM2 checkpoint {checkpoint!r} does not exist; pass a .safetensors file or a Hub id")
+    shown = repr(str(checkpoint)[:120])
+    try:
+        path = Path(checkpoint).expanduser()
+        local = path.exists() or checkpoint.startswith((".", "/", "~")) or checkpoint.endswith((".pt", ".safetensors"))
+        is_file = path.is_file()
+    except OSError as e:
+        raise InvalidSettingError(f"SAM2 checkpoint {shown} cannot be used ({e.strerror})") from None
+    if local:
+        if not is_file:
+            raise InvalidSettingError(f"SAM2 checkpoint {shown} does not exist; pass a .safetensors file or a Hub id")
         if path.suffix != ".safetensors":
             raise InvalidSettingError(
-                f"SAM2 checkpoint {checkpoint!r} is not .safetensors; pdit never loads pickled checkpoints. "
+                f"SAM2 checkpoint {shown} is not .safetensors; pdit never loads pickled checkpoints. "
                 "Convert it once: python -c \"import torch,safetensors.torch as s; "
                 "s.save_file(torch.load('IN.pt', weights_only=True)['model'], 'OUT.safetensors')\""
             )
+        _check_safetensors(path, shown)
         return path
     from huggingface_hub import HfApi, hf_hub_download
 
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        try:  # already downloaded?
+            files = [f for f in _cached_repo_files(checkpoint) if f.endswith(".safetensors")]
+            return Path(hf_hub_download(checkpoint, files[0], local_files_only=True))
+        except Exception:
+            raise InvalidSettingError(f"SAM2 checkpoint {shown} is not in the local Hub cache and HF_HUB_OFFLINE is "
+                                      "set; download it elsewhere and pass the .safetensors file") from None
     try:
-        files = [f for f in HfApi().list_repo_files(checkpoint) if f.endswith(".safetensors")]
+        info = HfApi().model_info(checkpoint, timeout=5.0)
+        files = [s.rfilename for s in info.siblings or [] if s.rfilename.endswith(".safetensors")]
         if not files:
-            raise InvalidSettingError(f"Hub repo {checkpoint!r} has no .safetensors SAM2 checkpoint")
+            raise InvalidSettingError(f"Hub repo {shown} has no .safetensors SAM2 checkpoint")
         return Path(hf_hub_download(checkpoint, files[0]))
     except InvalidSettingError:
         raise
     except Exception as e:
         raise InvalidSettingError(
-            f"cannot get SAM2 checkpoint {checkpoint!r} from the Hub ({str(e).splitlines()[0][:150]}); "
+            f"cannot get SAM2 checkpoint {shown} from the Hub ({str(e).strip().splitlines()[0][:150] if str(e).strip() else type(e).__name__}); "
             "download it elsewhere and pass the .safetensors file"
         ) from None
+
+
+def _cached_repo_files(repo_id: str) -> list[str]:
+    from huggingface_hub import scan_cache_dir
+
+    for repo in scan_cache_dir().repos:
+        if repo.repo_id == repo_id:
+            return sorted({f.file_name for rev in repo.revisions for f in rev.files})
+    return []
+
+
+def _check_safetensors(path: Path, shown: str) -> None:
+    """Read the file's safetensors header (cheap): a file that is not safetensors is refused now."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            if not list(f.keys()):
+                raise ValueError("it holds no tensors")
+    except Exception as e:
+        raise InvalidSettingError(f"SAM2 checkpoint {shown} is not a readable safetensors file "
+                                  f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
+
+
+def check_sam2_config(config: str | None) -> str | None:
+    """The SAM2 config to use: a size name (tiny, small, base_plus, large) or a config path the sam2 package
+    knows; anything else is refused now, with the list."""
+    if config is None or config in SAM2_CONFIGS:
+        return config
+    _require_sam2()
+    import sam2
+
+    root = Path(sam2.__file__).parent
+    if (root / config).is_file() or (root / f"{config}.yaml").is_file():
+        return config
+    raise InvalidSettingError(f"unknown SAM2 config {config[:80]!r}; give one of {', '.join(SAM2_CONFIGS)} or a "
+                              "config path of the sam2 package such as configs/sam2.1/sam2.1_hiera_t.yaml")
 
 
 def build_sam2_model(checkpoint: str | None, config: str | None, device: str = "cpu"):
@@ -215,18 +270,36 @@ def video_masks_to_latent_frames(masks: np.ndarray, latent_frames: int, frame_mu
     return np.stack([g.astype(np.float32).mean(axis=0) >= 0.5 for g in groups])
 
 
-def load_user_masks(path: str | Path, grid: tuple[int, int, int], frame_multiple: int) -> np.ndarray:
-    """Load ``.npy`` masks (no pickles): shape (F', h, w) or (frames, h, w); → token grid bools."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InvalidSettingError(f"masks file {str(path)!r} does not exist")
+def read_user_masks(path: str | Path) -> np.ndarray:
+    """Read and check a masks file without a model: a ``.npy`` array (never a pickle) of shape (frames,
+    height, width) with boolean or numeric values, none of its sides empty. Raises ``InvalidSettingError``."""
+    shown = repr(str(path)[:120])
+    try:
+        path = Path(path).expanduser()
+        ok = path.is_file()
+    except OSError as e:
+        raise InvalidSettingError(f"masks file {shown} cannot be used ({e.strerror})") from None
+    if not ok:
+        raise InvalidSettingError(f"masks file {shown} does not exist (or is not a file)")
     if path.suffix != ".npy":
-        raise InvalidSettingError(f"masks file {str(path)!r} must be a .npy array of shape (frames, height, width)")
+        raise InvalidSettingError(f"masks file {shown} must be a .npy array of shape (frames, height, width)")
     try:
         masks = np.load(path, allow_pickle=False)
     except Exception as e:
-        raise InvalidSettingError(f"cannot read masks {str(path)!r}: {e}") from None
-    if masks.ndim != 3:
-        raise InvalidSettingError(f"masks {str(path)!r} have shape {masks.shape}; expected (frames, height, width)")
+        raise InvalidSettingError(f"cannot read masks {shown} as a .npy array: {str(e).splitlines()[0][:120]}") from None
+    if not isinstance(masks, np.ndarray):  # an .npz archive renamed .npy
+        raise InvalidSettingError(f"masks file {shown} is not a single .npy array (an .npz archive?)")
+    if masks.dtype.kind not in "biuf":
+        raise InvalidSettingError(f"masks {shown} have dtype {masks.dtype}; give booleans or numbers (0 = background)")
+    if masks.ndim != 3 or min(masks.shape) == 0:
+        raise InvalidSettingError(f"masks {shown} have shape {masks.shape}; expected (frames, height, width), none 0")
+    if masks.dtype.kind == "f" and not np.isfinite(masks).all():
+        raise InvalidSettingError(f"masks {shown} hold NaN or infinite values")
+    return masks
+
+
+def load_user_masks(path: str | Path, grid: tuple[int, int, int], frame_multiple: int) -> np.ndarray:
+    """Load ``.npy`` masks (no pickles): shape (F', h, w) or (frames, h, w); → token grid bools."""
+    masks = read_user_masks(path)
     masks = video_masks_to_latent_frames(masks > 0, grid[0], frame_multiple)
     return to_token_grid(masks, grid)

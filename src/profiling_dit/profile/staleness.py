@@ -39,7 +39,7 @@ class StalenessRecorder:
     """
 
     def __init__(self, num_blocks: int, expert_blocks: dict[str, tuple[int, int]], guidance: float | None,
-                 batched_cfg: bool, max_gap: int, tokens: int = 1024, seed: int = 0):
+                 batched_cfg: bool, max_gap: int, tokens: int = 1024, seed: int = 0, group=None):
         self.num_blocks = num_blocks
         self.expert_blocks = expert_blocks
         self.guidance = guidance
@@ -49,31 +49,59 @@ class StalenessRecorder:
         self.seed = seed
         self.context = None  # set by the profiler's transformer hook: CallContext of the running call
         self._index: torch.Tensor | None = None
+        self._n = 0
         self._inputs: dict[int, torch.Tensor] = {}
         self._deltas: dict[str, dict[int, torch.Tensor]] = {}  # branch -> block -> (tokens, dim)
         self._window: list[tuple[int, str, torch.Tensor]] = []  # (step, expert, (L_e, tokens·dim))
         self.gram: dict[tuple[int, int], np.ndarray] = {}  # (s, t) -> (L_e, L_e)
         self.self_gram: dict[int, np.ndarray] = {}  # t -> Gram of γ(t) itself (for relative errors)
         self.step_expert: dict[int, str] = {}
+        # context parallelism: each rank holds an equal shard of the sequence; the token subset is chosen over the
+        # whole sequence and the Gram matrices are summed over the ranks, as one process would compute them
+        self.group = group
 
     # -- hooks ---------------------------------------------------------------------------------------
     def _select(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, D) → the recorded tokens of each batch entry, (B, tokens, D) float32."""
         n = x.shape[1]
-        if self._index is None or self._index.device != x.device or int(self._index.max()) >= n:
+        if self._index is None or self._index.device != x.device or self._n != n:
+            world, rank = 1, 0
+            if self.group is not None:
+                import torch.distributed as dist
+
+                world, rank = dist.get_world_size(self.group), dist.get_rank(self.group)
             g = torch.Generator().manual_seed(self.seed)
-            self._index = torch.randperm(n, generator=g)[:min(self.tokens, n)].sort().values.to(x.device)
+            index = torch.randperm(n * world, generator=g)[:min(self.tokens, n * world)].sort().values
+            index = index[(index >= rank * n) & (index < (rank + 1) * n)] - rank * n  # this rank's shard
+            self._index, self._n = index.to(x.device), n
         return x.index_select(1, self._index).float()
+
+    def _gram(self, a: torch.Tensor) -> np.ndarray:
+        """a aᵀ, summed over the ranks when the sequence is sharded."""
+        g = a @ a.T
+        if self.group is not None:
+            import torch.distributed as dist
+
+            dist.all_reduce(g, group=self.group)
+        return g.double().cpu().numpy()
 
     def block_input(self, block: int, x: torch.Tensor) -> None:
         if self.context is not None:
-            self._inputs[block] = self._select(x)
+            self._inputs[block] = x.detach().clone()
 
     def block_output(self, block: int, x: torch.Tensor) -> None:
         ctx = self.context
         if ctx is None or block not in self._inputs:
             return
-        delta = self._select(x) - self._inputs.pop(block)
+        before = self._inputs.pop(block)
+        if before.shape[1] != x.shape[1] and self.group is not None:
+            # context parallelism splits the first block's input inside the block's own hooks: take this rank's
+            # shard of the whole input we saw
+            import torch.distributed as dist
+
+            n, rank = x.shape[1], dist.get_rank(self.group)
+            before = before[:, rank * n:(rank + 1) * n]
+        delta = self._select(x) - self._select(before)
         if self.batched_cfg:
             half = delta.shape[0] // 2
             self._deltas.setdefault("uncond", {})[block] = delta[0]
@@ -99,11 +127,10 @@ class StalenessRecorder:
             gamma = cond
         gamma = gamma.flatten(1)  # (L_e, tokens·dim)
         self.step_expert[step] = expert
-        self.self_gram[step] = (gamma @ gamma.T).double().cpu().numpy()
+        self.self_gram[step] = self._gram(gamma)
         for s, e, old in self._window:
             if e == expert and 0 < step - s <= self.max_gap:
-                diff = gamma - old
-                self.gram[(s, step)] = (diff @ diff.T).double().cpu().numpy()
+                self.gram[(s, step)] = self._gram(gamma - old)
         self._window = [(s, e, g) for s, e, g in self._window if e == expert and step - s < self.max_gap]
         self._window.append((step, expert, gamma))
 

@@ -41,7 +41,7 @@ class Method:
 
 
 def label(params: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
 
 
 def noop(ctx, params=None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .base import Method, NotApplicable
 
-BUDGETS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+BUDGETS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
 
 
 def _check(ctx):
@@ -42,7 +42,8 @@ def _remove(ctx):
 PAPER_SWEEP = tuple({"background_share": s} for s in (0.5, 0.75, 0.9))
 
 METHODS = (
-    Method("profiling-dit", "profiling-dit", {}, tuple({"budget": b} for b in BUDGETS), _apply_factory(), _remove,
+    Method("profiling-dit", "profiling-dit", {"budget": 0.5}, tuple({"budget": b} for b in BUDGETS), _apply_factory(),
+           _remove,
            _check_planned, note="ours: planned (or calibrated) cached blocks and full steps at a computed-share budget",
            multi_expert=True),
     Method("profiling-dit-paper", "profiling-dit", {}, PAPER_SWEEP, _apply_factory(schedule="paper"), _remove, _check,

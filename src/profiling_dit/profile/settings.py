@@ -1,0 +1,86 @@
+"""How to profile, validated before anything heavy loads (no torch, no diffusers)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidSettingError
+
+if TYPE_CHECKING:
+    from ..pipeline.loading import LoadedModel
+    from ..pipeline.settings import GenerationSettings
+
+DEFAULT_BACKGROUND_SHARE = 0.75
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How to profile.
+
+    Args:
+        every: measure attention every K-th step only (step 0, K, 2K, …).
+        chunk_size: queries per chunk when computing ā (peak extra memory grows with it).
+        query_stride: use every s-th query only (for very long sequences).
+        attn_threshold: κ; token j is high-attention when ā_j > κ/N.
+        mask_step: which step's noise prediction is segmented (default: the last step).
+        tau: split threshold on block scores (Eq. 7); or give ``background_share`` instead.
+        background_share: target share of background blocks (used when ``tau`` is None; default 0.75).
+        branch: which CFG branch's attention is measured ("cond").
+        staleness: also record what reusing a stale delta costs (``staleness.py``), the planner's input.
+        staleness_tokens: video tokens (a fixed random subset) the staleness is measured on.
+        staleness_max_gap: the longest reuse, in steps, it is measured for (default: half the steps, at most 16).
+        time_blocks: measure the share of transformer time spent in blocks (a 2-step stock run with a timer
+            around every block), which turns a speedup target into a budget.
+    """
+
+    every: int = 1
+    chunk_size: int = 1024
+    query_stride: int = 1
+    attn_threshold: float = 1.0
+    mask_step: int | None = None
+    tau: float | None = None
+    background_share: float | None = None
+    branch: str = "cond"
+    staleness: bool = True
+    staleness_tokens: int = 1024
+    staleness_max_gap: int | None = None
+    time_blocks: bool = True
+
+    def __post_init__(self):
+        for name, v, lo in (("every", self.every, 1), ("chunk_size", self.chunk_size, 1),
+                            ("query_stride", self.query_stride, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise InvalidSettingError(f"`{name}` must be an integer >= {lo}, got {v!r}")
+        if (isinstance(self.attn_threshold, bool) or not isinstance(self.attn_threshold, (int, float))
+                or not math.isfinite(self.attn_threshold) or self.attn_threshold <= 0):
+            raise InvalidSettingError(f"`attn_threshold` must be a positive number, got {self.attn_threshold!r}")
+        if self.mask_step is not None and (isinstance(self.mask_step, bool) or not isinstance(self.mask_step, int)
+                                           or self.mask_step < 0):
+            raise InvalidSettingError(f"`mask_step` must be an integer >= 0, got {self.mask_step!r}")
+        if self.tau is not None and self.background_share is not None:
+            raise InvalidSettingError("give `tau` or `background_share`, not both")
+        for name, v in (("tau", self.tau), ("background_share", self.background_share)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                raise InvalidSettingError(f"`{name}` must be a number in [0, 1], got {v!r}")
+        if self.branch not in ("cond", "uncond"):
+            raise InvalidSettingError(f"`branch` must be cond or uncond, got {self.branch!r}")
+        for name, v in (("staleness_tokens", self.staleness_tokens), ("staleness_max_gap", self.staleness_max_gap)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InvalidSettingError(f"`{name}` must be a positive integer, got {v!r}")
+
+    def max_gap(self, steps: int) -> int:
+        return max(1, min(steps - 1, self.staleness_max_gap or min(16, max(2, steps // 2))))
+
+    def check_for(self, gen: GenerationSettings) -> None:
+        if self.mask_step is not None and not 0 <= self.mask_step < gen.steps:
+            raise InvalidSettingError(f"`mask_step` must be in [0, {gen.steps - 1}], got {self.mask_step}")
+        if self.branch == "uncond" and not gen.uses_cfg:
+            raise InvalidSettingError("`branch` 'uncond' needs guidance > 1")
+
+    def check_for_model(self, model: LoadedModel, gen: GenerationSettings) -> None:
+        self.check_for(gen)
+        if self.branch == "uncond" and model.cfg_mode(gen) is None:
+            raise InvalidSettingError(
+                f"`branch` 'uncond' needs classifier-free guidance; {type(model.pipe).__name__} runs one branch here")

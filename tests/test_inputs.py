@@ -1,0 +1,309 @@
+"""Every bad input is one line and exit code 2, before anything heavy: a seeded fuzzer over profiles and the
+command line, and the classes of faults a hostile-user pass found (long names, unwritable targets, bad
+masks and checkpoints, sizes that cannot fit, pickles, leftovers of killed runs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from profiling_dit.errors import PditError, ProfileError
+from profiling_dit.profile.file import Profile, shipped_profile
+
+SHIPPED = json.loads(shipped_profile("tiny").read_text())
+HOSTILE_VALUES = [None, float("nan"), float("inf"), -1, 0, 1e30, 2.5, True, "x" * 300, [], {}, [[[]]], -(10 ** 40),
+                  {"kind": "profiling-dit-profile"}, "../../etc/passwd"]
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(node, list) and node:
+        for i in sorted({0, len(node) - 1}):
+            yield from _paths(node[i], (*prefix, i))
+
+
+def _mutate(data: dict, rng: random.Random) -> dict:
+    data = copy.deepcopy(data)
+    path = rng.choice([p for p in _paths(data) if p])
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    action = rng.random()
+    if action < 0.15 and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif action < 0.25 and isinstance(parent[path[-1]], list):
+        parent[path[-1]] = parent[path[-1]][: rng.randrange(len(parent[path[-1]]) + 1)]
+    else:
+        parent[path[-1]] = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+    return data
+
+
+def fuzz_profiles(cases: int, seed: int = 0) -> dict[str, int]:
+    """Mutate the shipped profile ``cases`` times; every outcome must be a valid profile that plans, or a
+    one-line ``ProfileError``. Returns the tally (``unexpected`` must stay 0)."""
+    rng = random.Random(seed)
+    tally = {"refused": 0, "accepted": 0, "unexpected": 0}
+    for _ in range(cases):
+        data = _mutate(SHIPPED, rng)
+        try:
+            profile = Profile.from_dict(data)
+            profile.config(schedule="paper")
+            profile.config(budget=0.5, steps=rng.choice([5, 20, 30]))
+            tally["accepted"] += 1
+        except PditError as e:
+            tally["refused" if "\n" not in str(e) else "unexpected"] += 1
+        except Exception:  # noqa: BLE001 - the fuzzer's point
+            tally["unexpected"] += 1
+    return tally
+
+
+def test_profile_fuzzer_finds_no_crash():
+    tally = fuzz_profiles(250, seed=1)
+    print(f"profile fuzzer: {tally}")
+    assert tally["unexpected"] == 0 and tally["refused"] > tally["accepted"]
+
+
+def test_profile_bytes_fuzzer(tmp_path):
+    rng = random.Random(2)
+    text = shipped_profile("tiny").read_bytes()
+    tally = {"refused": 0, "accepted": 0}
+    for i in range(60):
+        blob = bytearray(text)
+        for _ in range(rng.randrange(1, 4)):
+            blob[rng.randrange(len(blob))] = rng.randrange(256)
+        p = tmp_path / f"p{i}.json"
+        p.write_bytes(bytes(blob))
+        try:
+            Profile.load(p)
+            tally["accepted"] += 1
+        except ProfileError as e:
+            assert "\n" not in str(e)
+            tally["refused"] += 1
+    print(f"profile bytes fuzzer: {tally}")
+    assert tally["refused"] > 0
+
+
+# --- the command line: one line, exit 2, before anything loads ---------------------------------------
+def _main(monkeypatch, capsys, *args) -> tuple[int, str]:
+    from profiling_dit.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["pdit", *map(str, args)])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    return e.value.code, err
+
+
+def _one_line_error(code, err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    return code == 2 and len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err
+
+
+FLAG_VALUES = {
+    "--steps": ["0", "-3", "1e9", "nan", "", "1001", "2.5"],
+    "--frames": ["16", "0", "-1", "abc", "1026"],
+    "--height": ["0", "15", "100000", "x"],
+    "--guidance": ["nan", "-1", "inf", "1e400", "abc"],
+    "--seed": ["-1", "99999999999999999999999", "x"],
+    "--budget": ["0", "1.5", "-0.2", "nan"],
+    "--warmup": ["-1", "1000000", "x"],
+    "--device": ["xpu", "meta", "cuda:99", "tpu", ""],
+    "--dtype": ["float8", "int8"],
+    "--model": ["", "no/such/folder/x", "Bad Name"],
+}
+
+
+def test_command_line_fuzzer(monkeypatch, capsys, tmp_path):
+    rng = random.Random(3)
+    failures, count = [], 0
+    base = ["generate", "--prompt", "a red ball", "--out", tmp_path / "v.npy"]
+    for flag, values in FLAG_VALUES.items():
+        for value in values:
+            args = [*base, flag, value]
+            if flag in ("--budget", "--warmup"):
+                args += ["--profile", shipped_profile("tiny")]
+                if flag == "--warmup":
+                    args += ["--schedule", "paper"]
+            if flag == "--device":  # the device is checked after the cheap checks: give valid sizes
+                args += ["--steps", "2", "--frames", "1026"]
+            count += 1
+            code, err = _main(monkeypatch, capsys, *args)
+            if not _one_line_error(code, err):
+                failures.append((args[5:], code, err[-300:]))
+    for _ in range(20):  # random junk
+        junk = ["generate", "--prompt", "x", "--out", tmp_path / "w.npy",
+                rng.choice(list(FLAG_VALUES)), "".join(rng.choice("0123456789.-eEnax ") for _ in range(rng.randrange(1, 8))),
+                "--frames", "16"]
+        count += 1
+        code, err = _main(monkeypatch, capsys, *junk)
+        if not _one_line_error(code, err):
+            failures.append((junk[5:], code, err[-300:]))
+    print(f"command-line fuzzer: {count} cases, {len(failures)} not one line with exit 2")
+    assert failures == []
+    assert not (tmp_path / "v.npy").exists() and not (tmp_path / "w.npy").exists()
+
+
+LONG = "a" * 300
+
+
+@pytest.mark.parametrize("args", [
+    ["generate", "--prompt", "x", "--out", f"/tmp/{LONG}.npy"],
+    ["generate", "--prompt", "x", "--out", "/proc/x.npy"],
+    ["generate", "--prompt", "x", "--out", "/sys/x.mp4"],
+    ["generate", "--prompt", "x", "--profile", f"/tmp/{LONG}.json", "--out", "{tmp}/v.npy"],
+    ["generate", "--prompt", "x", "--model", f"/tmp/{LONG}", "--out", "{tmp}/v.npy"],
+    ["generate", "--prompt", "x", "--image", f"/tmp/{LONG}.png", "--out", "{tmp}/v.npy"],
+    ["generate", "--prompt", "x", "--image", "{tmp}", "--out", "{tmp}/v.npy"],
+    ["profile", "--prompt", "x", "--masks", f"/tmp/{LONG}.npy", "--out", "{tmp}/p.json"],
+    ["generate", "--prompt", "x", "--profile", "{tmp}", "--out", "{tmp}/v.npy"],
+    ["generate", "--prompt", "x", "--model", "", "--out", "{tmp}/v.npy"],
+    ["generate", "--prompt", "x", "--frames", "1025", "--height", "4096", "--width", "4096", "--out", "{tmp}/v.npy"],
+    ["bench", "--prompts", "x" * 400, "--frames", "16", "--out", "{tmp}/b"],
+    ["bench", "--seeds", "0,-1", "--out", "{tmp}/b"],
+    ["bench", "--lpips-weights", "{tmp}/none.safetensors", "--out", "{tmp}/b"],
+    ["profile", "--prompt", "x", "--sam2-config", "bogus", "--sam2", "{tmp}/w.safetensors", "--out", "{tmp}/p.json"],
+    ["profile", "--prompt", "x", "--sam2", "{tmp}/w.safetensors", "--out", "{tmp}/p.json"],
+    ["profile", "--prompt", "x", "--calibrate", "3", "--out", "{tmp}/p.json"],
+    ["plan", "--profile", "{tmp}/none.json"],
+    ["plan", "--profile", shipped_profile("tiny"), "--budget", "0.01"],
+])
+def test_hostile_inputs_are_one_line_before_any_work(monkeypatch, capsys, tmp_path, args):
+    (tmp_path / "w.safetensors").write_bytes(b"this is not a safetensors file")
+    args = [str(a).replace("{tmp}", str(tmp_path)) for a in args]
+    code, err = _main(monkeypatch, capsys, *args)
+    assert _one_line_error(code, err), err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "v.npy").exists()
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: np.save(p, np.array([[[object()]]], dtype=object), allow_pickle=True),
+    lambda p: np.save(p, np.array([[["a"]]])),
+    lambda p: np.save(p, np.zeros((2, 2, 2), dtype=[("a", "i4"), ("b", "f4")])),
+    lambda p: np.save(p, np.zeros((9, 8, 8), dtype=complex)),
+    lambda p: np.save(p, np.zeros((5, 0, 0))),
+    lambda p: np.savez(p.with_suffix(".npz"), a=np.zeros((9, 8, 8))) or p.with_suffix(".npz").rename(p),
+    lambda p: np.save(p, np.full((9, 8, 8), np.nan)),
+], ids=["object", "string", "structured", "complex", "empty", "npz", "nan"])
+def test_bad_masks_are_refused_before_the_model_loads(monkeypatch, capsys, tmp_path, make):
+    masks = tmp_path / "m.npy"
+    make(masks)
+    code, err = _main(monkeypatch, capsys, "profile", "--prompt", "x", "--masks", masks, "--out", tmp_path / "p.json")
+    assert _one_line_error(code, err) and "masks" in err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_image_on_a_text_to_video_model_is_refused_before_loading(monkeypatch, capsys, tmp_path):
+    image = tmp_path / "f.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    code, err = _main(monkeypatch, capsys, "generate", "--prompt", "x", "--image", image, "--out", tmp_path / "v.npy")
+    assert _one_line_error(code, err) and "text-to-video" in err
+
+
+def test_pickled_weights_are_not_loaded(tmp_path):
+    from profiling_dit.embedded.tiny import build_tiny_pipeline
+    from profiling_dit.errors import ModelNotAvailableError
+    from profiling_dit.pipeline.loading import load_pipeline
+
+    build_tiny_pipeline(num_layers=1).save_pretrained(tmp_path / "bin", safe_serialization=False)
+    assert not list((tmp_path / "bin" / "transformer").glob("*.safetensors"))  # the transformer's weights: a pickle
+    with pytest.raises(ModelNotAvailableError, match="cannot load"):
+        load_pipeline(str(tmp_path / "bin"), device="cpu")
+
+
+# --- what a killed run leaves behind -----------------------------------------------------------------
+def test_leftover_temporaries_are_removed_on_the_next_run(tmp_path):
+    from profiling_dit.pipeline.video_io import check_output_path
+
+    target = tmp_path / "v.npy"
+    stale = tmp_path / ".v.npy.abc123.pdit-tmp.npy"
+    stale.write_bytes(b"half a video")
+    other = tmp_path / ".other.npy.abc.pdit-tmp.npy"
+    other.write_bytes(b"not ours to remove")
+    check_output_path(target)
+    assert not stale.exists() and other.exists()
+
+
+def test_a_set_is_written_whole_or_not_at_all(tmp_path):
+    from profiling_dit._io import atomic_set, remove_stale_sets
+
+    (tmp_path / "a.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_set(tmp_path) as stage:
+            stage("a.txt").write_text("new")
+            stage("b.txt").write_text("new")
+            raise RuntimeError("killed")
+    assert (tmp_path / "a.txt").read_text() == "old" and not (tmp_path / "b.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    leftover = tmp_path / ".pdit-set-xyz"
+    leftover.mkdir()
+    (leftover / "p.json").write_text("{}")
+    remove_stale_sets(tmp_path)
+    assert not leftover.exists()
+    with atomic_set(tmp_path) as stage:
+        stage("b.txt").write_text("new")
+        stage("a.txt").write_text("new")
+    assert (tmp_path / "a.txt").read_text() == "new" and (tmp_path / "b.txt").read_text() == "new"
+
+
+def test_pictures_without_their_profile_do_not_block_a_rerun(cli, tmp_path):
+    out = tmp_path / "p.json"
+    (tmp_path / "p.heatmap.png").write_bytes(b"left by a killed run")
+    res = cli("profile", "--prompt", "a red ball", "--steps", 2, "--height", 32, "--width", 32, "--frames", 5,
+              "--out", out)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "p.heatmap.png").read_bytes()[:4] == b"\x89PNG" and out.is_file()
+    res = cli("profile", "--prompt", "a red ball", "--steps", 2, "--out", out)
+    assert res.exit_code == 2 and "already exists" in res.output
+
+
+# --- metrics -------------------------------------------------------------------------------------------
+def test_lpips_with_a_random_backbone_saved_as_safetensors(tmp_path):
+    pytest.importorskip("torchmetrics")
+    pytest.importorskip("torchvision")
+    import torch
+    from safetensors.torch import save_file, save_model
+
+    from profiling_dit._compat import lpips_network
+    from profiling_dit.bench.metrics import Lpips, lpips_scorer
+
+    torch.manual_seed(0)
+    net = lpips_network("alex")
+    for p in net.parameters():  # random linear heads, positive so the distance is not zero
+        p.data.abs_()
+    weights = tmp_path / "lpips-random.safetensors"
+    save_model(net, str(weights))
+    scorer = Lpips(weights)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    assert scorer(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert scorer(a, b) > 0 and math.isfinite(scorer(a, b))
+    none, why = lpips_scorer(None)
+    assert none is None and why.startswith("unavailable") and "safetensors" in why
+    bad = tmp_path / "bad.safetensors"
+    save_file({"x": torch.zeros(1)}, str(bad))
+    with pytest.raises(PditError, match="do not fit"):
+        Lpips(bad)
+
+
+def test_psnr_and_ssim_come_from_scikit_image():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from profiling_dit.bench.metrics import psnr, ssim
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
+    assert psnr(a, b) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255))
+    assert ssim(a, b) == pytest.approx(np.mean([structural_similarity(x, y, channel_axis=-1, data_range=255)
+                                                for x, y in zip(a, b)]))
+    assert math.isinf(psnr(a, a))
