@@ -47,7 +47,7 @@ profile-tiny: $(STAMP)
 # model/README.md. 75 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan),
 # which passes the judge on 20 of these 20 (48 of all 55 held-out prompts: `make eval-tiny`).
 train-tiny: $(STAMP)
-	$(BIN)/python -m profiling_dit.training --out outputs/train-tiny --eval-prompts 20
+	$(BIN)/python -m profiling_dit.embedded.training --out outputs/train-tiny --eval-prompts 20
 
 # Judge a model on the synthetic held-out prompts, VAE PSNR, and profile-mask IoU against ground truth.
 eval-tiny: $(STAMP)

@@ -188,3 +188,29 @@ def test_cli_generate_with_budget_reports_the_plan(cli, tmp_path):
     plan = json.loads(report.read_text())["profiling_dit"]
     assert plan["computed_share"] <= 0.4 + 1e-9 and "budget 0.4" in plan["origin"]
     assert plan["cached_blocks"] and plan["predicted_error"] is not None
+
+
+def test_plans_that_cannot_be_made_are_one_line_errors():
+    profile = Profile.load(shipped_profile("tiny"))
+    with pytest.raises(ProfileError, match="no block to cache"):
+        profile.config(background_share=0.0)
+    with pytest.raises(ProfileError, match="one or the other"):
+        profile.config(warmup=2, budget=0.4)
+    with pytest.raises(InvalidSettingError, match="raise `budget`"):
+        profile.config(budget=0.05)
+
+
+def test_final_full_steps_hold_for_explicit_full_steps():
+    config = ProfilingDiTConfig(num_blocks=4, background_blocks=range(4), steps=10, full_steps=(0, 5, 9),
+                                final_full_steps=3)
+    assert [i for i, f in enumerate(config.full_step_mask(10)) if f] == [0, 5, 7, 8, 9]
+
+
+def test_calibration_refuses_a_budget_no_plan_meets(saved_tiny_dir):
+    import profiling_dit as pdit
+    from profiling_dit.profile.calibrate import calibrate
+
+    model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
+    profile = pdit.profile_model(model, ["a red ball"], steps=4, height=32, width=32, frames=5)
+    with pytest.raises(ProfileError, match="no plan computes"):
+        calibrate(model, profile, budgets=(0.05,), max_generations=3)

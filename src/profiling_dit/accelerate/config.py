@@ -154,7 +154,8 @@ class ProfilingDiTConfig:
         if b > a:
             local = self.rescaled(b - a) if self.steps is not None else self
             if local.full_steps is not None:
-                out[a:b] = [i in local.full_steps for i in range(b - a)]
+                last = b - a - local.final_full_steps
+                out[a:b] = [i in local.full_steps or i >= last for i in range(b - a)]
                 return out
             out[a:b] = full_compute_steps(b - a, min(local.warmup, b - a - 1), local.interval_max,
                                           local.interval_min, local.final_full_steps, local.schedule)

@@ -19,8 +19,9 @@ diverges, so it is not offered.
 Step level: the plan (``plan.py``) says, before sampling, which step is full-compute; hooks read
 the pipeline's ``cache_context(name, step_index=…, num_inference_steps=…)`` to know the branch, the step
 and the step count. Each branch ("cond", "uncond") has its own cache. The plan follows each call's step
-count: a config written for S steps (``ProfilingDiTConfig.steps``) is rescaled for a call of N steps
-(warm-up and intervals × N/S, with one warning), so no call overruns or cuts its plan. Nothing branches
+count: a config written for S steps (``ProfilingDiTConfig.steps``) is rescaled for a call of N steps (its
+explicit full steps mapped to N, or the paper's warm-up and intervals × N/S; one warning), so no call
+overruns or cuts its plan. Nothing branches
 on tensor values, so blocks can be compiled (``compile_blocks``) and the hooks stay outside the compiled
 graphs.
 """
@@ -85,9 +86,10 @@ class _PlanCache:
             rng = self.range_for(steps)
             own = min(rng[1], steps) - rng[0]
             if self.config.steps is not None and own != self.config.steps:
-                warnings.warn(
-                    f"ProfilingDiT: the plan was made for {self.config.steps} steps and this call runs {own}; "
-                    f"warm-up and intervals are rescaled by {own}/{self.config.steps}", stacklevel=2)
+                how = ("its full steps are mapped to this call's steps" if self.config.full_steps is not None
+                       else f"warm-up and intervals are rescaled by {own}/{self.config.steps}")
+                warnings.warn(f"ProfilingDiT: the plan was made for {self.config.steps} steps and this call runs "
+                              f"{own}; {how}", stacklevel=2)
             elif self.config.steps is None and self.config.warmup >= own:
                 warnings.warn(f"ProfilingDiT: the warm-up ({self.config.warmup}) is not shorter than the {own} "
                               "steps of this call: every step computes fully", stacklevel=2)

@@ -31,6 +31,14 @@ from ..errors import InvalidSettingError
 
 # The computed share planned when no budget is given: half the block evaluations, about 2x on the blocks.
 DEFAULT_BUDGET = 0.5
+# The budgets calibrated by default and swept by ``pdit bench --sweep``.
+STANDARD_BUDGETS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+
+
+def full_step_count(budget: float, steps: int, num_blocks: int, cached: int) -> int:
+    """The most full steps a plan caching ``cached`` of ``num_blocks`` blocks can have and still compute at most
+    ``budget`` of the block evaluations in ``steps`` steps."""
+    return steps - math.ceil((1.0 - budget) * steps * num_blocks / cached - 1e-9)
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,6 @@ class StalenessModel:
     """The staleness table of one transformer, read at any step count (see the module docstring)."""
 
     def __init__(self, staleness, num_blocks: int):
-        self.table = staleness
         self.num_blocks = num_blocks
         self.order = list(staleness.order)
         self.profiled_steps = len(staleness.sets[0].error)
@@ -192,10 +199,11 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
     model = StalenessModel(staleness, num_blocks)
     weights = model.weights(steps)
     best: Plan | None = None
-    for k in (sizes or range(1, num_blocks + 1)):
-        reuse = math.ceil((1.0 - budget) * steps * num_blocks / k - 1e-9)
-        count = steps - reuse
-        if reuse <= 0:
+    for k in (sizes if sizes is not None else range(1, num_blocks + 1)):
+        if k < 1:
+            continue
+        count = full_step_count(budget, steps, num_blocks, k)
+        if count >= steps:
             continue
         cost = segment_costs(model.error_matrix(k, steps), weights)
         placed = _place_full_steps(cost, count, final_full_steps)
@@ -208,7 +216,8 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
     if best is None:
         raise InvalidSettingError(
             f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps with deltas reused "
-            f"for at most {model.max_gap} profiled steps; raise `budget`")
+            f"for at most {model.max_gap} profiled steps{' with ' + str(list(sizes)) + ' blocks cached' if sizes else ''}; "
+            "raise `budget`")
     return best
 
 
@@ -218,6 +227,9 @@ def budget_for_speedup(speedup: float, block_time_share: float) -> float:
     if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or speedup < 1:
         raise InvalidSettingError(f"`speedup` must be a number >= 1, got {speedup!r}")
     beta = block_time_share
+    if not beta or beta <= 0:
+        raise InvalidSettingError("the profile measured no time in blocks, so a `speedup` cannot be planned; give "
+                                  "`budget` instead")
     share = (1.0 / speedup - (1.0 - beta)) / beta
     if share <= 0:
         raise InvalidSettingError(

@@ -39,7 +39,7 @@ def preview(profile, steps: int | None = None, **kwargs) -> dict[str, dict]:
     from ..profile.file import as_profile
 
     profile = as_profile(profile)
-    steps = steps or profile.run.steps
+    steps = profile.run.steps if steps is None else steps
     beta = profile.run.block_time_share
     out = {}
     if not profile.experts:

@@ -18,7 +18,7 @@ PSNR_IDENTICAL_DB = 60.0
 SPEEDUP_BOUND_TOLERANCE = 1.05
 
 
-def summarize(runs: list[dict], bs=None) -> list[dict]:
+def summarize(runs: list[dict]) -> list[dict]:
     """One row per method × setting: means over prompts × seeds (PSNR: identical cases count as
     ``PSNR_IDENTICAL_DB``), with flags for settings that skipped nothing and for measured speedups above what
     their computed share allows."""

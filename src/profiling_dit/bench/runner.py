@@ -161,6 +161,8 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
                             calib_ctx[name] = ctx
                     except NotApplicable as e:
                         not_applicable[name] = str(e)
+                        if method.calibrate is not None:
+                            tick(f"{name}: no calibration")  # plan_runs counted one
                 if name in not_applicable:
                     for _ in range(len(method.settings(bs.sweep)) * bs.repeats):
                         tick(f"{name}: not applicable")
@@ -206,7 +208,7 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
     return {
         "settings": asdict(bs),
         "runs": runs,
-        "summary": summarize(runs, bs),
+        "summary": summarize(runs),
         "not_applicable": not_applicable,
         "calibration": {k: {kk: (list(vv) if isinstance(vv, tuple) else vv) for kk, vv in v.calibration.items()}
                         for k, v in calib_ctx.items() if v.calibration},

@@ -37,7 +37,7 @@ def profile(
     sam2_config: Annotated[Optional[str], typer.Option("--sam2-config", help="SAM2 config: tiny, small, base_plus, large, or a config path.")] = None,
     masks: Annotated[Optional[Path], typer.Option("--masks", help="Your own foreground masks (.npy, frames x H x W).")] = None,
     calibrate: Annotated[int, typer.Option("--calibrate", help="Refine the plans of --budgets with at most N generations on the first prompt (0: no calibration).")] = 0,
-    budgets: Annotated[str, typer.Option("--budgets", help="Comma-separated budgets (computed shares) to calibrate.")] = "0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75",
+    budgets: Annotated[Optional[str], typer.Option("--budgets", help="Comma-separated budgets (computed shares) to calibrate \\[default: 0.3, 0.35, ... 0.75].")] = None,
     staleness_tokens: Annotated[int, typer.Option("--staleness-tokens", help="Video tokens the staleness table is measured on.")] = 1024,
     device: o.DeviceOpt = "auto",
     dtype: o.DTypeOpt = o.DType.auto,
@@ -69,8 +69,11 @@ def profile(
     ps = ProfileSettings(every=every, chunk_size=chunk_size, query_stride=query_stride, attn_threshold=attn_threshold,
                          mask_step=mask_step, tau=tau, background_share=background_share,
                          staleness_tokens=staleness_tokens)
+    from profiling_dit.accelerate.planner import STANDARD_BUDGETS
+
     try:
-        budget_list = tuple(float(x) for x in budgets.split(",") if x.strip())
+        budget_list = (tuple(float(x) for x in budgets.split(",") if x.strip()) if budgets is not None
+                       else STANDARD_BUDGETS)
     except ValueError:
         raise InvalidSettingError(f"--budgets must be comma-separated numbers, got {budgets!r}") from None
     if calibrate < 0 or (calibrate and (not budget_list or any(not 0 < b < 1 for b in budget_list))):
@@ -102,6 +105,9 @@ def profile(
                            quiet=parallel is not None and not parallel.main)
     if parallel is not None:
         parallel.enable(loaded)
+    if calibrate and len(loaded.experts) > 1:
+        raise InvalidSettingError("--calibrate runs on one transformer; this pipeline has two experts (they get the "
+                                  "planner's plans): leave --calibrate out")
     segmenter = None
     if sam2 is not None:
         from profiling_dit.profile.segmentation import Sam2Segmenter
@@ -120,6 +126,8 @@ def profile(
         sum(x.steps for x in gens), "Profiling")
     if calibrate:
         from profiling_dit.profile.calibrate import calibrate as run_calibration
+
+        prof.save(out)  # the measured profile is kept whatever calibration does
 
         prof = run_with_progress(
             console, lambda cb: run_calibration(loaded, prof, budget_list, calibrate,
@@ -141,12 +149,18 @@ def profile(
 
         from profiling_dit.accelerate.preview import preview
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            default = next(iter(preview(prof).values()))
-        speed = f", implied speedup {default['implied_speedup']:.2f}x" if default.get("implied_speedup") else ""
-        typer.echo(f"Default plan ({default['origin']}): {len(default['cached_blocks'])} blocks cached, full steps "
-                   f"{default['full_compute_steps']}, {default['computed_share']:.0%} of block evaluations{speed}.")
+        from profiling_dit.errors import PditError
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                default = next(iter(preview(prof).values()))
+        except PditError as e:  # e.g. too few steps for the default budget
+            typer.echo(f"Default plan: none ({e})")
+        else:
+            speed = f", implied speedup {default['implied_speedup']:.2f}x" if default.get("implied_speedup") else ""
+            typer.echo(f"Default plan ({default['origin']}): {len(default['cached_blocks'])} blocks cached, full steps "
+                       f"{default['full_compute_steps']}, {default['computed_share']:.0%} of block evaluations{speed}.")
     for plan in prof.plans:
         psnr = f"{plan.calibration_psnr_db:.1f} dB" if plan.calibration_psnr_db is not None else "identical frames"
         typer.echo(f"  calibrated, budget {plan.budget:g}: {len(plan.cached_blocks)} blocks cached, full steps "

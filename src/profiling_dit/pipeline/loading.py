@@ -324,8 +324,12 @@ def _ref_for_origin(origin: str, folder: Path | None) -> str:
 
 
 def pipeline_experts(pipe) -> list[str]:
-    """The pipeline's transformer components: ["transformer"], or two for Wan2.2 A14B."""
-    return [name for name in ("transformer", "transformer_2") if getattr(pipe, name, None) is not None]
+    """The pipeline's transformer components: ["transformer"], or two for Wan2.2 A14B (a second transformer
+    the pipeline never switches to, without a ``boundary_ratio``, does not count)."""
+    names = [name for name in ("transformer", "transformer_2") if getattr(pipe, name, None) is not None]
+    if len(names) > 1 and getattr(getattr(pipe, "config", None), "boundary_ratio", None) is None:
+        return names[:1]
+    return names
 
 
 def expert_step_ranges(pipe, steps: int) -> dict[str, tuple[int, int]]:

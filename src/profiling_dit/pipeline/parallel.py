@@ -47,11 +47,6 @@ def distributed_env() -> DistributedEnv | None:
         return None
 
 
-def is_main_process() -> bool:
-    env = distributed_env()
-    return env is None or env.rank == 0
-
-
 def check_context_parallel(source, settings, mode: str, world_size: int | None = None, device: str = "auto") -> int:
     """Before anything loads: the launch, the model family, and the sizes fit ``mode`` on this many ranks.
     Returns the world size. Every rank runs the same checks, so every rank stops on the same bad input."""

@@ -14,14 +14,11 @@ import dataclasses
 import math
 from typing import Callable
 
-import numpy as np
-
 from ..errors import InvalidSettingError, ProfileError
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import as_model
-from .file import CalibratedPlan, Profile, as_profile
-
-DEFAULT_BUDGETS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+from ..accelerate.planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
+from .file import CalibratedPlan, Profile, as_profile, finite_or_none
 _PSNR_CAP = 99.0  # identical frames
 
 
@@ -38,7 +35,7 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
         on_generation: ``on_generation(done, total, what)`` after each generation.
     """
     from ..accelerate.config import ProfilingDiTConfig
-    from ..accelerate.planner import plan_for_budget, predicted_error
+    from ..accelerate.planner import Plan, plan_for_budget, predicted_error
     from ..accelerate.sampling import generate_cached
     from ..bench.metrics import psnr
 
@@ -91,6 +88,9 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
                 candidates.append(plan_for_budget(table, n, steps, budget, sizes=[k]))
             except InvalidSettingError:  # infeasible at this size
                 continue
+        if not candidates:
+            raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
+                               "raise the lowest of `budgets`")
         candidates.sort(key=lambda p: p.predicted_error)
         best, best_score = None, -math.inf
         for plan in candidates[:2]:
@@ -113,15 +113,11 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
                     if value > best_score + 1e-6:
                         full, best_score, improved = list(trial), value, True
                         break
-        size = len(cached)
-        share = 1.0 - size * (steps - len(full)) / (steps * n)
+        found = Plan(n, steps, tuple(cached), tuple(full), predicted_error(table, n, steps, len(cached), full))
         plans.append(CalibratedPlan(
-            component="transformer", budget=budget, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
-            computed_share=share, predicted_error=_finite(predicted_error(table, n, steps, size, full)),
-            calibration_psnr_db=_finite(best_score), generations=done[0] - start))
+            component="transformer", budget=budget, steps=steps, cached_blocks=found.cached_blocks,
+            full_steps=found.full_steps, computed_share=found.computed_share,
+            predicted_error=finite_or_none(found.predicted_error), calibration_psnr_db=finite_or_none(best_score),
+            generations=done[0] - start))
     kept = tuple(p for p in profile.plans if not (p.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
     return dataclasses.replace(profile, plans=kept + tuple(plans))
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None

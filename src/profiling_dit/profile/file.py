@@ -253,7 +253,7 @@ class Profile:
         >>> profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
         >>> profile.split.background_blocks
         (0, 2, 3, 4, 6, 7)
-        >>> config = profile.config(steps=30)      # the schedule rescaled to 30 steps
+        >>> config = profile.config(steps=30, budget=0.4)   # the plan for 30 steps, 40% of the block evaluations
         ```
     """
 
@@ -444,12 +444,12 @@ class Profile:
         if tau is not None or background_share is not None:
             split = split_blocks(blocks.block_scores, tau=tau, background_share=background_share)[2]
         paper_knobs = {"warmup", "interval_max", "interval_min", "reuse"} & set(overrides)
+        if paper_knobs and (budget is not None or speedup is not None):
+            raise ProfileError(f"{', '.join(sorted(paper_knobs))} apply to the paper's schedule, and `budget` and "
+                               "`speedup` to the planner's plans: give one or the other")
         planned = schedule is None and not paper_knobs and (budget is not None or speedup is not None
                                                            or blocks.staleness is not None)
         if planned:
-            if paper_knobs:
-                raise ProfileError(f"{', '.join(sorted(paper_knobs))} apply to the paper's schedule; pass "
-                                   "`schedule`='paper' with them")
             if blocks.staleness is None:
                 raise ProfileError("this profile has no staleness table (made by profiling-dit 0.1, schema version "
                                    f"{self.schema_version}), so it cannot plan to a `budget`; profile the model again, "
@@ -472,7 +472,8 @@ class Profile:
 
     def _planned(self, component, blocks, num_blocks, profiled, steps, budget, speedup, split, overrides):
         from ..accelerate.config import ProfilingDiTConfig, map_full_steps
-        from ..accelerate.planner import DEFAULT_BUDGET, budget_for_speedup, plan_for_budget, predicted_error
+        from ..accelerate.planner import (DEFAULT_BUDGET, budget_for_speedup, full_step_count, plan_for_budget,
+                                          predicted_error)
 
         extra = set(overrides) - {"final_full_steps"}
         if extra:
@@ -486,6 +487,8 @@ class Profile:
                                    "plan to a `speedup`; give `budget` (a share of block evaluations) instead")
             budget = budget_for_speedup(speedup, beta)
         budget = DEFAULT_BUDGET if budget is None else budget
+        if split is not None and not split:
+            raise ProfileError("that re-split leaves no block to cache; raise `background_share` or `tau`")
         n = steps if steps is not None else max(1, profiled)
         final = overrides.get("final_full_steps", 1)
         for plan in self.plans:
@@ -499,12 +502,12 @@ class Profile:
             k = len(plan.cached_blocks)
             if (plan.component == component and abs(plan.budget - budget) < 1e-9 and final == 1
                     and (split is None or len(split) == k)):
-                count = n - math.ceil((1.0 - budget) * n * num_blocks / k - 1e-9)
+                count = full_step_count(budget, n, num_blocks, k)
                 if count >= 2:
                     full = map_full_steps(plan.full_steps, plan.steps, n, count)
                     return ProfilingDiTConfig(
                         num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n, full_steps=full,
-                        predicted_error=_finite_or_none(predicted_error(blocks.staleness, num_blocks, n, k, full)),
+                        predicted_error=finite_or_none(predicted_error(blocks.staleness, num_blocks, n, k, full)),
                         origin=f"calibrated for budget {budget:g} at {plan.steps} steps, mapped to {n}")
         sizes = [len(split)] if split is not None else None
         plan = plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
@@ -722,7 +725,7 @@ def _compare(want: dict, have: dict, what: str, theirs: str) -> None:
                 f"{want[key]!r}; profile this model (`profiling_dit.profile_model`, or `pdit profile`)")
 
 
-def _finite_or_none(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 

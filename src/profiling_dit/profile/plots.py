@@ -117,12 +117,17 @@ def _full_steps(profile) -> tuple[list[int], list[int] | None, str]:
     expert's), over the profiled steps."""
     import warnings
 
+    from ..errors import PditError
+
     first = profile.components[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         paper = profile.config(component=first, schedule="paper")
         steps = paper.steps
-        planned = profile.config(component=first) if profile.blocks.staleness is not None else None
+        try:
+            planned = profile.config(component=first) if profile.blocks.staleness is not None else None
+        except PditError:  # no plan meets the default budget at these steps: mark the paper's only
+            planned = None
     mask = paper.full_step_mask(steps)
     out_paper = [i for i, f in enumerate(mask) if f]
     if planned is None:

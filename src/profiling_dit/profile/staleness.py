@@ -134,9 +134,6 @@ class StalenessRecorder:
         self._window = [(s, e, g) for s, e, g in self._window if e == expert and step - s < self.max_gap]
         self._window.append((step, expert, gamma))
 
-    def reset_call(self) -> None:
-        self._inputs = {}
-
 
 class _BlockDeltaHook(ModelHook):
     def __init__(self, recorder: StalenessRecorder, block: int, streams: tuple[str, ...]):

@@ -1,7 +1,7 @@
 """ProfilingDiT and the paper's method and ablations, as bench adapters over ``profiling_dit.accelerate``.
 
 - ``profiling-dit``: the planner's plans (calibrated ones where the profile holds them) at a budget of
-  computed share; the sweep covers budgets 0.35 to 0.75.
+  computed share; the sweep covers the standard budgets, 0.3 to 0.75.
 - ``profiling-dit-paper``: the method as published, the paper's stepwise schedule with the profile's
   suggested warm-up and intervals and its F/B split (sweep: background shares).
 - ablations of the paper (Table 3: reuse the foreground blocks; Table 4: inverse and average gap schedules).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .base import Method, NotApplicable
 
-BUDGETS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+from ...accelerate.planner import STANDARD_BUDGETS as BUDGETS
 
 
 def _check(ctx):
