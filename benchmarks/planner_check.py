@@ -36,7 +36,8 @@ def main(argv=None) -> int:
 
     import profiling_dit as pdit
     from profiling_dit._io import atomic_write_text
-    from profiling_dit.accelerate.planner import StalenessModel, _place_full_steps, segment_costs
+    from profiling_dit.accelerate.planner import (StalenessModel, _place_full_steps, full_step_count, plan_cost,
+                                                  segment_costs)
     from profiling_dit.bench.metrics import psnr
     from profiling_dit.embedded.synthetic import split_scenes
 
@@ -60,19 +61,10 @@ def main(argv=None) -> int:
         return err, w
 
     def predicted(variant, k, full):
-        err, w = cost_inputs(variant, k)
-        total, last = 0.0, 0
-        for t in range(steps):
-            if t in full:
-                last = t
-            else:
-                total += w[t] * err[last, t]
-        return float(total)
+        return plan_cost(*cost_inputs(variant, k), full)
 
     def planned(variant, k, share):
-        err, w = cost_inputs(variant, k)
-        reuse = math.ceil((1 - share) * steps * n / k - 1e-9)
-        placed = _place_full_steps(segment_costs(err, w), steps - reuse, 1)
+        placed = _place_full_steps(segment_costs(*cost_inputs(variant, k)), full_step_count(share, steps, n, k), 1)
         return None if placed is None else placed[1]
 
     rng = np.random.default_rng(0)

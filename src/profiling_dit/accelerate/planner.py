@@ -241,11 +241,15 @@ def budget_for_speedup(speedup: float, block_time_share: float) -> float:
 def predicted_error(staleness, num_blocks: int, steps: int, cached_size: int, full_steps) -> float:
     """The planner's predicted error of a given plan (the k lowest-R_attn blocks cached, these full steps)."""
     model = StalenessModel(staleness, num_blocks)
-    errors = model.error_matrix(cached_size, steps)
-    weights = model.weights(steps)
+    return plan_cost(model.error_matrix(cached_size, steps), model.weights(steps), full_steps)
+
+
+def plan_cost(errors: np.ndarray, weights: np.ndarray, full_steps) -> float:
+    """Σ over the reuse steps t of ``weights[t] · errors[s(t), t]``, s(t) the last full step before t: the cost
+    the dynamic program minimises, for one given list of full steps."""
     full = set(full_steps)
     total, last = 0.0, 0
-    for t in range(steps):
+    for t in range(len(weights)):
         if t in full:
             last = t
         else:
