@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-peers profile-tiny train-tiny eval-tiny clean
+.PHONY: install demo test bench bench-peers profile-tiny train-tiny train-tiny-deep eval-tiny clean
 
 install: $(STAMP)
 
@@ -48,6 +48,11 @@ profile-tiny: $(STAMP)
 # which passes the judge on 20 of these 20 (48 of all 55 held-out prompts: `make eval-tiny`).
 train-tiny: $(STAMP)
 	$(BIN)/python -m profiling_dit.embedded.training --out outputs/train-tiny --eval-prompts 20
+
+# The deep embedded model (20 blocks, `--model tiny-deep`): the same data and recipe, 70 minutes here.
+# On a GPU: `python -m profiling_dit.embedded.training --arch tiny-deep --device cuda ...` (benchmarks/gpu_train_tiny_deep.sh).
+train-tiny-deep: $(STAMP)
+	$(BIN)/python -m profiling_dit.embedded.training --arch tiny-deep --out outputs/train-tiny-deep --eval-prompts 20
 
 # Judge a model on the synthetic held-out prompts, VAE PSNR, and profile-mask IoU against ground truth.
 eval-tiny: $(STAMP)

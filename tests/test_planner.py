@@ -214,3 +214,51 @@ def test_calibration_refuses_a_budget_no_plan_meets(saved_tiny_dir):
     profile = pdit.profile_model(model, ["a red ball"], steps=4, height=32, width=32, frames=5)
     with pytest.raises(ProfileError, match="no plan computes"):
         calibrate(model, profile, budgets=(0.05,), max_generations=3)
+
+
+def test_greedy_order_adds_the_block_that_adds_the_least_error():
+    from profiling_dit.profile.staleness import greedy_order
+
+    # block 2 barely changes; blocks 0 and 1 change a lot but cancel each other; block 3 changes most
+    rng = np.random.default_rng(0)
+    grams = []
+    for _ in range(2):  # two profiled prompts
+        gram = {}
+        for s in range(6):
+            for g in (1, 2):
+                d = rng.normal(size=8) * g
+                vecs = np.stack([d, -d + 0.01 * rng.normal(size=8), 0.1 * rng.normal(size=8), 3 * rng.normal(size=8)])
+                gram[(s, s + g)] = vecs @ vecs.T
+        grams.append(gram)
+    order = greedy_order(grams, range(6), 2)
+    assert order[0] == 2 and order[-1] == 3 and set(order[1:3]) == {0, 1}
+    with pytest.raises(ValueError):
+        greedy_order([{}], range(6), 2)
+
+
+def test_a_profile_can_rank_the_planners_sets_by_staleness(tmp_path, saved_tiny_dir, cli):
+    import profiling_dit as pdit
+
+    model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
+    kw = dict(steps=6, height=32, width=32, frames=5)
+    by_r_attn = pdit.profile_model(model, ["a red ball"], **kw)
+    by_staleness = pdit.profile_model(model, ["a red ball"], pdit.ProfileSettings(set_ranking="staleness"), **kw)
+    # the same measurement: the paper's split is the same, only the planner's order differs
+    assert by_staleness.split == by_r_attn.split
+    assert by_r_attn.blocks.staleness.ranking == "r_attn" and by_staleness.blocks.staleness.ranking == "staleness"
+    assert by_r_attn.blocks.staleness.order == tuple(int(i) for i in np.argsort(by_r_attn.block_scores, kind="stable"))
+    errors = [np.nansum(np.array(s.error, dtype=float)) for s in by_staleness.blocks.staleness.sets]
+    r_errors = [np.nansum(np.array(s.error, dtype=float)) for s in by_r_attn.blocks.staleness.sets]
+    assert errors[0] <= r_errors[0] + 1e-9  # the greedy first block is the cheapest one
+    by_staleness.save(tmp_path / "s.json", pictures=False)
+    loaded = Profile.load(tmp_path / "s.json")
+    assert loaded.blocks.staleness.ranking == "staleness"
+    order = loaded.blocks.staleness.order
+    config = loaded.config(budget=0.6)
+    assert set(config.background_blocks) == set(order[:len(config.background_blocks)])
+    with pytest.raises(InvalidSettingError, match="set_ranking"):
+        pdit.ProfileSettings(set_ranking="random")
+    res = cli("profile", "--model", str(saved_tiny_dir), "--prompt", "a red ball", "--steps", 4, "--height", 32,
+              "--width", 32, "--frames", 5, "--set-ranking", "staleness", "--out", tmp_path / "cli.json")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "cli.json").read_text())["staleness"]["ranking"] == "staleness"

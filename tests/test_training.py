@@ -213,3 +213,27 @@ def test_training_on_strips_alternates_axes_and_says_so(tmp_path):
                 "object of 2-latent-frame windows at batch 3, then steps 4-4 on whole clips at batch 2")
     assert _phases(tmp_path / "run" / "loss_log.jsonl", cfg) == expected
     assert _phases(tmp_path / "missing.jsonl", cfg) == expected
+
+
+def test_the_deep_architecture_is_chosen_by_name_and_its_card_says_so(tmp_path):
+    from profiling_dit.embedded.tiny import TINY_DEEP_TRANSFORMER_CONFIG, build_tiny_pipeline
+    from profiling_dit.embedded.training import transformer_config
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), arch="tiny-deep", clips=4, frames=5, height=32, width=32,
+                      dit_steps=1, dit_batch=2, dit_image_steps=1, dit_image_batch=2, num_layers=2, device="cpu")
+    assert transformer_config(cfg) == {**TINY_DEEP_TRANSFORMER_CONFIG, "num_layers": 2}
+    assert TINY_DEEP_TRANSFORMER_CONFIG["num_layers"] >= 20
+    pipe = build_tiny_pipeline(arch="tiny-deep")
+    assert len(pipe.transformer.blocks) == TINY_DEEP_TRANSFORMER_CONFIG["num_layers"]
+    assert pipe.transformer.config.num_attention_heads == 1 and pipe.transformer.config.ffn_dim == 128
+    folder = train_tiny(cfg)
+    trained = json.loads((folder / "transformer" / "config.json").read_text())
+    assert (trained["num_layers"], trained["num_attention_heads"], trained["ffn_dim"]) == (2, 1, 128)
+    verdicts = [{"passed": True, "color_ok": True, "motion_ok": True, "background_ok": True}]
+    text = write_model_card(folder, cfg, {"verdicts": verdicts, "vae_psnr_held_out": 20.0}).read_text()
+    assert text.startswith("# pdit tiny-wan-deep") and "--model tiny-deep" in text
+    assert "2 blocks, 1 head x 64, FFN 128" in text and "make train-tiny-deep" in text
+    with pytest.raises(InvalidSettingError, match="tiny-deep"):
+        transformer_config(dataclasses.replace(cfg, arch="huge"))
+    with pytest.raises(InvalidSettingError, match="`arch`"):
+        build_tiny_pipeline(arch="huge")

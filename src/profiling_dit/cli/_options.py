@@ -66,6 +66,11 @@ class CompareTo(str, Enum):
     stock = "stock"
 
 
+class SetRanking(str, Enum):
+    r_attn = "r_attn"
+    staleness = "staleness"
+
+
 class Reuse(str, Enum):
     background = "background"
     foreground = "foreground"

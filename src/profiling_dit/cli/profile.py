@@ -39,6 +39,7 @@ def profile(
     calibrate: Annotated[int, typer.Option("--calibrate", help="Refine the plans of --budgets with at most N generations on the first prompt (0: no calibration).")] = 0,
     budgets: Annotated[Optional[str], typer.Option("--budgets", help="Comma-separated budgets (computed shares) to calibrate \\[default: 0.3, 0.35, ... 0.75].")] = None,
     staleness_tokens: Annotated[int, typer.Option("--staleness-tokens", help="Video tokens the staleness table is measured on.")] = 1024,
+    set_ranking: Annotated[o.SetRanking, typer.Option("--set-ranking", help="How the planner's cached sets grow: r_attn (lowest R_attn first, the paper's) or staleness (the block adding the least measured reuse error first).")] = o.SetRanking.r_attn,
     device: o.DeviceOpt = "auto",
     dtype: o.DTypeOpt = o.DType.auto,
     context_parallel: o.ContextParallelOpt = None,
@@ -68,7 +69,7 @@ def profile(
             for p in prompt]
     ps = ProfileSettings(every=every, chunk_size=chunk_size, query_stride=query_stride, attn_threshold=attn_threshold,
                          mask_step=mask_step, tau=tau, background_share=background_share,
-                         staleness_tokens=staleness_tokens)
+                         staleness_tokens=staleness_tokens, set_ranking=set_ranking.value)
     from profiling_dit.accelerate.planner import STANDARD_BUDGETS
 
     try:

@@ -33,7 +33,7 @@ import torch
 from .._io import atomic_path, atomic_write_text
 from ..errors import InvalidSettingError
 from .pooling_vae import POOLING_VAE_CONFIG, reference_latents
-from .tiny import TINY_TRANSFORMER_CONFIG
+from .tiny import EMBEDDED_TRANSFORMER_CONFIGS
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,13 @@ class TrainConfig:
     ema_decay: float = 0.998
     # Loss weight of a latent cell = 1 + foreground_weight x (share of its pixels that are foreground).
     foreground_weight: float = 4.0
-    num_layers: int | None = None  # None: the shipped model's block count (tests train fewer)
-    # Width overrides for experiments (None: the shipped model's); a model trained with them is not the
-    # shipped architecture, so tiny.py's configs must follow before such a model is shipped.
+    # Which embedded architecture (tiny.py's EMBEDDED_TRANSFORMER_CONFIGS): "tiny" (8 blocks) or "tiny-deep" (20).
+    arch: str = "tiny"
+    # Where the transformer trains ("cpu", "cuda"); rendering, encoding and the text encoder stay on the CPU.
+    device: str = "cpu"
+    num_layers: int | None = None  # None: the architecture's block count (tests train fewer)
+    # Width overrides for experiments (None: the architecture's); a model trained with them is not a shipped
+    # architecture, so tiny.py's configs must follow before such a model is shipped.
     num_attention_heads: int | None = None
     attention_head_dim: int | None = None
     ffn_dim: int | None = None
@@ -87,10 +91,9 @@ class TrainConfig:
     checkpoint_every: int = 200
 
 
-# The architecture trained is the shipped one (tiny.py). On 2 CPU cores a step of its two heads of 64
+# The architectures trained are the shipped ones (tiny.py). On 2 CPU cores a step of the 8-block model
 # costs ~0.6 s for 16 first frames, ~0.55 s for 12 strips of 16x6 tokens x 3 latent frames and ~1.4 s
-# for 4 whole clips (the shipped run's loss log).
-TRAINED_TRANSFORMER_CONFIG = TINY_TRANSFORMER_CONFIG
+# for 4 whole clips (the shipped run's loss log); the 20-block one about the same (tiny.py).
 TRAINED_VAE_CONFIG = POOLING_VAE_CONFIG
 
 
@@ -99,14 +102,14 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
                     ema: dict[str, torch.Tensor] | None = None) -> None:
     from safetensors.torch import save_file
 
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for k, v in (ema or {}).items():
-        tensors[f"ema.{k}"] = v.detach().contiguous()
+        tensors[f"ema.{k}"] = v.detach().cpu().contiguous()
     opt_state = opt.state_dict()
     for pid, st in opt_state["state"].items():
         for name, value in st.items():
             if torch.is_tensor(value):
-                tensors[f"opt.{pid}.{name}"] = value.detach().contiguous()
+                tensors[f"opt.{pid}.{name}"] = value.detach().cpu().contiguous()
     meta = {"step": step, "param_groups": opt_state["param_groups"], **extra}
     with atomic_path(path.with_suffix(".safetensors")) as tmp:
         save_file(tensors, str(tmp))
@@ -216,14 +219,21 @@ def vae_psnr(vae, videos: np.ndarray) -> float:
     return psnr(videos, rec)
 
 
-def build_transformer(cfg: TrainConfig):
-    from diffusers import WanTransformer3DModel
-
-    config = dict(TRAINED_TRANSFORMER_CONFIG)
+def transformer_config(cfg: TrainConfig) -> dict:
+    """The transformer's config: ``cfg.arch``'s, with ``cfg``'s overrides."""
+    if cfg.arch not in EMBEDDED_TRANSFORMER_CONFIGS:
+        raise InvalidSettingError(f"--arch {cfg.arch!r}: choose from {', '.join(EMBEDDED_TRANSFORMER_CONFIGS)}")
+    config = dict(EMBEDDED_TRANSFORMER_CONFIGS[cfg.arch])
     for key in ("num_layers", "num_attention_heads", "attention_head_dim", "ffn_dim"):
         if getattr(cfg, key) is not None:
             config[key] = getattr(cfg, key)
-    return WanTransformer3DModel(**config)
+    return config
+
+
+def build_transformer(cfg: TrainConfig):
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(**transformer_config(cfg))
 
 
 @torch.no_grad()
@@ -283,7 +293,8 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
                       foreground: torch.Tensor | None = None, progress=None, log=None):
     """Flow matching; returns the model carrying the EMA weights (what gets saved)."""
     torch.manual_seed(cfg.seed + 1)
-    model = build_transformer(cfg).train()
+    device = torch.device(cfg.device)
+    model = build_transformer(cfg).train().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.dit_lr, weight_decay=0.0)
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ckpt = Path(cfg.out) / "checkpoints" / "transformer"
@@ -323,6 +334,7 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
         u = torch.from_numpy(rng.random(batch)).float()
         sigma = cfg.flow_shift * u / (1 + (cfg.flow_shift - 1) * u)  # the scheduler's shift, applied to training
         noise = torch.from_numpy(rng.standard_normal(x0.shape)).float()
+        x0, noise, text, sigma = (t.to(device) for t in (x0, noise, text, sigma))
         s = sigma.view(-1, 1, 1, 1, 1)
         xt = (1 - s) * x0 + s * noise
         pred = model(xt, sigma * 1000, text, return_dict=False)[0]
@@ -331,7 +343,7 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
         if foreground is not None and cfg.foreground_weight:
             share = (torch.stack([foreground[i, t, r, c] for i, (t, r, c) in zip(idx, boxes)]) if boxes else
                      foreground[idx][:, frames, rows, cols])
-            weight = 1 + cfg.foreground_weight * share.unsqueeze(1)  # (B, 1, T', H', W')
+            weight = 1 + cfg.foreground_weight * share.unsqueeze(1).to(device)  # (B, 1, T', H', W')
             loss = (err * weight).mean() / weight.mean()
         else:
             loss = plain
@@ -357,7 +369,7 @@ def train_transformer(cfg: TrainConfig, latents: torch.Tensor, prompts: list[str
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
             save_checkpoint(ckpt, model, opt, step + 1, {"config": asdict(cfg)}, ema)
     model.load_state_dict(ema)
-    return model.eval()
+    return model.cpu().eval()
 
 
 def train_tiny(cfg: TrainConfig, progress=None) -> Path:
@@ -376,7 +388,7 @@ def train_tiny(cfg: TrainConfig, progress=None) -> Path:
         return (lambda i, n, note="": progress(name, i, n, note)) if progress else None
 
     videos, prompts, foreground = render_clips(cfg, stage("render"))
-    pipe = build_tiny_pipeline(seed=cfg.seed, num_layers=cfg.num_layers)  # its VAE is the pooling VAE
+    pipe = build_tiny_pipeline(seed=cfg.seed, num_layers=cfg.num_layers, arch=cfg.arch)  # the pooling VAE
     vae = pipe.vae
     latents = encode_latents(vae, videos, progress=stage("encode"))
     del videos
@@ -482,15 +494,18 @@ def write_model_card(folder: str | Path, cfg: TrainConfig, result: dict) -> Path
     minutes = result.get("train_seconds", 0) / 60
     spatial = TRAINED_VAE_CONFIG["scale_factor_spatial"]
     temporal = 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"])
-    patch = TRAINED_TRANSFORMER_CONFIG["patch_size"]
+    arch = transformer_config(cfg)
+    patch = arch["patch_size"]
+    name = "tiny-wan" if cfg.arch == "tiny" else f"{cfg.arch.replace('tiny', 'tiny-wan')}"
+    target = "train-tiny" if cfg.arch == "tiny" else f"train-{cfg.arch}"
     grid = (cfg.height // spatial // patch[1], cfg.width // spatial // patch[2])
     latent_frames = _latent_frame_count(cfg)
-    text = f"""# pdit tiny-wan: a tiny trained Wan text-to-video model
+    text = f"""# pdit {name}: a tiny trained Wan text-to-video model
 
-The embedded model of ProfilingDiT (`pdit ... --model tiny`, or `profiling_dit.load_pipeline("tiny")`). It is a stock diffusers `WanPipeline`:
-`WanTransformer3DModel` ({TRAINED_TRANSFORMER_CONFIG['num_layers']} blocks, \
-{TRAINED_TRANSFORMER_CONFIG['num_attention_heads']} heads x {TRAINED_TRANSFORMER_CONFIG['attention_head_dim']}, \
-patch {tuple(TRAINED_TRANSFORMER_CONFIG['patch_size'])}), `AutoencoderKLWan` ({spatial}x spatial and {temporal}x temporal \
+An embedded model of ProfilingDiT (`pdit ... --model {cfg.arch}`, or `profiling_dit.load_pipeline("{cfg.arch}")`). It is a stock diffusers `WanPipeline`:
+`WanTransformer3DModel` ({arch['num_layers']} blocks, \
+{arch['num_attention_heads']} head{'s' if arch['num_attention_heads'] > 1 else ''} x {arch['attention_head_dim']}, \
+FFN {arch['ffn_dim']}, patch {tuple(arch['patch_size'])}), `AutoencoderKLWan` ({spatial}x spatial and {temporal}x temporal \
 compression, {TRAINED_VAE_CONFIG['z_dim']} latent channels, weights set to an exact 4x4 mean-pooling autoencoder: \
 see `profiling_dit/embedded/pooling_vae.py`), a 2-layer UMT5 encoder that was **not** trained \
 (random, frozen), and a word-level tokenizer over a closed vocabulary. At {cfg.frames} x {cfg.height} x {cfg.width} \
@@ -520,7 +535,8 @@ The object starts about a quarter of the frame from the edge it leaves and cross
 speed and position across the motion vary.
 
 ## How
-`make train-tiny` (`python -m profiling_dit.embedded.training`, seed {cfg.seed}) on 2 CPU cores, \
+`make {target}` (`python -m profiling_dit.embedded.training --arch {cfg.arch}`, seed {cfg.seed}) on \
+{'2 CPU cores' if cfg.device == 'cpu' else cfg.device}, \
 {minutes:.0f} minutes for this run:
 - {cfg.clips} clips of {cfg.frames} x {cfg.height} x {cfg.width};
 - the VAE is not learned: its encoder computes each frame's 4x4 mean colours exactly, latent frame k \

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, fps=16)
 
-# The embedded model: a trained 8-block Wan pipeline shipped inside the package.
+# The embedded models: trained Wan pipelines shipped inside the package (8 blocks; 20 narrower blocks).
 TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-wan"
+TINY_DEEP_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-wan-deep"
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -69,6 +70,8 @@ FAMILY = Family(
     },
     aliases=(
         ModelAlias("tiny", None, _T, "embedded tiny Wan pipeline (CPU, seconds)", folder=TINY_MODEL_DIR),
+        ModelAlias("tiny-deep", None, _T, "embedded tiny Wan pipeline with 20 narrower blocks (CPU, seconds)",
+                   folder=TINY_DEEP_MODEL_DIR),
         ModelAlias("wan2.1", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", _T, "Wan2.1 T2V 1.3B"),
         ModelAlias("wan2.1-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", _T, "Wan2.1 T2V 1.3B"),
         ModelAlias("wan2.1-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", _T, "Wan2.1 T2V 14B"),

@@ -111,7 +111,8 @@ class StalenessSet:
 @dataclass(frozen=True)
 class Staleness:
     """What reusing a stale delta costs, measured in the profiling run (``profile/staleness.py``): per nested
-    set of blocks in ``order`` (lowest R_attn first), over the steps the transformer runs."""
+    set of blocks in ``order`` (``ranking``: ``r_attn``, lowest R_attn first, or ``staleness``, the greedy
+    order by measured reuse error), over the steps the transformer runs."""
 
     proxy: str
     tokens: int
@@ -119,6 +120,7 @@ class Staleness:
     order: tuple[int, ...]
     sets: tuple[StalenessSet, ...]
     sigmas: tuple[float, ...] | None = None
+    ranking: str = "r_attn"
 
     def set_of(self, size: int) -> StalenessSet:
         return self.sets[size - 1]
@@ -127,7 +129,7 @@ class Staleness:
     def from_dict(cls, d: dict) -> "Staleness":
         return cls(d["proxy"], int(d["tokens"]), int(d["max_gap"]), tuple(int(b) for b in d["order"]),
                    tuple(StalenessSet(int(x["size"]), x["error"], x["scale"]) for x in d["sets"]),
-                   tuple(d["sigmas"]) if d.get("sigmas") is not None else None)
+                   tuple(d["sigmas"]) if d.get("sigmas") is not None else None, d.get("ranking", "r_attn"))
 
 
 @dataclass(frozen=True)
@@ -741,9 +743,9 @@ def _plain(obj) -> Any:
 
 
 def shipped_profile(name: str = "tiny") -> Path:
-    """The path of a profile shipped inside the package (``"tiny"``: the embedded model's)."""
+    """The path of a profile shipped inside the package (``"tiny"``, ``"tiny-deep"``: the embedded models')."""
     folder = Path(__file__).resolve().parent.parent / "assets" / "profiles"
-    files = {"tiny": folder / "tiny-wan.json"}
+    files = {"tiny": folder / "tiny-wan.json", "tiny-deep": folder / "tiny-wan-deep.json"}
     if name not in files:
         raise ProfileError(f"no shipped profile named {name!r}; shipped: {', '.join(files)}")
     return files[name]

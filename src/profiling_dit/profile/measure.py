@@ -33,7 +33,7 @@ from .file import KIND, SCHEMA_VERSION, Profile, model_identity
 from .scoring import r_attn, split_blocks, suggest_schedule
 from .segmentation import PcaOtsuSegmenter, load_user_masks, pca_rgb, to_token_grid
 from .settings import DEFAULT_BACKGROUND_SHARE, ProfileSettings  # noqa: F401  (re-exported)
-from .staleness import StalenessRecorder, set_errors, staleness_capture
+from .staleness import StalenessRecorder, greedy_order, set_errors, staleness_capture
 
 
 
@@ -300,12 +300,16 @@ def _block_profile(measurements: list[PromptMeasurement], rows: tuple[int, int],
 
 def _staleness_table(measurements: list[PromptMeasurement], scores: np.ndarray, step_range: tuple[int, int],
                      ps: ProfileSettings) -> dict:
-    """Per nested set of blocks (the k lowest-scoring blocks, k = 1 .. all), the error of reusing at step
+    """Per nested set of blocks (the first k of the ranking, k = 1 .. all: the k lowest-scoring blocks, or with
+    ``set_ranking`` "staleness" the greedy order of ``staleness.greedy_order``), the error of reusing at step
     s + g the deltas computed at step s, counted from the expert's first step; mean over prompts."""
     a, b = step_range
-    order = [int(i) for i in np.argsort(np.nan_to_num(scores, nan=0.0), kind="stable")]
     gap = measurements[0].staleness.max_gap
     local_steps = range(a, b)
+    if ps.set_ranking == "staleness":
+        order = greedy_order([m.staleness.gram for m in measurements], local_steps, gap)
+    else:
+        order = [int(i) for i in np.argsort(np.nan_to_num(scores, nan=0.0), kind="stable")]
     sets = []
     for k in range(1, len(order) + 1):
         errors, scales = [], []
@@ -321,6 +325,7 @@ def _staleness_table(measurements: list[PromptMeasurement], scores: np.ndarray, 
     sigmas = measurements[0].sigmas
     return {
         "proxy": "guided-delta-l2",
+        "ranking": ps.set_ranking,
         "tokens": measurements[0].staleness.tokens,
         "max_gap": gap,
         "order": order,

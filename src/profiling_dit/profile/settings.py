@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ..pipeline.settings import GenerationSettings
 
 DEFAULT_BACKGROUND_SHARE = 0.75
+SET_RANKINGS = ("r_attn", "staleness")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class ProfileSettings:
         staleness: also record what reusing a stale delta costs (``staleness.py``), the planner's input.
         staleness_tokens: video tokens (a fixed random subset) the staleness is measured on.
         staleness_max_gap: the longest reuse, in steps, it is measured for (default: half the steps, at most 16).
+        set_ranking: the order in which the planner's candidate sets grow (the first k blocks are its set of size
+            k): ``r_attn`` (lowest R_attn first: the paper's background-first order) or ``staleness`` (each time
+            the block that adds the least measured reuse error; see ``staleness.greedy_order``). The F/B split
+            and the paper's schedule use R_attn either way.
         time_blocks: measure the share of transformer time spent in blocks (a 2-step stock run with a timer
             around every block), which turns a speedup target into a budget.
     """
@@ -46,6 +51,7 @@ class ProfileSettings:
     staleness: bool = True
     staleness_tokens: int = 1024
     staleness_max_gap: int | None = None
+    set_ranking: str = "r_attn"
     time_blocks: bool = True
 
     def __post_init__(self):
@@ -64,6 +70,8 @@ class ProfileSettings:
         for name, v in (("tau", self.tau), ("background_share", self.background_share)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
                 raise InvalidSettingError(f"`{name}` must be a number in [0, 1], got {v!r}")
+        if self.set_ranking not in SET_RANKINGS:
+            raise InvalidSettingError(f"`set_ranking` must be one of {', '.join(SET_RANKINGS)}, got {self.set_ranking!r}")
         if self.branch not in ("cond", "uncond"):
             raise InvalidSettingError(f"`branch` must be cond or uncond, got {self.branch!r}")
         for name, v in (("staleness_tokens", self.staleness_tokens), ("staleness_max_gap", self.staleness_max_gap)):

@@ -190,3 +190,30 @@ def set_errors(gram: dict[tuple[int, int], np.ndarray], self_gram: dict[int, np.
     scale = [float(np.sqrt(max(0.0, self_gram[t][np.ix_(idx, idx)].sum()))) if t in self_gram and len(idx)
              else float("nan") for t in steps]
     return error, scale
+
+
+def greedy_order(grams: list[dict[tuple[int, int], np.ndarray]], steps: range, max_gap: int) -> list[int]:
+    """Blocks in the order a greedy search adds them to the cached set, each time the block whose addition
+    gives the set the smallest measured reuse error: the sum, over every recorded step pair (s, s+g), g <= ``max_gap``,
+    within ``steps``, and over the runs in ``grams``, of ‖E_C(s, s+g)‖ (the planner's proxy). Deltas that cancel
+    each other count as they do in a cached run. Ties go to the lower block index."""
+    mats = [g[(s, s + d)] for g in grams for s in steps for d in range(1, max_gap + 1)
+            if s + d in steps and (s, s + d) in g]
+    if not mats:
+        raise ValueError("no staleness measurement to rank blocks by")
+    G = np.stack(mats).astype(np.float64)  # (pairs, L, L)
+    n = G.shape[1]
+    chosen: list[int] = []
+    acc = np.zeros(len(G))  # ‖E_C‖² per pair for the chosen set
+    for _ in range(n):
+        best, best_cost, best_acc = -1, np.inf, None
+        for b in range(n):
+            if b in chosen:
+                continue
+            new = acc + G[:, b, b] + 2 * G[:, chosen, b].sum(axis=1)
+            cost = float(np.sqrt(np.maximum(new, 0.0)).sum())
+            if cost < best_cost - 1e-12 * max(1.0, abs(best_cost)) or best < 0:
+                best, best_cost, best_acc = b, cost, new
+        chosen.append(best)
+        acc = best_acc
+    return chosen
