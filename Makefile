@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-peers profile-tiny train-tiny train-tiny-deep eval-tiny clean
+.PHONY: install demo test bench bench-peers profile-tiny train-tiny train-tiny-deep profile-tiny-deep paper-claim bench-peers-deep eval-tiny clean
 
 install: $(STAMP)
 
@@ -52,7 +52,24 @@ train-tiny: $(STAMP)
 # The deep embedded model (20 blocks, `--model tiny-deep`): the same data and recipe, 70 minutes here.
 # On a GPU: `python -m profiling_dit.embedded.training --arch tiny-deep --device cuda ...` (benchmarks/gpu_train_tiny_deep.sh).
 train-tiny-deep: $(STAMP)
-	$(BIN)/python -m profiling_dit.embedded.training --arch tiny-deep --out outputs/train-tiny-deep --eval-prompts 20
+	$(BIN)/python -m profiling_dit.embedded.training --arch tiny-deep --out outputs/train-tiny-deep --eval-prompts 0
+
+# The deep model's shipped profile, and the measurements behind the README's "Do blocks specialise?" (about
+# 40 minutes here): R_attn stability, the block ranking under four masks, and cached sets at equal cost on
+# held-out prompts; then ours against every peer on the deep model.
+DEEP_CLAIM := benchmarks/results/paper-claim-tiny-deep
+# the planner's sets grow by measured reuse error on the deep model: the best partial sets in `make paper-claim`
+DEEP_SET_RANKING := staleness
+profile-tiny-deep: $(STAMP)
+	$(BIN)/pdit profile --model tiny-deep --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --set-ranking $(DEEP_SET_RANKING) --calibrate 200 --out src/profiling_dit/assets/profiles/tiny-wan-deep.json --force
+
+paper-claim: $(STAMP)
+	$(BIN)/python benchmarks/paper_claim.py masks --model tiny-deep --out $(DEEP_CLAIM)
+	$(BIN)/python benchmarks/paper_claim.py stability --profile $(DEEP_CLAIM)/profile-segmenter.json --out $(DEEP_CLAIM)
+	$(BIN)/python benchmarks/paper_claim.py sets --model tiny-deep --profile $(DEEP_CLAIM)/profile-segmenter.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --extra truth-mask=$(DEEP_CLAIM)/profile-truth.json --extra empty-mask=$(DEEP_CLAIM)/profile-empty.json --extra full-mask=$(DEEP_CLAIM)/profile-full.json --extra staleness-ranking=$(DEEP_CLAIM)/profile-staleness-ranking.json --out $(DEEP_CLAIM)
+
+bench-peers-deep: $(STAMP)
+	$(BIN)/pdit bench --model tiny-deep --profile src/profiling_dit/assets/profiles/tiny-wan-deep.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --repeats 1 --sweep --methods $(PEERS) --out benchmarks/results/bench-tiny-deep-held-out --force
 
 # Judge a model on the synthetic held-out prompts, VAE PSNR, and profile-mask IoU against ground truth.
 eval-tiny: $(STAMP)

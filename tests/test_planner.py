@@ -262,3 +262,23 @@ def test_a_profile_can_rank_the_planners_sets_by_staleness(tmp_path, saved_tiny_
               "--width", 32, "--frames", 5, "--set-ranking", "staleness", "--out", tmp_path / "cli.json")
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "cli.json").read_text())["staleness"]["ranking"] == "staleness"
+
+
+def test_the_deep_models_shipped_profile_fits_it_and_plans_from_measured_errors():
+    import profiling_dit as pdit
+    from profiling_dit.pipeline.loading import resolve_model
+
+    profile = pdit.Profile.load(pdit.shipped_profile("tiny-deep"))
+    profile.check_fits(resolve_model("tiny-deep"))
+    assert profile.model.num_blocks >= 20
+    staleness = profile.blocks.staleness
+    assert staleness.ranking == "staleness" and sorted(staleness.order) == list(range(profile.model.num_blocks))
+    assert profile.plans  # calibrated
+    for budget in (0.3, 0.5, 0.75):
+        config = profile.config(budget=budget)
+        assert config.origin.startswith("calibrated")
+        assert float(config.plan(20).mean()) <= budget + 1e-9
+        k = len(config.background_blocks)
+        assert set(config.background_blocks) == set(staleness.order[:k])
+    # the paper's schedule still caches the R_attn background blocks
+    assert profile.config(schedule="paper").background_blocks == tuple(profile.split.background_blocks)

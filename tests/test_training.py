@@ -57,7 +57,7 @@ def test_miniature_training_runs_and_loads(tmp_path):
     text = card.read_text()
     assert card == folder / "README.md"
     assert "**2/3 passed**" in text and "colour right 2/3" in text and "direction right 3/3" in text
-    assert "17.2 dB" in text and "10 minutes" in text and "flow matching, steps 1-2 on first frames (images) at batch 3, then steps 3-5 on whole clips at batch 2" in text
+    assert "17.2 dB" in text and "about 10 minutes of training" in text and "flow matching, steps 1-2 on first frames (images) at batch 3, then steps 3-5 on whole clips at batch 2" in text
     assert "At 5 x 32 x 32 the transformer sees 2 latent frames of 4 x 4 = 16 tokens" in text
 
 
@@ -237,3 +237,14 @@ def test_the_deep_architecture_is_chosen_by_name_and_its_card_says_so(tmp_path):
         transformer_config(dataclasses.replace(cfg, arch="huge"))
     with pytest.raises(InvalidSettingError, match="`arch`"):
         build_tiny_pipeline(arch="huge")
+
+
+def test_training_time_is_the_loss_logs_span_without_pauses(tmp_path):
+    from profiling_dit.embedded.training import transformer_seconds
+
+    log = tmp_path / "loss_log.jsonl"
+    assert transformer_seconds(log) == 0.0
+    times = [100.0, 101.0, 102.0, 5000.0, 1e4 + 1, 1e4 + 2]  # resumed after two pauses
+    log.write_text("".join(json.dumps({"stage": "transformer", "step": i, "time": t}) + "\n"
+                           for i, t in enumerate(times)))
+    assert transformer_seconds(log) == 5.0

@@ -428,6 +428,19 @@ def evaluate(folder: str | Path, prompts_scenes, steps: int = 20, seed: int = 0)
             "vae_psnr_held_out": vae_psnr(model.pipe.vae, clips)}
 
 
+def transformer_seconds(log_path: Path) -> float:
+    """Seconds from the first to the last transformer step in a loss log, pauses between resumed runs left out
+    (a gap of over 10 minutes between two steps counts as one median step)."""
+    if not log_path.exists():
+        return 0.0
+    times = [json.loads(line)["time"] for line in log_path.read_text().splitlines() if '"transformer"' in line]
+    if len(times) < 2:
+        return 0.0
+    gaps = np.diff(np.array(times, dtype=float))
+    typical = float(np.median(gaps))
+    return float(np.where(gaps > 600, typical, gaps).sum())
+
+
 def _latent_frame_count(cfg: TrainConfig) -> int:
     """Latent frames of a training clip: the VAE's first frame alone, then one per temporal chunk."""
     return (cfg.frames - 1) // 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"]) + 1
@@ -474,10 +487,10 @@ def _motion_limit(motion: int, judged: int) -> str:
         return ""
     if motion * 5 < judged:
         return (f"- **It does not move the object the prompted way** (direction right in {motion} of {judged}): \
-the transformer uses the colour, shape and background words but hardly the direction word. See issue 5 in \
-the project README.\n")
+the transformer uses the colour, shape and background words but hardly the direction word. See \
+docs/embedded-model.md in the repository.\n")
     return (f"- **It moves the object the prompted way in only {motion} of {judged} held-out prompts**; in the \
-others the object moves too little, or the wrong way. See issue 5 in the project README.\n")
+others the object moves too little, or the wrong way. See docs/embedded-model.md in the repository.\n")
 
 
 def write_model_card(folder: str | Path, cfg: TrainConfig, result: dict) -> Path:
@@ -514,8 +527,8 @@ the transformer sees {latent_frames} latent frames of {grid[0]} x {grid[1]} = {g
 ## Use it with diffusers
 It loads as any pipeline folder, but it was trained with prompts of **16 tokens**: pass
 `max_sequence_length=16`. diffusers' default, 512, pads the prompt with hundreds of empty tokens the
-model never saw, and the videos come out worse (a check on the first 12 held-out prompts, 20 steps, seed 0:
-the judge passed 8 with 512, 12 with 16: `benchmarks/sequence_length_check.py` in
+model never saw, and the videos come out worse (a check with the 8-block embedded model on the first 12 \
+held-out prompts, 20 steps, seed 0: the judge passed 8 with 512, 12 with 16: `benchmarks/sequence_length_check.py` in
 the repository). pdit passes 16 for you (it reads `pdit_model.json`).
 
 ```python
@@ -537,7 +550,7 @@ speed and position across the motion vary.
 ## How
 `make {target}` (`python -m profiling_dit.embedded.training --arch {cfg.arch}`, seed {cfg.seed}) on \
 {'2 CPU cores' if cfg.device == 'cpu' else cfg.device}, \
-{minutes:.0f} minutes for this run:
+about {minutes:.0f} minutes of training:
 - {cfg.clips} clips of {cfg.frames} x {cfg.height} x {cfg.width};
 - the VAE is not learned: its encoder computes each frame's 4x4 mean colours exactly, latent frame k \
 holding frames 4k-3 to 4k as channel groups, and its decoder upsamples them back (nearest neighbour);
@@ -606,7 +619,8 @@ if __name__ == "__main__":  # pragma: no cover - maintenance entry point
 
     held = split_scenes()[1]
     result = evaluate(folder, held[:n_eval] if n_eval else held)
-    result["train_seconds"] = time.time() - t0
+    # a resumed run's own time says little: the transformer's training time is the loss log's span
+    result["train_seconds"] = max(time.time() - t0, transformer_seconds(Path(cfg.out) / "loss_log.jsonl"))
     atomic_write_text(Path(cfg.out) / "eval.json", json.dumps(result, indent=2) + "\n")
     write_model_card(folder, cfg, result)
     print(json.dumps({k: v for k, v in result.items() if k != "verdicts"}))
