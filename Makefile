@@ -66,6 +66,7 @@ profile-tiny-deep: $(STAMP)
 paper-claim: $(STAMP)
 	$(BIN)/python benchmarks/paper_claim.py masks --model tiny-deep --out $(DEEP_CLAIM)
 	$(BIN)/python benchmarks/paper_claim.py stability --profile $(DEEP_CLAIM)/profile-segmenter.json --out $(DEEP_CLAIM)
+	$(BIN)/python benchmarks/paper_claim.py stability --profile src/profiling_dit/assets/profiles/tiny-wan.json --out benchmarks/results/paper-claim-tiny
 	$(BIN)/python benchmarks/paper_claim.py sets --model tiny-deep --profile $(DEEP_CLAIM)/profile-segmenter.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --extra truth-mask=$(DEEP_CLAIM)/profile-truth.json --extra empty-mask=$(DEEP_CLAIM)/profile-empty.json --extra full-mask=$(DEEP_CLAIM)/profile-full.json --extra staleness-ranking=$(DEEP_CLAIM)/profile-staleness-ranking.json --out $(DEEP_CLAIM)
 
 bench-peers-deep: $(STAMP)
