@@ -40,7 +40,9 @@ def even_full_steps(count: int, steps: int) -> tuple[int, ...]:
 
 
 def computed_share(num_blocks: int, cached: int, full: int, steps: int) -> float:
-    return (full * num_blocks + (steps - full) * (num_blocks - cached)) / (steps * num_blocks)
+    from profiling_dit.accelerate.planner import Plan
+
+    return Plan(num_blocks, steps, tuple(range(cached)), tuple(range(full)), 0.0).computed_share
 
 
 def spearman(a, b) -> float:
@@ -54,8 +56,9 @@ def spearman(a, b) -> float:
 
 def block_order(profile) -> list[int]:
     """Blocks from the lowest score (most background) to the highest, ties by index (as the split breaks them)."""
-    return [int(i) for i in np.argsort(np.nan_to_num(np.asarray(profile.block_scores, float), nan=0.0),
-                                       kind="stable")]
+    from profiling_dit.profile.scoring import score_order
+
+    return score_order(profile.block_scores)
 
 
 def planner_order(profile) -> list[int]:

@@ -75,6 +75,18 @@ TINY_DEEP_TRANSFORMER_CONFIG = dict(TINY_TRANSFORMER_CONFIG, num_layers=20, num_
 # The embedded architectures by model name.
 EMBEDDED_TRANSFORMER_CONFIGS = {"tiny": TINY_TRANSFORMER_CONFIG, "tiny-deep": TINY_DEEP_TRANSFORMER_CONFIG}
 
+
+
+def embedded_transformer_config(arch: str) -> dict:
+    """A copy of the transformer config of the embedded architecture ``arch`` (``tiny`` or ``tiny-deep``)."""
+    if arch not in EMBEDDED_TRANSFORMER_CONFIGS:
+        from ..errors import InvalidSettingError
+
+        raise InvalidSettingError(f"`arch` {arch!r} is not an embedded model; choose from "
+                                  f"{', '.join(EMBEDDED_TRANSFORMER_CONFIGS)}")
+    return dict(EMBEDDED_TRANSFORMER_CONFIGS[arch])
+
+
 TINY_TEXT_ENCODER_CONFIG = dict(
     d_model=64,
     d_kv=16,
@@ -128,11 +140,7 @@ def build_tiny_pipeline(seed: int = 0, num_layers: int | None = None, arch: str 
         num_layers: override the number of transformer blocks (tests use fewer).
         arch: which embedded transformer (``EMBEDDED_TRANSFORMER_CONFIGS``): ``tiny`` or ``tiny-deep``.
     """
-    if arch not in EMBEDDED_TRANSFORMER_CONFIGS:
-        from ..errors import InvalidSettingError
-
-        raise InvalidSettingError(f"`arch` {arch!r} is not an embedded model; choose from "
-                                  f"{', '.join(EMBEDDED_TRANSFORMER_CONFIGS)}")
+    tcfg = embedded_transformer_config(arch)  # checked before the heavy imports
     from diffusers import UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
@@ -146,7 +154,6 @@ def build_tiny_pipeline(seed: int = 0, num_layers: int | None = None, arch: str 
             UMT5Config(vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, **TINY_TEXT_ENCODER_CONFIG)
         )
         vae = build_pooling_vae(seed=seed)
-        tcfg = dict(EMBEDDED_TRANSFORMER_CONFIGS[arch])
         if num_layers is not None:
             tcfg["num_layers"] = num_layers
         transformer = WanTransformer3DModel(**tcfg)

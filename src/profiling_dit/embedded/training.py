@@ -33,7 +33,7 @@ import torch
 from .._io import atomic_path, atomic_write_text
 from ..errors import InvalidSettingError
 from .pooling_vae import POOLING_VAE_CONFIG, reference_latents
-from .tiny import EMBEDDED_TRANSFORMER_CONFIGS
+from .tiny import embedded_transformer_config
 
 
 @dataclass(frozen=True)
@@ -221,9 +221,7 @@ def vae_psnr(vae, videos: np.ndarray) -> float:
 
 def transformer_config(cfg: TrainConfig) -> dict:
     """The transformer's config: ``cfg.arch``'s, with ``cfg``'s overrides."""
-    if cfg.arch not in EMBEDDED_TRANSFORMER_CONFIGS:
-        raise InvalidSettingError(f"--arch {cfg.arch!r}: choose from {', '.join(EMBEDDED_TRANSFORMER_CONFIGS)}")
-    config = dict(EMBEDDED_TRANSFORMER_CONFIGS[cfg.arch])
+    config = embedded_transformer_config(cfg.arch)
     for key in ("num_layers", "num_attention_heads", "attention_head_dim", "ffn_dim"):
         if getattr(cfg, key) is not None:
             config[key] = getattr(cfg, key)
@@ -509,8 +507,7 @@ def write_model_card(folder: str | Path, cfg: TrainConfig, result: dict) -> Path
     temporal = 2 ** sum(TRAINED_VAE_CONFIG["temperal_downsample"])
     arch = transformer_config(cfg)
     patch = arch["patch_size"]
-    name = "tiny-wan" if cfg.arch == "tiny" else f"{cfg.arch.replace('tiny', 'tiny-wan')}"
-    target = "train-tiny" if cfg.arch == "tiny" else f"train-{cfg.arch}"
+    name = cfg.arch.replace("tiny", "tiny-wan", 1)  # tiny-wan, tiny-wan-deep: the asset folders
     grid = (cfg.height // spatial // patch[1], cfg.width // spatial // patch[2])
     latent_frames = _latent_frame_count(cfg)
     text = f"""# pdit {name}: a tiny trained Wan text-to-video model
@@ -548,7 +545,7 @@ The object starts about a quarter of the frame from the edge it leaves and cross
 speed and position across the motion vary.
 
 ## How
-`make {target}` (`python -m profiling_dit.embedded.training --arch {cfg.arch}`, seed {cfg.seed}) on \
+`make train-{cfg.arch}` (`python -m profiling_dit.embedded.training --arch {cfg.arch}`, seed {cfg.seed}) on \
 {'2 CPU cores' if cfg.device == 'cpu' else cfg.device}, \
 about {minutes:.0f} minutes of training:
 - {cfg.clips} clips of {cfg.frames} x {cfg.height} x {cfg.width};

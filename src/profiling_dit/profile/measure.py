@@ -30,7 +30,7 @@ from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
 from .attention import AttentionRecorder, attention_capture
 from .file import KIND, SCHEMA_VERSION, Profile, model_identity
-from .scoring import r_attn, split_blocks, suggest_schedule
+from .scoring import r_attn, score_order, split_blocks, suggest_schedule
 from .segmentation import PcaOtsuSegmenter, load_user_masks, pca_rgb, to_token_grid
 from .settings import DEFAULT_BACKGROUND_SHARE, ProfileSettings  # noqa: F401  (re-exported)
 from .staleness import StalenessRecorder, greedy_order, set_errors, staleness_capture
@@ -309,7 +309,7 @@ def _staleness_table(measurements: list[PromptMeasurement], scores: np.ndarray, 
     if ps.set_ranking == "staleness":
         order = greedy_order([m.staleness.gram for m in measurements], local_steps, gap)
     else:
-        order = [int(i) for i in np.argsort(np.nan_to_num(scores, nan=0.0), kind="stable")]
+        order = score_order(scores)
     sets = []
     for k in range(1, len(order) + 1):
         errors, scales = [], []

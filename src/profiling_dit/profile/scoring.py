@@ -33,6 +33,11 @@ def r_attn(abar: np.ndarray, fg: np.ndarray, attn_threshold: float = 1.0) -> flo
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def score_order(scores) -> list[int]:
+    """Blocks from the lowest score to the highest (NaN as 0; ties: the lower block index first)."""
+    return [int(i) for i in np.argsort(np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0), kind="stable")]
+
+
 def split_blocks(scores, tau: float | None = None, background_share: float | None = None):
     """Return (tau, foreground_blocks, background_blocks). Exactly one of tau / background_share."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -52,7 +57,7 @@ def split_blocks(scores, tau: float | None = None, background_share: float | Non
         raise InvalidSettingError(f"`background_share` must be a number in [0, 1], got {background_share!r}")
     k = int(math.floor(background_share * n + 1e-9))
     clean = np.nan_to_num(scores, nan=0.0)
-    order = np.argsort(clean, kind="stable")  # ties: the lower block index goes to B first
+    order = score_order(scores)  # ties: the lower block index goes to B first
     bg = sorted(int(i) for i in order[:k])
     fg = sorted(int(i) for i in order[k:])
     if k == 0:
