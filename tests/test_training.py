@@ -248,3 +248,20 @@ def test_training_time_is_the_loss_logs_span_without_pauses(tmp_path):
     log.write_text("".join(json.dumps({"stage": "transformer", "step": i, "time": t}) + "\n"
                            for i, t in enumerate(times)))
     assert transformer_seconds(log) == 5.0
+
+
+def test_a_finished_run_resumed_with_more_steps_continues_and_says_so(tmp_path):
+    from profiling_dit.embedded.training import _phases
+
+    cfg = _window_config(tmp_path, clips=8, dit_steps=3, dit_crop_strips=True)
+    first = _trained_log(cfg)
+    longer = dataclasses.replace(cfg, dit_steps=5)
+    log = _trained_log(longer)
+    assert log[:3] == first and [r["step"] for r in log] == [1, 2, 3, 4, 5]  # two more steps, the first kept
+    assert [r["latent_size"] for r in log] == [[8, 4], [4, 8], [8, 8], [4, 8], [8, 8]]  # strips again, then a clip
+    assert _phases(tmp_path / "run" / "loss_log.jsonl", longer) == (
+        "steps 1-2 on strips 4 tokens long (the whole frame along the motion) and 2 wide centred on the object of "
+        "2-latent-frame windows at batch 3, then steps 3-3 on whole clips at batch 2 (the run ended here and was "
+        "resumed with more video steps: its learning rate's cosine restarted at the longer schedule's value), then "
+        "steps 4-4 on strips 4 tokens long (the whole frame along the motion) and 2 wide centred on the object of "
+        "2-latent-frame windows at batch 3, then steps 5-5 on whole clips at batch 2")
