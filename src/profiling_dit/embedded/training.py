@@ -476,8 +476,8 @@ def _phases(log_path: Path, cfg: TrainConfig) -> str:
         else:
             phases.append([(kind, batch), step, step])
     # a whole-clip phase that is not the last one ends a finished run that was resumed with more video steps
-    resumed = (f" (the run ended here and was resumed with more video steps: its learning rate's cosine "
-               f"restarted at the longer schedule's value)")
+    resumed = (" (the run ended here and was resumed with more video steps: its learning rate's cosine "
+               "restarted at the longer schedule's value)")
     return ", then ".join(f"steps {a}-{b} on {kind}" + (f" at batch {batch}" if batch else "")
                           + (resumed if kind == "whole clips" and i < len(phases) - 1 else "")
                           for i, ((kind, batch), a, b) in enumerate(phases))
