@@ -3,7 +3,7 @@
 #
 #     bash benchmarks/gpu_train_tiny_deep.sh [OUT]        (default OUT: outputs/train-tiny-deep-gpu)
 #
-# The same stages and recipe as `make train-tiny-deep` (which takes about 70 minutes on 2 CPU cores): the
+# The same stages, recipe and schedule as `make train-tiny-deep` (which takes about 3 hours on 2 CPU cores): the
 # clips are rendered and encoded on the CPU, the transformer trains on the GPU (`--device cuda`), and the
 # result is judged on the first 20 held-out prompts. It resumes from OUT/checkpoints when run again, so a
 # machine with a time limit can run it more than once. It needs this package's dependencies; on a machine
@@ -17,8 +17,13 @@ set -euo pipefail
 OUT=${1:-outputs/train-tiny-deep-gpu}
 DEVICE=${DEVICE:-cuda}
 export PYTHONPATH="$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --eval-prompts 20 \
-    "${@:2}"
+# the shipped model's schedule (as `make train-tiny-deep`): a run of 6,500 video steps resumed with more, three times
+for n in 6500 11000 13000 16000; do
+    python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps "$n" \
+        --skip-eval "${@:2}"
+done
+python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps 16000 \
+    --eval-prompts 20 "${@:2}"
 python3 - "$OUT" <<'PY'
 import json, sys
 result = json.load(open(f"{sys.argv[1]}/eval.json"))
