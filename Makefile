@@ -59,7 +59,7 @@ train-tiny-deep: $(STAMP)
 	$(BIN)/python -m profiling_dit.embedded.training --arch tiny-deep --out outputs/train-tiny-deep --dit-steps $(lastword $(DEEP_DIT_STEPS)) --eval-prompts 0
 
 # The deep model's shipped profile, and the measurements behind the README's "Do blocks specialise?" (about
-# 40 minutes here): R_attn stability, the block ranking under four masks, and cached sets at equal cost on
+# 30 minutes here): R_attn stability, the block ranking under four masks, and cached sets at equal cost on
 # held-out prompts; then ours against every peer on the deep model.
 DEEP_CLAIM := benchmarks/results/paper-claim-tiny-deep
 # the planner's sets grow by R_attn on the deep model: its profiled background sets were the best partial sets
