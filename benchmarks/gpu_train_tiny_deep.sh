@@ -18,11 +18,13 @@ OUT=${1:-outputs/train-tiny-deep-gpu}
 DEVICE=${DEVICE:-cuda}
 export PYTHONPATH="$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 # the shipped model's schedule (as `make train-tiny-deep`): a run of 6,500 video steps resumed with more, three times
-for n in 6500 11000 13000 16000; do
+# (the last run also judges the model)
+STEPS=(6500 11000 13000 16000)
+for n in "${STEPS[@]:0:${#STEPS[@]}-1}"; do
     python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps "$n" \
         --skip-eval "${@:2}"
 done
-python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps 16000 \
+python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps "${STEPS[-1]}" \
     --eval-prompts 20 "${@:2}"
 python3 - "$OUT" <<'PY'
 import json, sys

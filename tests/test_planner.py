@@ -272,7 +272,8 @@ def test_the_deep_models_shipped_profile_fits_it_and_plans_from_measured_errors(
     profile.check_fits(resolve_model("tiny-deep"))
     assert profile.model.num_blocks >= 20
     staleness = profile.blocks.staleness
-    # `make paper-claim` measured the R_attn ranking's sets best on this model, so its sets grow lowest R_attn first
+    # `make paper-claim` measured the R_attn ranking's sets ahead of the staleness ranking's on this model, so its
+    # sets grow lowest R_attn first
     assert staleness.ranking == "r_attn" and sorted(staleness.order) == list(range(profile.model.num_blocks))
     scores = profile.blocks.block_scores
     assert [scores[b] for b in staleness.order] == sorted(scores)
