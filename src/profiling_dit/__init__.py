@@ -1,18 +1,20 @@
 """ProfilingDiT: profile which transformer blocks of a video DiT attend to the foreground, then sample
-faster by reusing the background blocks' cached deltas, on stock diffusers pipelines.
+faster by reusing cached block deltas on a static plan, on stock diffusers pipelines.
 
     import profiling_dit as pdit
     profile = pdit.profile_model(pipe, ["a red circle moving right over grass"])   # stage one
     profile.save("profile.json")
-    pdit.apply(pipe, profile)                                                      # stage two
+    pdit.apply(pipe, profile, budget=0.5)                                          # stage two
     video = pipe("a blue square moving left over sand", num_inference_steps=30).frames[0]
     pdit.remove(pipe)
 
-Subpackages follow the data: ``models`` (what differs per model family, as data), ``pipeline`` (loading,
-generation, timing, video files), ``profile`` (stage one and the ``Profile`` file), ``accelerate`` (stage
-two: plan and caching hooks), ``bench`` (caching methods side by side). ``embedded`` is the embedded tiny
-model's own tooling (synthetic data, judge, training), not needed to run it. The library never imports the
-CLI (typer, rich), and heavy modules import on first use.
+Subpackages follow the data, one way: ``models`` (what differs per model family, as data), ``pipeline``
+(loading, generation, timing, video files), ``plan`` and ``metrics`` (the plan type and the quality measures
+both stages share), ``profile`` (stage one: measuring, and the ``Profile`` file), ``caching`` (stage two: plan
+policy, planner, calibration and the caching hooks; it reads profiles, stage one never imports it), ``bench``
+(caching methods side by side). ``embedded`` is the embedded tiny model's own tooling (synthetic data, judge,
+training), not needed to run it. The library never imports the CLI (typer, rich), and heavy modules import on
+first use.
 """
 
 __version__ = "0.1.0"
@@ -35,13 +37,17 @@ _LAZY = {
     "shipped_profile": "profile.file",
     "load_profile": "profile.file",
     # stage two
-    "apply": "accelerate.sampling",
-    "remove": "accelerate.sampling",
-    "generate_cached": "accelerate.sampling",
-    "ProfilingDiTConfig": "accelerate.config",
-    "apply_profiling_dit": "accelerate.hooks",
-    "remove_profiling_dit": "accelerate.hooks",
-    "profiling_dit_enabled": "accelerate.hooks",
+    "Plan": "plan",
+    "make_plan": "caching.policy",
+    "make_plans": "caching.policy",
+    "apply": "caching.sampling",
+    "remove": "caching.sampling",
+    "install": "caching.sampling",
+    "generate_cached": "caching.sampling",
+    "calibrate": "caching.calibrate",
+    "apply_profiling_dit": "caching.hooks",
+    "remove_profiling_dit": "caching.hooks",
+    "profiling_dit_enabled": "caching.hooks",
     # running pipelines
     "load_pipeline": "pipeline.loading",
     "resolve_model": "pipeline.loading",

@@ -23,7 +23,7 @@ from ..errors import InvalidSettingError
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
 from .methods import METHODS, NotApplicable, RunContext, label
-from .metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
+from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from .report import summarize
 
 # judge(frames, prompt) -> True/False, or None when it cannot judge that prompt (quality against ground truth)

@@ -211,7 +211,7 @@ def normalized_latents(vae, videos: np.ndarray) -> torch.Tensor:
 
 def vae_psnr(vae, videos: np.ndarray) -> float:
     """Reconstruction PSNR (dB, uint8 scale) of ``videos`` through the VAE (posterior mean)."""
-    from ..bench.metrics import psnr
+    from ..metrics import psnr
 
     with torch.no_grad():
         rec = vae.decode(vae.encode(_to_vae_input(videos)).latent_dist.mode()).sample

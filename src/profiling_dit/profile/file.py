@@ -21,18 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProfileError
+from ..errors import InvalidSettingError, ProfileError
+from ..plan import Plan
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 KIND = "profiling-dit-profile"
 SCHEMA_PATH = Path(__file__).with_name("profile.schema.json")
 MAX_PROFILE_BYTES = 256 * 1024 * 1024
-# `schedule` names a user can give: the paper's stepwise schedule and its ablations (paper Table 4)
-PAPER_SCHEDULES = {"paper": "stepwise", "stepwise": "stepwise", "inverse": "inverse", "average": "average"}
-SCHEDULE_NAMES = ("paper", "inverse", "average")
-V1_NOTE = ("this profile has no staleness table (made by profiling-dit 0.1, schema version 1): using the paper's "
-           "schedule; profile the model again for planned plans")
 # Config entries that do not change the computation (paths, versions) are left out of the hash.
 _HASH_IGNORED = {"_name_or_path", "_diffusers_version", "_use_default_values", "_class_name"}
 
@@ -223,31 +219,36 @@ class L1Curve:
 
 @dataclass(frozen=True)
 class CalibratedPlan:
-    """A plan refined with real generations on the profiling prompt for one budget (computed share)."""
+    """A plan refined with real generations on the profiling prompts for one budget (computed share), with the
+    PSNR it reached against stock sampling and the generations it took. Saved flat: the plan's fields beside
+    these."""
 
     component: str
     budget: float
-    steps: int
-    cached_blocks: tuple[int, ...]
-    full_steps: tuple[int, ...]
-    computed_share: float
-    predicted_error: float | None = None
+    plan: Plan
     calibration_psnr_db: float | None = None
     generations: int = 0
 
+    def to_dict(self) -> dict:
+        return {"component": self.component, "budget": self.budget, "steps": self.plan.steps,
+                "cached_blocks": list(self.plan.cached_blocks), "full_steps": list(self.plan.full_steps),
+                "computed_share": self.plan.computed_share, "predicted_error": self.plan.predicted_error,
+                "calibration_psnr_db": self.calibration_psnr_db, "generations": self.generations}
+
     @classmethod
-    def from_dict(cls, d: dict) -> "CalibratedPlan":
-        return cls(d["component"], float(d["budget"]), int(d["steps"]), tuple(int(b) for b in d["cached_blocks"]),
-                   tuple(int(s) for s in d["full_steps"]), float(d["computed_share"]), d.get("predicted_error"),
-                   d.get("calibration_psnr_db"), int(d.get("generations", 0)))
+    def from_dict(cls, d: dict, num_blocks: int) -> "CalibratedPlan":
+        plan = Plan(num_blocks=num_blocks, steps=int(d["steps"]), cached_blocks=tuple(d["cached_blocks"]),
+                    full_steps=tuple(d["full_steps"]), predicted_error=d.get("predicted_error"),
+                    origin=f"calibrated for budget {float(d['budget']):g}")
+        return cls(d["component"], float(d["budget"]), plan, d.get("calibration_psnr_db"), int(d.get("generations", 0)))
 
 
 @dataclass(frozen=True)
 class Profile:
     """A ProfilingDiT profile: which blocks attend to the foreground, and a suggested schedule.
 
-    Make one with ``profiling_dit.profile_model``; ``save`` / ``load`` it; ``config`` turns it into a
-    ``ProfilingDiTConfig`` and ``profiling_dit.apply(pipe, profile)`` installs it on a pipeline.
+    Make one with ``profiling_dit.profile_model``; ``save`` / ``load`` it; ``profiling_dit.make_plan(profile, ...)``
+    turns it into a ``Plan`` and ``profiling_dit.apply(pipe, profile)`` installs plans on a pipeline.
 
     Example:
         ```python
@@ -255,7 +256,7 @@ class Profile:
         >>> profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
         >>> profile.split.background_blocks
         (0, 2, 3, 4, 6, 7)
-        >>> config = profile.config(steps=30, budget=0.4)   # the plan for 30 steps, 40% of the block evaluations
+        >>> plan = pdit.make_plan(profile, steps=30, budget=0.4)   # 30 steps, 40% of the block evaluations
         ```
     """
 
@@ -323,7 +324,7 @@ class Profile:
         if self.experts:
             d["experts"] = [e.to_dict() for e in self.experts]
         if self.plans:
-            d["plans"] = [_plain(p) for p in self.plans]
+            d["plans"] = [p.to_dict() for p in self.plans]
         return d
 
     @classmethod
@@ -353,7 +354,7 @@ class Profile:
             created=data["created"],
             pictures=data["pictures"],
             experts=tuple(ExpertProfile.from_dict(e) for e in data.get("experts", ())),
-            plans=tuple(CalibratedPlan.from_dict(x) for x in data.get("plans", ())),
+            plans=_calibrated_plans(data, source),
             schema_version=int(data["schema_version"]),
         )
         _check_semantics(profile, source)
@@ -401,122 +402,7 @@ class Profile:
                 f.write(json.dumps(profile.to_dict(), indent=1, allow_nan=False) + "\n")
         return path
 
-    # -- using it --
-    def config(self, steps: int | None = None, component: str | None = None, *, budget: float | None = None,
-               speedup: float | None = None, schedule: str | None = None, tau: float | None = None,
-               background_share: float | None = None, **overrides):
-        """A ``ProfilingDiTConfig`` from this profile: a planned plan, or the paper's schedule.
-
-        Args:
-            steps: the step count to plan for (for one expert of a two-expert pipeline, that expert's own step
-                count). ``None``: as profiled; a call of another step count maps the plan to its own count.
-            component: which expert of a two-expert profile (``"transformer"`` or ``"transformer_2"``).
-            budget: the largest share of block evaluations to compute, in (0, 1]: the plan calibrated for this
-                budget and step count when the profile holds one, else the planner's (``accelerate.planner``).
-            speedup: instead of ``budget``, a transformer speedup to aim at, through the share of transformer
-                time the profile measured in blocks (``run.block_time_share``).
-            schedule: ``"paper"`` (the paper's stepwise schedule with the profile's suggested warm-up and
-                intervals and its F/B split), or its ablations ``"inverse"`` and ``"average"``. Default: the
-                planner at ``DEFAULT_BUDGET`` when the profile has a staleness table (schema version 2), else
-                the paper's schedule. Giving ``warmup`` or an interval selects the paper's schedule too.
-            tau, background_share: re-split the block scores (the paper's schedule: its background set; the
-                planner: the size of the cached set it may use).
-            **overrides: ``ProfilingDiTConfig`` fields: ``warmup``, ``interval_max``, ``interval_min``,
-                ``reuse`` (the paper's schedule), ``final_full_steps`` (both); applied after rescaling.
-        """
-        from ..accelerate.config import ProfilingDiTConfig
-        from .scoring import split_blocks
-
-        unknown = set(overrides) - set(ProfilingDiTConfig.__dataclass_fields__)
-        if unknown:
-            raise ProfileError(f"unknown ProfilingDiTConfig field(s): {', '.join(sorted(unknown))}")
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        if schedule is not None and schedule not in SCHEDULE_NAMES:
-            raise ProfileError(f"`schedule` must be one of {', '.join(SCHEDULE_NAMES)}, got {schedule!r}")
-        if self.experts and component is None:
-            component = self.components[0]
-        if component is None or (not self.experts and component == "transformer"):
-            blocks, num_blocks, profiled = self.blocks, self.model.num_blocks, self.run.steps
-            component = "transformer"
-        else:
-            entry = self.expert(component)
-            blocks, num_blocks = entry.blocks, entry.num_blocks
-            profiled = entry.step_range[1] - entry.step_range[0]
-        split = None
-        if tau is not None or background_share is not None:
-            split = split_blocks(blocks.block_scores, tau=tau, background_share=background_share)[2]
-        paper_knobs = {"warmup", "interval_max", "interval_min", "reuse"} & set(overrides)
-        if paper_knobs and (budget is not None or speedup is not None):
-            raise ProfileError(f"{', '.join(sorted(paper_knobs))} apply to the paper's schedule, and `budget` and "
-                               "`speedup` to the planner's plans: give one or the other")
-        planned = schedule is None and not paper_knobs and (budget is not None or speedup is not None
-                                                           or blocks.staleness is not None)
-        if planned:
-            if blocks.staleness is None:
-                raise ProfileError("this profile has no staleness table (made by profiling-dit 0.1, schema version "
-                                   f"{self.schema_version}), so it cannot plan to a `budget`; profile the model again, "
-                                   "or use `schedule`='paper'")
-            return self._planned(component, blocks, num_blocks, profiled, steps, budget, speedup, split, overrides)
-        if budget is not None or speedup is not None:
-            raise ProfileError("`budget` and `speedup` choose a planned plan; leave `schedule` out with them")
-        if schedule is None and not paper_knobs and blocks.staleness is None:
-            warnings.warn(V1_NOTE, stacklevel=2)
-        background = split if split is not None else blocks.split.background_blocks
-        s = blocks.schedule
-        base = ProfilingDiTConfig(num_blocks=num_blocks, background_blocks=tuple(background), warmup=s.warmup,
-                                  interval_max=s.interval_max, interval_min=s.interval_min,
-                                  steps=max(1, profiled), schedule=PAPER_SCHEDULES.get(schedule or "paper"),
-                                  origin="the paper's schedule" if (schedule or "paper") == "paper"
-                                  else f"the paper's {schedule} ablation")
-        if steps is not None:
-            base = base.rescaled(steps)
-        return dataclasses.replace(base, **overrides)
-
-    def _planned(self, component, blocks, num_blocks, profiled, steps, budget, speedup, split, overrides):
-        from ..accelerate.config import ProfilingDiTConfig, map_full_steps
-        from ..accelerate.planner import (DEFAULT_BUDGET, budget_for_speedup, full_step_count, plan_for_budget,
-                                          predicted_error)
-
-        extra = set(overrides) - {"final_full_steps"}
-        if extra:
-            raise ProfileError(f"{', '.join(sorted(extra))} cannot be set on a planned plan")
-        if budget is not None and speedup is not None:
-            raise ProfileError("give `budget` or `speedup`, not both")
-        if speedup is not None:
-            beta = self.run.block_time_share
-            if beta is None:
-                raise ProfileError("this profile did not measure the share of time spent in blocks, so it cannot "
-                                   "plan to a `speedup`; give `budget` (a share of block evaluations) instead")
-            budget = budget_for_speedup(speedup, beta)
-        budget = DEFAULT_BUDGET if budget is None else budget
-        if split is not None and not split:
-            raise ProfileError("that re-split leaves no block to cache; raise `background_share` or `tau`")
-        n = steps if steps is not None else max(1, profiled)
-        final = overrides.get("final_full_steps", 1)
-        for plan in self.plans:
-            if (plan.component == component and abs(plan.budget - budget) < 1e-9 and plan.steps == n
-                    and (split is None or len(split) == len(plan.cached_blocks)) and final == 1):
-                return ProfilingDiTConfig(
-                    num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n, full_steps=plan.full_steps,
-                    predicted_error=plan.predicted_error,
-                    origin=f"calibrated for budget {budget:g} ({plan.generations} generations on the profiling prompt)")
-        for plan in self.plans:  # calibrated at another step count: mapped to this one, within the budget
-            k = len(plan.cached_blocks)
-            if (plan.component == component and abs(plan.budget - budget) < 1e-9 and final == 1
-                    and (split is None or len(split) == k)):
-                count = full_step_count(budget, n, num_blocks, k)
-                if count >= 2:
-                    full = map_full_steps(plan.full_steps, plan.steps, n, count)
-                    return ProfilingDiTConfig(
-                        num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n, full_steps=full,
-                        predicted_error=finite_or_none(predicted_error(blocks.staleness, num_blocks, n, k, full)),
-                        origin=f"calibrated for budget {budget:g} at {plan.steps} steps, mapped to {n}")
-        sizes = [len(split)] if split is not None else None
-        plan = plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
-        return ProfilingDiTConfig(num_blocks=num_blocks, background_blocks=plan.cached_blocks, steps=n,
-                                  full_steps=plan.full_steps, final_full_steps=final,
-                                  predicted_error=plan.predicted_error, origin=f"planned for budget {budget:g}")
-
+    # -- fitting a model --
     def check_fits(self, model) -> None:
         """Refuse (``ProfileError``) a model whose transformer(s) differ from the profiled ones: class, block
         count or config hash. ``model``: a pipeline or ``LoadedModel``; or a ``ModelSource`` (from
@@ -542,18 +428,6 @@ class Profile:
             return
         want = model_identity(model.pipe.transformer, model.arch)
         _compare(want, _plain(self.model), "the profile", "the loaded model's")
-
-    def mismatch_warnings(self, steps: int, height: int, width: int, frames: int) -> list[str]:
-        """What differs between these settings and the profiled ones, and what pdit does about it."""
-        run = self.run
-        out = [] if self.blocks.staleness is not None else [V1_NOTE]
-        if steps != run.steps:
-            out.append(f"the profile was made with {run.steps} steps, not {steps}: the plan is made for {steps} "
-                       f"steps from the profile's measurements rescaled by {steps}/{run.steps}")
-        if (frames, height, width) != (run.frames, run.height, run.width):
-            out.append(f"the profile was made at {run.frames}x{run.height}x{run.width} (frames x height x width), "
-                       f"not {frames}x{height}x{width}; the block split is used as it is")
-        return out
 
 
 # --- validation -------------------------------------------------------------------------------------
@@ -650,7 +524,6 @@ def _check_semantics(p: Profile, source: str) -> None:
     for name, values in (("l1.mean", p.l1.mean), ("l1.relative_mean", p.l1.relative_mean)):
         if not all(math.isfinite(v) for v in values):
             bad(name, "holds a value that is not finite")
-    _check_plans(p, bad)
     if p.experts:
         if sorted(e.component for e in p.experts) != ["transformer", "transformer_2"]:
             bad("experts", "must hold one entry for transformer and one for transformer_2")
@@ -666,15 +539,20 @@ def _check_semantics(p: Profile, source: str) -> None:
             _check_block_profile(e.blocks, e.num_blocks, sub, f"experts[{i}].", bad)
 
 
-def _check_plans(p: Profile, bad) -> None:
-    blocks = {c: (p.expert(c).num_blocks if p.experts else p.model.num_blocks) for c in p.components}
-    for i, plan in enumerate(p.plans):
-        if plan.component not in blocks:
-            bad(f"plans[{i}].component", f"is {plan.component!r}; the profile has {', '.join(blocks)}")
-        if any(x >= blocks[plan.component] for x in plan.cached_blocks):
-            bad(f"plans[{i}].cached_blocks", f"has blocks beyond the {blocks[plan.component]} blocks")
-        if plan.full_steps[0] != 0 or plan.full_steps[-1] >= plan.steps or list(plan.full_steps) != sorted(plan.full_steps):
-            bad(f"plans[{i}].full_steps", f"must rise from step 0 and stay below {plan.steps}")
+def _calibrated_plans(data: dict, source: str) -> tuple[CalibratedPlan, ...]:
+    """The profile's calibrated plans, each checked as a ``Plan`` of its component's block count."""
+    blocks = {e["component"]: int(e["num_blocks"]) for e in data.get("experts", ())} or \
+        {"transformer": int(data["model"]["num_blocks"])}
+    out = []
+    for i, x in enumerate(data.get("plans", ())):
+        if x["component"] not in blocks:
+            raise ProfileError(f"{source}: field `plans[{i}].component` is {x['component']!r}; the profile has "
+                               f"{', '.join(blocks)}")
+        try:
+            out.append(CalibratedPlan.from_dict(x, blocks[x["component"]]))
+        except InvalidSettingError as e:
+            raise ProfileError(f"{source}: field `plans[{i}]`: {e}") from None
+    return tuple(out)
 
 
 def _check_block_profile(b: BlockProfile, n: int, run: RunInfo, prefix: str, bad) -> None:

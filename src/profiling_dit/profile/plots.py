@@ -14,8 +14,8 @@ F_COLOR, B_COLOR = "#d62728", "#1f77b4"
 
 
 def heatmap(r_attn: np.ndarray, steps: list[int], background: list[int], tau: float, path: Path, title: str) -> Path:
-    """R_attn per block (rows) and profiled step (columns); row labels say F (foreground: always computes) or
-    B (background: cached by the paper's method), in colour, with a legend."""
+    """R_attn per block (rows) and profiled step (columns); row labels say F (foreground) or B (background: the
+    set the paper's schedule caches), in colour, with a legend."""
     from matplotlib.patches import Patch
 
     plt = _plt()
@@ -30,8 +30,9 @@ def heatmap(r_attn: np.ndarray, steps: list[int], background: list[int], tau: fl
         tick.set_color(B_COLOR if i in background else F_COLOR)
     ax.set_title(f"{title}\nR_attn: share of foreground tokens with high attention (τ = {tau:.3f})", fontsize=9)
     fig.colorbar(im, ax=ax, label="R_attn")
-    ax.legend(handles=[Patch(color=F_COLOR, label="F: foreground block (score ≥ τ), always computes"),
-                       Patch(color=B_COLOR, label="B: background block (score < τ)")],
+    ax.legend(handles=[Patch(color=F_COLOR, label="F: foreground block (score ≥ τ): the paper's schedule computes it "
+                                                  "every step (planned plans may cache it)"),
+                       Patch(color=B_COLOR, label="B: background block (score < τ): the paper's schedule caches it")],
               loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncol=2, frameon=False)
     return _save(fig, path)
 
@@ -40,7 +41,7 @@ def l1_curve(steps: list[int], l1: list[float], rel_l1: list[float], schedule: d
              paper_full_steps: list[int] | None = None, planned_full_steps: list[int] | None = None,
              planned_label: str = "") -> Path:
     """How much the noise prediction changes from step to step (paper Fig. 4), with the suggested schedule's
-    warm-up and full-compute steps (and, when given, the planner's default plan's) marked."""
+    warm-up and full-compute steps (and, when given, a calibrated plan's) marked."""
     from matplotlib.ticker import MaxNLocator
 
     plt = _plt()
@@ -113,23 +114,19 @@ def write_profile_pictures(profile, json_path: Path) -> dict[str, Path]:
 
 
 def _full_steps(profile) -> tuple[list[int], list[int] | None, str]:
-    """Full-compute steps of the paper's schedule and of the default plan (two-expert profiles: the first
-    expert's), over the profiled steps."""
-    import warnings
-
-    from ..errors import PditError
+    """Full-compute steps of the paper's schedule with the profile's suggested warm-up and intervals and, when the
+    profile holds calibrated plans, of the one nearest budget 0.5 (two-expert profiles: the first expert's), over the
+    profiled steps."""
+    from ..plan import full_compute_steps
 
     first = profile.components[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        paper = profile.config(component=first, schedule="paper")
-        steps = paper.steps
-        try:
-            planned = profile.config(component=first) if profile.blocks.staleness is not None else None
-        except PditError:  # no plan meets the default budget at these steps: mark the paper's only
-            planned = None
-    mask = paper.full_step_mask(steps)
-    out_paper = [i for i, f in enumerate(mask) if f]
-    if planned is None:
-        return out_paper, None, ""
-    return out_paper, [i for i, f in enumerate(planned.full_step_mask(steps)) if f], planned.origin
+    entry = profile.expert(first) if profile.experts else None
+    steps = entry.step_range[1] - entry.step_range[0] if entry is not None else profile.run.steps
+    sched = (entry.blocks if entry is not None else profile.blocks).schedule
+    mask = full_compute_steps(steps, min(sched.warmup, steps - 1), sched.interval_max, sched.interval_min)
+    paper = [i for i, f in enumerate(mask) if f]
+    stored = [p for p in profile.plans if p.component == first and p.plan.steps == steps]
+    if not stored:
+        return paper, None, ""
+    nearest = min(stored, key=lambda p: abs(p.budget - 0.5))
+    return paper, list(nearest.plan.full_steps), f"the plan calibrated for budget {nearest.budget:g}"

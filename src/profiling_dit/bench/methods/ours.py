@@ -1,4 +1,4 @@
-"""ProfilingDiT and the paper's method and ablations, as bench adapters over ``profiling_dit.accelerate``.
+"""ProfilingDiT and the paper's method and ablations, as bench adapters over ``profiling_dit.caching``.
 
 - ``profiling-dit``: the planner's plans (calibrated ones where the profile holds them) at a budget of
   computed share; the sweep covers the standard budgets, 0.3 to 0.75.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .base import Method, NotApplicable
 
-from ...accelerate.planner import STANDARD_BUDGETS as BUDGETS
+from ...caching.planner import STANDARD_BUDGETS as BUDGETS
 
 
 def _check(ctx):
@@ -27,14 +27,15 @@ def _check_planned(ctx):
 
 def _apply_factory(**fixed):
     def apply(ctx, params):
-        from ...accelerate.sampling import configs_for, install
+        from ...caching.policy import make_plans
+        from ...caching.sampling import install
 
-        install(ctx.model, configs_for(ctx.model, ctx.profile, ctx.settings.steps, **fixed, **params))
+        install(ctx.model, make_plans(ctx.model, ctx.profile, ctx.settings.steps, **fixed, **params))
     return apply
 
 
 def _remove(ctx):
-    from ...accelerate.sampling import remove
+    from ...caching.sampling import remove
 
     remove(ctx.model)
 

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers.hooks import HookRegistry, ModelHook
-from diffusers.hooks.hooks import BaseState, StateManager
+from diffusers.hooks import HookRegistry
+from diffusers.hooks.hooks import StateManager
 
-from ..._compat import branch_states, remove_hook
-from ...models import arch_for, block_stream_inputs
+from ..._compat import branch_states
+from ...caching.runs import RunState, install_runs, remove_runs
+from ...models import arch_for
 from .base import Method, NotApplicable
 
-_HEAD = "pdit_teacache_head"
-_BODY = "pdit_teacache_body"
+_RUN = "pdit_teacache_run"
 
 
 @dataclass(frozen=True)
@@ -39,125 +39,79 @@ class TeaCacheConfig:
     num_inference_steps: int
 
 
-class _State(BaseState):
+class _State(RunState):
+    """Per CFG branch: the run-skipping caches, the last modulation input, the accumulated estimate, and (when
+    calibrating) the recorded pairs."""
+
     def __init__(self):
+        super().__init__()
         self.prev_mod: torch.Tensor | None = None
         self.accumulated = 0.0
-        self.skip = False
-        self.h_in: torch.Tensor | None = None
-        self.residual: torch.Tensor | None = None
         self.calls = 0
         # calibration records: (relative change of the modulation input, of the stack output)
         self.prev_out: torch.Tensor | None = None
         self.pairs: list[tuple[float, float]] = []
         self.pending_x: float | None = None
 
-    def reset(self, *args, **kwargs):
-        self.__init__()
-
 
 def _rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().mean() / b.abs().mean().clamp_min(1e-12))
 
 
-class _Head(ModelHook):
-    _is_stateful = True
+def _temb(args: tuple, kwargs: dict) -> torch.Tensor:
+    # Wan, HunyuanVideo and CogVideoX blocks all take (hidden_states, encoder_hidden_states, temb, ...).
+    return args[2] if len(args) > 2 else kwargs["temb"]
 
-    def __init__(self, manager, config: TeaCacheConfig | None, calibrate: bool, n_blocks: int, n_streams: int = 1):
-        super().__init__()
-        self.n_streams = n_streams
-        self.state_manager = manager
-        self.config = config
-        self.calibrate = calibrate
-        self.n_blocks = n_blocks
 
-    @torch.compiler.disable
-    def _decide(self, temb: torch.Tensor) -> _State:
-        s: _State = self.state_manager.get_state()
-        ctx = self.state_manager.context
+def _decision(manager: StateManager, config: TeaCacheConfig | None, calibrate: bool):
+    """Whether the whole stack computes at this call, from the change of the first block's modulation input."""
+
+    def decide(s: _State, args, kwargs) -> bool:
+        ctx = manager.context
         step = ctx.step_index if getattr(ctx, "step_index", None) is not None else s.calls
-        steps = self.config.num_inference_steps if self.config else None
-        mod = temb.detach().float()
-        if self.calibrate:
+        steps = config.num_inference_steps if config else None
+        mod = _temb(args, kwargs).detach().float()
+        if calibrate:
             s.pending_x = None if s.prev_mod is None else _rel_l1(mod, s.prev_mod)
-            s.skip = False
-        elif s.prev_mod is None or s.residual is None or step == 0 or (steps and step >= steps - 1):
-            s.skip, s.accumulated = False, 0.0
+            compute = True
+        elif s.prev_mod is None or 0 not in s.delta or step == 0 or (steps and step >= steps - 1):
+            compute, s.accumulated = True, 0.0
         else:
-            s.accumulated += float(np.polyval(self.config.coefficients, _rel_l1(mod, s.prev_mod)))
-            s.skip = s.accumulated < self.config.threshold
-            if not s.skip:
+            s.accumulated += float(np.polyval(config.coefficients, _rel_l1(mod, s.prev_mod)))
+            compute = s.accumulated >= config.threshold
+            if compute:
                 s.accumulated = 0.0
         s.prev_mod = mod
         s.calls += 1
-        return s
+        return compute
 
-    def new_forward(self, module, hidden_states, encoder_hidden_states, temb, *args, **kwargs):
-        # Wan, HunyuanVideo and CogVideoX blocks all take (hidden_states, encoder_hidden_states, temb, ...).
-        s = self._decide(temb)
-        streams = (hidden_states, encoder_hidden_states)[:self.n_streams]
-        if s.skip:
-            out = tuple(x + r for x, r in zip(streams, s.residual))
-            return out[0] if self.n_streams == 1 else out
-        s.h_in = streams
-        return self.fn_ref.original_forward(hidden_states, encoder_hidden_states, temb, *args, **kwargs)
-
-    def reset_state(self, module):
-        self.state_manager.reset()
-        return module
+    return torch.compiler.disable(decide)
 
 
-class _Body(ModelHook):
-    _is_stateful = True
-
-    def __init__(self, manager, is_last: bool, streams: tuple[str, ...] = ("hidden_states",)):
-        super().__init__()
-        self.state_manager = manager
-        self.is_last = is_last
-        self.streams = streams
-
-    def new_forward(self, module, *args, **kwargs):
-        s: _State = self.state_manager.get_state()
-        if s.skip:
-            ins = block_stream_inputs(self.streams, args, kwargs)
-            return ins[0] if len(ins) == 1 else ins
-        out = self.fn_ref.original_forward(*args, **kwargs)
-        if self.is_last:
-            outs = (out,) if len(self.streams) == 1 else tuple(out)
-            s.residual = tuple(o - x for o, x in zip(outs, s.h_in))
-            if s.pending_x is not None and s.prev_out is not None:
-                s.pairs.append((s.pending_x, _rel_l1(outs[0].detach().float(), s.prev_out)))
-            s.prev_out = outs[0].detach().float()
-        return out
-
-    def reset_state(self, module):
-        self.state_manager.reset()
-        return module
+def _record_pair(s: _State, outs: tuple) -> None:
+    out = outs[0].detach().float()
+    if s.pending_x is not None and s.prev_out is not None:
+        s.pairs.append((s.pending_x, _rel_l1(out, s.prev_out)))
+    s.prev_out = out
 
 
 def apply_teacache(transformer: torch.nn.Module, config: TeaCacheConfig | None, calibrate: bool = False):
-    """Install TeaCache (or, with ``calibrate=True``, hooks that only record calibration pairs)."""
+    """Install TeaCache (or, with ``calibrate=True``, hooks that compute every step and only record calibration
+    pairs): the whole block stack is one run of the shared run-skipping hooks (``caching.runs``)."""
     arch = arch_for(transformer)
     blocks = arch.blocks(transformer)
-    manager = StateManager(_State)
-    HookRegistry.check_if_exists_or_initialize(blocks[0]).register_hook(
-        _Head(manager, config, calibrate, len(blocks), len(arch.block_streams)), _HEAD)
-    last = len(blocks) - 1
-    if last == 0:
+    if len(blocks) < 2:
         raise ValueError("TeaCache needs at least two blocks")
-    for i, block in enumerate(blocks[1:], start=1):
-        HookRegistry.check_if_exists_or_initialize(block).register_hook(
-            _Body(manager, i == last, arch.block_streams), _BODY)
+    manager = StateManager(_State)
+    install_runs(blocks, [(0, len(blocks) - 1)], manager, arch.block_streams, _RUN,
+                 lambda run_id: _decision(manager, config, calibrate), _record_pair if calibrate else None)
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
     transformer._pdit_teacache_manager = manager
     return manager
 
 
 def remove_teacache(transformer: torch.nn.Module) -> None:
-    blocks = arch_for(transformer).blocks(transformer)
-    remove_hook(blocks[0], _HEAD)
-    for block in blocks[1:]:
-        remove_hook(block, _BODY)
+    remove_runs(arch_for(transformer).blocks(transformer), _RUN)
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
     transformer.__dict__.pop("_pdit_teacache_manager", None)
 

@@ -23,11 +23,11 @@ t of the call reads the table at (s, t)·(S−1)/(N−1), interpolated, and the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
+from .._validate import check_int, check_number
 from ..errors import InvalidSettingError
+from ..plan import Plan
 
 # The computed share planned when no budget is given: half the block evaluations, about 2x on the blocks.
 DEFAULT_BUDGET = 0.5
@@ -39,22 +39,6 @@ def full_step_count(budget: float, steps: int, num_blocks: int, cached: int) -> 
     """The most full steps a plan caching ``cached`` of ``num_blocks`` blocks can have and still compute at most
     ``budget`` of the block evaluations in ``steps`` steps."""
     return steps - math.ceil((1.0 - budget) * steps * num_blocks / cached - 1e-9)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A static plan: which blocks reuse deltas, and on which steps every block computes."""
-
-    num_blocks: int
-    steps: int
-    cached_blocks: tuple[int, ...]
-    full_steps: tuple[int, ...]
-    predicted_error: float
-
-    @property
-    def computed_share(self) -> float:
-        reuse = self.steps - len(self.full_steps)
-        return 1.0 - len(self.cached_blocks) * reuse / (self.steps * self.num_blocks)
 
 
 class StalenessModel:
@@ -189,16 +173,16 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
         final_full_steps: the last steps that always compute in full.
         sizes: the cached-set sizes to consider (default: all, 1 .. num_blocks).
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
-        raise InvalidSettingError(f"`budget` must be a share of block evaluations in (0, 1], got {budget!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InvalidSettingError(f"`steps` must be a positive integer, got {steps!r}")
-    everything = Plan(num_blocks, steps, (), tuple(range(steps)), 0.0)
+    check_number("budget", budget, 0, 1, lo_open=True)
+    check_int("steps", steps, 1, 100_000)
+    everything = Plan(num_blocks, steps, (), tuple(range(steps)), predicted_error=0.0,
+                      origin=f"planned for budget {budget:g}")
     if budget >= 1.0 or steps < 3:
         return everything
     model = StalenessModel(staleness, num_blocks)
     weights = model.weights(steps)
     best: Plan | None = None
+    best_error = float("inf")
     for k in (sizes if sizes is not None else range(1, num_blocks + 1)):
         if k < 1:
             continue
@@ -210,9 +194,9 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
         if placed is None:
             continue
         err, full = placed
-        plan = Plan(num_blocks, steps, model.set_for(k), full, err)
-        if best is None or plan.predicted_error < best.predicted_error - 1e-12:
-            best = plan
+        if best is None or err < best_error - 1e-12:
+            best, best_error = Plan(num_blocks, steps, model.set_for(k), full, predicted_error=err,
+                                    origin=f"planned for budget {budget:g}"), err
     if best is None:
         raise InvalidSettingError(
             f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps with deltas reused "
@@ -224,8 +208,7 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
 def budget_for_speedup(speedup: float, block_time_share: float) -> float:
     """The computed share that gives ``speedup`` when blocks take ``block_time_share`` of the transformer's
     time: 1 / ((1 − β) + β·share) = speedup."""
-    if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or speedup < 1:
-        raise InvalidSettingError(f"`speedup` must be a number >= 1, got {speedup!r}")
+    check_number("speedup", speedup, 1)
     beta = block_time_share
     if not beta or beta <= 0:
         raise InvalidSettingError("the profile measured no time in blocks, so a `speedup` cannot be planned; give "

@@ -14,11 +14,17 @@ import dataclasses
 import math
 from typing import Callable
 
+from .._validate import check_int
 from ..errors import InvalidSettingError, ProfileError
+from ..metrics import psnr
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import as_model
-from ..accelerate.planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
-from .file import CalibratedPlan, Profile, as_profile, finite_or_none
+from ..plan import Plan
+from ..profile.file import CalibratedPlan, Profile, as_profile
+from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
+from .planner import plan_for_budget, predicted_error
+from .sampling import generate_cached
+
 _PSNR_CAP = 99.0  # identical frames
 
 
@@ -34,11 +40,6 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
         max_generations: the most generations in all (they are shared equally by the budgets).
         on_generation: ``on_generation(done, total, what)`` after each generation.
     """
-    from ..accelerate.config import ProfilingDiTConfig
-    from ..accelerate.planner import Plan, plan_for_budget, predicted_error
-    from ..accelerate.sampling import generate_cached
-    from ..bench.metrics import psnr
-
     model = as_model(pipe)
     profile = as_profile(profile)
     profile.check_fits(model)
@@ -50,9 +51,12 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
     budgets = sorted({float(b) for b in budgets})
     if not budgets or any(not 0 < b < 1 for b in budgets):
         raise ProfileError(f"`budgets` must be shares in (0, 1), got {budgets}")
-    if isinstance(max_generations, bool) or not isinstance(max_generations, int) or max_generations < 1 + 2 * len(budgets):
-        raise ProfileError(f"`max_generations` must be at least {1 + 2 * len(budgets)} for {len(budgets)} budgets "
-                           "(one stock run, two candidates a budget)")
+    least = 1 + 2 * len(budgets)
+    check_int("max_generations", max_generations, 1)
+    if max_generations < least:
+        raise InvalidSettingError(
+            f"`max_generations` {max_generations} is too few for {len(budgets)} budgets: give at least {least} (one "
+            f"stock run, two candidates a budget), or calibrate fewer `budgets` (each takes two generations or more)")
     run = profile.run
     n, steps = profile.model.num_blocks, run.steps
     gen = GenerationSettings(prompt=run.prompts[0], negative_prompt=run.negative_prompt, steps=steps,
@@ -72,8 +76,8 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
     def score(cached: tuple[int, ...], full: tuple[int, ...], what: str) -> float:
         key = (cached, full)
         if key not in cache:
-            config = ProfilingDiTConfig(num_blocks=n, background_blocks=cached, steps=steps, full_steps=full)
-            frames = generate_cached(model, gen, config)[0].frames
+            plan = Plan(num_blocks=n, steps=steps, cached_blocks=cached, full_steps=full)
+            frames = generate_cached(model, gen, {"transformer": plan})[0].frames
             cache[key] = min(_PSNR_CAP, psnr(reference, frames))
             tick(what)
         return cache[key]
@@ -113,11 +117,13 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
                     if value > best_score + 1e-6:
                         full, best_score, improved = list(trial), value, True
                         break
-        found = Plan(n, steps, tuple(cached), tuple(full), predicted_error(table, n, steps, len(cached), full))
-        plans.append(CalibratedPlan(
-            component="transformer", budget=budget, steps=steps, cached_blocks=found.cached_blocks,
-            full_steps=found.full_steps, computed_share=found.computed_share,
-            predicted_error=finite_or_none(found.predicted_error), calibration_psnr_db=finite_or_none(best_score),
-            generations=done[0] - start))
-    kept = tuple(p for p in profile.plans if not (p.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
+        error = predicted_error(table, n, steps, len(cached), full)
+        found = Plan(num_blocks=n, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
+                     predicted_error=error if math.isfinite(error) else None,
+                     origin=f"calibrated for budget {budget:g}")
+        plans.append(CalibratedPlan(component="transformer", budget=budget, plan=found,
+                                    calibration_psnr_db=best_score if math.isfinite(best_score) else None,
+                                    generations=done[0] - start))
+    kept = tuple(p for p in profile.plans
+                 if not (p.plan.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
     return dataclasses.replace(profile, plans=kept + tuple(plans))

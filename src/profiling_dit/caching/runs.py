@@ -1,0 +1,105 @@
+"""Skip a run of consecutive blocks and add its cached residual: the one mechanism under ProfilingDiT's hooks
+and our TeaCache.
+
+A run is blocks k..j. When it computes, its first block keeps h_in(k) and its last block stores the run's
+delta h_out(j) − h_in(k), one per stream the blocks carry (HunyuanVideo and CogVideoX blocks take and return
+video and text streams). When it is skipped, its first block returns h_in(k) + delta and the other blocks
+pass their input through. Whether a run computes is asked once, at its first block, of the method's
+``decide(state, args, kwargs)``; a run with no delta yet always computes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from diffusers.hooks import HookRegistry, ModelHook
+from diffusers.hooks.hooks import BaseState, StateManager
+
+from .._compat import remove_hook
+from ..models import block_stream_inputs
+
+
+class RunState(BaseState):
+    """Per CFG branch: each run's input (while it computes), its delta, and whether it is skipped now."""
+
+    def __init__(self):
+        self.h_in: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.delta: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.skip: dict[int, bool] = {}
+
+    def reset(self, *args, **kwargs):
+        self.__init__()
+
+    def cache_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for deltas in self.delta.values() for t in deltas)
+
+
+# decide(state, block args, block kwargs) -> True when the run computes
+Decide = Callable[[RunState, tuple, dict], bool]
+# after_run(state, run outputs): called when a run has computed, after its delta is stored
+AfterRun = Callable[[RunState, tuple], None]
+
+
+class RunBlockHook(ModelHook):
+    """On each block of a run (first, member, last)."""
+
+    _is_stateful = True
+
+    def __init__(self, state_manager: StateManager, run_id: int, is_first: bool, is_last: bool,
+                 streams: tuple[str, ...], decide: Decide | None = None, after_run: AfterRun | None = None):
+        super().__init__()
+        self.state_manager = state_manager
+        self.run_id = run_id
+        self.is_first = is_first
+        self.is_last = is_last
+        self.streams = streams  # the block's stream arguments, also its first positional ones, in order
+        self.decide = decide
+        self.after_run = after_run
+
+    @torch.compiler.disable
+    def _computes(self, args, kwargs) -> tuple[RunState, bool]:
+        state: RunState = self.state_manager.get_state()
+        if self.is_first:
+            compute = self.decide(state, args, kwargs) or self.run_id not in state.delta
+            state.skip[self.run_id] = not compute
+        return state, not state.skip.get(self.run_id, False)
+
+    def new_forward(self, module, *args, **kwargs):
+        inputs = block_stream_inputs(self.streams, args, kwargs)
+        single = len(inputs) == 1
+        state, compute = self._computes(args, kwargs)
+        if not compute:
+            if self.is_first:
+                inputs = tuple(x + d for x, d in zip(inputs, state.delta[self.run_id]))
+            # other members pass through: the run's delta was already added by its first block
+            return inputs[0] if single else inputs
+        if self.is_first:
+            state.h_in[self.run_id] = inputs
+        out = self.fn_ref.original_forward(*args, **kwargs)
+        if self.is_last:
+            outs = (out,) if single else tuple(out)
+            state.delta[self.run_id] = tuple(o - x for o, x in zip(outs, state.h_in.pop(self.run_id)))
+            if self.after_run is not None:
+                self.after_run(state, outs)
+        return out
+
+    def reset_state(self, module):
+        self.state_manager.reset()
+        return module
+
+
+def install_runs(blocks, runs: list[tuple[int, int]], state_manager: StateManager, streams: tuple[str, ...],
+                 name: str, decide: Callable[[int], Decide], after_run: AfterRun | None = None) -> None:
+    """Register a ``RunBlockHook`` named ``name`` on every block of each run (inclusive (first, last) pairs);
+    ``decide(run_id)`` gives the run's decision function."""
+    for run_id, (first, last) in enumerate(runs):
+        for b in range(first, last + 1):
+            hook = RunBlockHook(state_manager, run_id, b == first, b == last, streams,
+                                decide(run_id) if b == first else None, after_run if b == last else None)
+            HookRegistry.check_if_exists_or_initialize(blocks[b]).register_hook(hook, name)
+
+
+def remove_runs(blocks, name: str) -> None:
+    for block in blocks:
+        remove_hook(block, name)

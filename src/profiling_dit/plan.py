@@ -1,0 +1,221 @@
+"""The one plan type: which blocks reuse cached deltas, and on which steps every block computes.
+
+A ``Plan`` is data, known before sampling starts, and the only thing the caching hooks consume. The
+paper's schedule (``full_compute_steps`` here, Eq. 15; ``caching.schedules.paper_plan``), the planner and
+calibration each produce one (``profiling_dit.caching``); a profile
+stores calibrated plans as ``Plan`` s too. No torch or diffusers import: a plan can be made, checked and
+printed before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import check_int, check_step_list
+from .errors import InvalidSettingError
+
+
+@dataclass(frozen=True)
+class Plan:
+    r"""A static caching plan for one transformer.
+
+    Args:
+        num_blocks: the transformer's block count (checked when the plan is installed).
+        steps: how many denoising steps this transformer runs (for one expert of a two-expert pipeline, that
+            expert's own steps).
+        cached_blocks: the blocks that reuse their cached delta on the steps that are not full (consecutive
+            cached blocks form runs that are skipped together).
+        full_steps: the steps (0-based, over ``steps``) on which every block computes; step 0 always does.
+        step_range: ``(start, stop)``: where these steps lie in a call, for one expert of a two-expert pipeline
+            (Wan2.2 A14B); ``None``: the transformer runs every step.
+        origin: where the plan came from ("planned for budget 0.5", "the paper's schedule"), for reports.
+        predicted_error: the planner's predicted error, for reports.
+
+    ``origin`` and ``predicted_error`` describe the plan; they never change what runs.
+
+    Example:
+        ```python
+        >>> import profiling_dit as pdit
+        >>> plan = pdit.Plan(num_blocks=8, steps=20, cached_blocks=(0, 2, 3, 4, 6, 7),
+        ...                  full_steps=(0, 1, 2, 5, 8, 11, 14, 17, 19))
+        >>> round(plan.computed_share, 3)
+        0.55
+        >>> pdit.apply_profiling_dit(pipe.transformer, plan)
+        ```
+    """
+
+    num_blocks: int
+    steps: int
+    cached_blocks: tuple[int, ...]
+    full_steps: tuple[int, ...]
+    step_range: tuple[int, int] | None = None
+    origin: str = ""
+    predicted_error: float | None = None
+
+    def __post_init__(self):
+        check_int("num_blocks", self.num_blocks, 1, 100_000)
+        check_int("steps", self.steps, 1, 100_000)
+        cached = check_step_list("cached_blocks", self.cached_blocks, self.num_blocks, "blocks")
+        object.__setattr__(self, "cached_blocks", cached)
+        full = check_step_list("full_steps", self.full_steps, self.steps, "steps")
+        if not full or full[0] != 0:
+            raise InvalidSettingError(f"`full_steps` must include step 0 (nothing is cached yet), got {list(full)}")
+        object.__setattr__(self, "full_steps", full)
+        if self.step_range is not None:
+            try:
+                a, b = (int(x) for x in self.step_range)
+            except (TypeError, ValueError):
+                raise InvalidSettingError(f"`step_range` must be (start, stop), got {self.step_range!r}") from None
+            if not 0 <= a < b:
+                raise InvalidSettingError(f"`step_range` must be (start, stop) with 0 <= start < stop, got {(a, b)}")
+            object.__setattr__(self, "step_range", (a, b))
+        if not isinstance(self.origin, str):
+            raise InvalidSettingError(f"`origin` must be a string, got {type(self.origin).__name__}")
+        if self.predicted_error is not None:
+            if (isinstance(self.predicted_error, bool) or not isinstance(self.predicted_error, (int, float))
+                    or not math.isfinite(self.predicted_error)):
+                raise InvalidSettingError(f"`predicted_error` must be a finite number or None, got "
+                                          f"{self.predicted_error!r}")
+            object.__setattr__(self, "predicted_error", float(self.predicted_error))
+
+    # -- what it computes --
+    @property
+    def computed_share(self) -> float:
+        """The share of block evaluations computed: ``1 − |cached|·(steps − |full|) / (steps·blocks)``."""
+        reuse = self.steps - len(self.full_steps)
+        return 1.0 - len(self.cached_blocks) * reuse / (self.steps * self.num_blocks)
+
+    def full_step_mask(self) -> list[bool]:
+        """One bool per step: True where every block computes."""
+        full = set(self.full_steps)
+        return [s in full for s in range(self.steps)]
+
+    def mask(self) -> np.ndarray:
+        """(steps, blocks) bool array: True where the block computes at that step."""
+        out = np.ones((self.steps, self.num_blocks), dtype=bool)
+        reuse = [s for s in range(self.steps) if s not in set(self.full_steps)]
+        if reuse and self.cached_blocks:
+            out[np.ix_(reuse, list(self.cached_blocks))] = False
+        return out
+
+    def runs(self) -> list[tuple[int, int]]:
+        """The cached blocks as maximal runs of consecutive blocks, inclusive (first, last) pairs."""
+        return runs_of(self.cached_blocks)
+
+    def timeline(self, compute: str = "█", reuse: str = "·") -> list[str]:
+        """One string per block, one character per step."""
+        return ["".join(compute if c else reuse for c in row) for row in self.mask().T]
+
+    # -- other step counts --
+    def for_steps(self, steps: int) -> "Plan":
+        """This plan for a call of ``steps`` steps: its full steps mapped proportionally (``map_full_steps``: the
+        same share of full steps, spread as they are spread, step 0 and, when it was, the last step full)."""
+        check_int("steps", steps, 1, 100_000)
+        if steps == self.steps:
+            return self
+        return dataclasses.replace(self, steps=steps, full_steps=map_full_steps(self.full_steps, self.steps, steps))
+
+    # -- JSON --
+    def to_dict(self) -> dict:
+        d = {"num_blocks": self.num_blocks, "steps": self.steps, "cached_blocks": list(self.cached_blocks),
+             "full_steps": list(self.full_steps), "origin": self.origin, "predicted_error": self.predicted_error}
+        if self.step_range is not None:
+            d["step_range"] = list(self.step_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        if not isinstance(d, dict):
+            raise InvalidSettingError(f"a plan must be a JSON object, got {type(d).__name__}")
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise InvalidSettingError(f"unknown plan field(s): {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if d.get("step_range") is not None:
+            d["step_range"] = tuple(d["step_range"])
+        return cls(**d)
+
+
+SCHEDULES = ("stepwise", "inverse", "average")
+
+
+def full_compute_steps(steps: int, warmup: int, interval_max: int, interval_min: int,
+                       final_full_steps: int = 1, schedule: str = "stepwise") -> list[bool]:
+    """One bool per step: True where every block computes."""
+    if steps < 1:
+        raise InvalidSettingError(f"`steps` must be >= 1, got {steps}")
+    if not 0 <= warmup < steps:
+        raise InvalidSettingError(f"`warmup` {warmup} must be in [0, {steps - 1}] for {steps} steps")
+    if interval_min < 1 or interval_max < interval_min:
+        raise InvalidSettingError(f"intervals must satisfy 1 <= `interval_min` <= `interval_max`, got "
+                                  f"{interval_min} and {interval_max}")
+    if schedule not in SCHEDULES:
+        raise InvalidSettingError(f"`schedule` must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    full = [False] * steps
+    for s in range(warmup + 1):
+        full[s] = True
+    span = max(1, steps - warmup)
+    s = warmup
+    while True:
+        frac = (s - warmup) / span
+        if schedule == "stepwise":
+            gap = interval_max - (interval_max - interval_min) * frac
+        elif schedule == "inverse":
+            gap = interval_min + (interval_max - interval_min) * frac
+        else:
+            gap = (interval_max + interval_min) / 2
+        s += max(1, int(np.floor(gap + 0.5)))
+        if s >= steps:
+            break
+        full[s] = True
+    for s in range(max(0, steps - final_full_steps), steps):
+        full[s] = True
+    return full
+
+
+def runs_of(blocks) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive block indices, as inclusive (first, last) pairs (paper Fig. 6)."""
+    runs: list[tuple[int, int]] = []
+    for b in sorted(set(blocks)):
+        if runs and b == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((b, b))
+    return runs
+
+
+def map_full_steps(full, steps: int, new_steps: int, count: int | None = None) -> tuple[int, ...]:
+    """A list of full steps for ``steps`` steps, mapped to ``new_steps``: ``count`` full steps (default: the same
+    share, rounded; at least one), spread over the call as the list spreads over its own (its positions, as
+    fractions of the run, resampled to the new count), step 0 always full, and the last step full when it was."""
+    full = sorted(full)
+    if new_steps == steps and count is None:
+        return tuple(full)
+    ends = 2 if full[-1] == steps - 1 and new_steps > 1 and len(full) > 1 else 1
+    if count is None:
+        count = int(round(len(full) * new_steps / steps))
+    count = max(ends, min(new_steps, count))
+    where = np.asarray(full, dtype=float) / max(1, steps - 1)
+    if count == 1 or len(full) == 1:
+        wanted = [0.0]
+    else:
+        wanted = np.interp(np.linspace(0, len(full) - 1, count), np.arange(len(full)), where)
+    chosen: list[int] = []
+    for u in wanted:
+        target = int(round(u * (new_steps - 1)))
+        free = [c for c in range(new_steps) if c not in chosen]
+        chosen.append(min(free, key=lambda c: (abs(c - target), c)))
+    chosen.sort()
+    chosen[0] = 0
+    if ends == 2:
+        chosen[-1] = new_steps - 1
+    return tuple(sorted(set(chosen)))
+
+
+def implied_speedup(block_time_share: float, share_computed: float) -> float:
+    """1 / (share of time outside the blocks + share inside × computed share)."""
+    return 1.0 / ((1.0 - block_time_share) + block_time_share * share_computed)
