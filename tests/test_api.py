@@ -30,33 +30,62 @@ def _readme_api_example() -> str:
     return re.search(r"```python\n(.*?)```", after, re.S).group(1)
 
 
-def _run_example(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+def _run_example(code: str, cwd: Path, tmp: Path) -> subprocess.CompletedProcess:
+    """Run the example as a user would, from ``cwd``, with its temporary folders made under ``tmp``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore", "TMPDIR": str(tmp)}
     env.pop("PYTHONPATH", None)
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-c", code + "\nprint('example-folder', out.resolve())\n"], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def _written(proc: subprocess.CompletedProcess) -> tuple[Path, dict, Path]:
+    """What the example wrote, wherever it wrote it (its ``out`` folder): the folder, the profile it saved
+    (checked with its pictures beside it) and the one video it wrote."""
+    folder = Path(re.search(r"^example-folder (.+)$", proc.stdout, re.M).group(1))
+    profiles = sorted(folder.glob("*.json"))
+    assert len(profiles) == 1, profiles
+    stem = profiles[0].stem
+    for picture in ("heatmap", "l1", "masks"):
+        assert (folder / f"{stem}.{picture}.png").stat().st_size > 0, picture
+    videos = sorted(folder.glob("*.mp4"))
+    assert len(videos) == 1, videos
+    return folder, json.loads(profiles[0].read_text()), videos[0]
 
 
 def test_readme_example_runs_as_written_outside_the_repo(tmp_path):
+    import imageio.v3 as iio
+
     code = _readme_api_example()
     assert 'pdit.load_pipeline("tiny")' in code
-    proc = _run_example(code + "\nprint('frames', video.shape)\n", tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = _run_example(code + "\nprint('frames', video.shape)\n", cwd, tmp_path / "tmp")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "frames (17, 128, 128, 3)" in proc.stdout
-    saved = json.loads((tmp_path / "wan21.json").read_text())
+    folder, saved, video = _written(proc)
+    assert folder.is_relative_to((tmp_path / "tmp").resolve())  # a temporary folder: nothing left where the user ran it
+    assert not any(cwd.iterdir())
     assert saved["model"]["requested"] == "tiny"
-    assert (tmp_path / "wan21.heatmap.png").is_file() and (tmp_path / "wan21.masks.png").is_file()
+    assert iio.imread(video).shape == (17, 128, 128, 3)  # the video it generated, saved whole
 
 
 def test_readme_example_runs_on_a_two_expert_pipeline(tmp_path):
     folder = tm.save(tm.wan22_pipeline(), tmp_path / "wan22", steps=8)
-    code = _readme_api_example().replace('pdit.load_pipeline("tiny")', f"pdit.load_pipeline({str(folder)!r})")
-    code = code.replace('pdit.shipped_profile("tiny")', '"wan21.json"')  # the shipped profile is the tiny model's
+    code = _readme_api_example()
+    for name in ('pdit.load_pipeline("tiny")', 'pdit.shipped_profile("tiny")'):
+        assert name in code
+    code = code.replace('pdit.load_pipeline("tiny")', f"pdit.load_pipeline({str(folder)!r})")
+    code = code.replace('pdit.shipped_profile("tiny")', "profile")  # the embedded model's: use the one just made
     run = tmp_path / "run"
     run.mkdir()
-    proc = _run_example(code + "\nprint('experts', sorted(e.component for e in profile.experts))\n", run)
+    proc = _run_example(code + "\nprint('experts', sorted(e.component for e in profile.experts))\n", run,
+                        tmp_path / "tmp")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "experts ['transformer', 'transformer_2']" in proc.stdout
+    _, saved, video = _written(proc)
+    assert [e["component"] for e in saved["experts"]] == ["transformer", "transformer_2"]
+    assert video.stat().st_size > 0
 
 
 # --- the plan follows each call's step count --------------------------------------------------------
