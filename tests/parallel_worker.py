@@ -15,7 +15,7 @@ def main(out_dir: str) -> None:
     import torch.distributed as dist
 
     import profiling_dit as pdit
-    from profiling_dit.accelerate.sampling import generate_cached
+    from profiling_dit.caching.sampling import generate_cached
     from profiling_dit.pipeline.parallel import distributed_env, enable_context_parallel, init_distributed
 
     torch.set_num_threads(1)
@@ -28,7 +28,7 @@ def main(out_dir: str) -> None:
                                   frames=9, seed=1)
     seen = {"rank": rank, "world_size": dist.get_world_size()}
     # ProfilingDiT first, then context parallelism: the documented order
-    result, summary = generate_cached(model, gen, profile.config(steps=6, budget=0.5),
+    result, summary = generate_cached(model, gen, {"transformer": pdit.make_plan(profile, steps=6, budget=0.5)},
                                       on_installed=lambda m: enable_context_parallel(m, "ulysses"))
     seen["cache_bytes"] = summary["cache_bytes"]
     seen["full_compute_steps"] = summary["full_compute_steps"]

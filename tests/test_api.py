@@ -111,7 +111,7 @@ def test_api_plan_follows_the_call_and_ends_with_a_full_step(tiny_model, steps):
     assert len(done) == steps
     assert done[-1] == 2 * n  # both CFG branches compute every block on the last step
     assert done.min() < 2 * n  # and some step reused
-    expected = profile.config().rescaled(steps).full_step_mask(steps)  # what apply plans for this call
+    expected = pdit.make_plan(profile, steps).full_step_mask()  # apply plans each call for its own step count
     assert [bool(d == 2 * n) for d in done] == expected
 
 
@@ -156,9 +156,7 @@ def _cpu_vendor() -> str:
     return "unknown"
 
 
-@pytest.fixture(scope="module")
-def same_platform():
-    rec = REFERENCE["recorded_with"]
+def _skip_unless_recorded_here(rec: dict) -> None:
     here = (torch.__version__, torch.backends.cpu.get_cpu_capability(), _cpu_vendor())
     there = (rec["torch"], rec["cpu_capability"], rec["cpu_vendor"])
     if here != there:
@@ -166,17 +164,28 @@ def same_platform():
                     "(float results may differ in the last bit)")
 
 
+@pytest.fixture(scope="module")
+def same_platform():
+    _skip_unless_recorded_here(REFERENCE["recorded_with"])
+
+
+@pytest.fixture(scope="module")
+def same_platform_as_plans():
+    _skip_unless_recorded_here(REFERENCE["plans"]["recorded_with"])
+
+
 @pytest.mark.parametrize("steps", [20, 10, 30])
 def test_frames_equal_those_recorded_before_the_layout_change(tiny_model, same_platform, steps):
     import profiling_dit as pdit
-    from profiling_dit.accelerate.sampling import generate_cached
+    from profiling_dit.caching.sampling import generate_cached
 
     gen = pdit.GenerationSettings(prompt="a red circle moving right over grass", steps=steps, height=64, width=64,
                                   frames=9, seed=3)
     profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
     if steps == 20:
         assert _hash(pdit.generate(tiny_model, gen).frames) == REFERENCE["cases"]["stock-20"]
-    result, summary = generate_cached(tiny_model, gen, profile.config(steps=steps, schedule="paper"))
+    plans = {"transformer": pdit.make_plan(profile, steps, schedule="paper")}
+    result, summary = generate_cached(tiny_model, gen, plans)
     assert _hash(result.frames) == REFERENCE["cases"][f"cached-{steps}"]
     assert summary["full_compute_steps"] == REFERENCE["cases"][f"cached-{steps}-full-steps"]
     # the one-call API, whose plan adapts to the call, gives the same frames
@@ -190,6 +199,49 @@ def test_frames_equal_those_recorded_before_the_layout_change(tiny_model, same_p
     finally:
         pdit.remove(tiny_model.pipe)
     assert _hash(again) == REFERENCE["cases"][f"cached-{steps}"]
+
+
+PLAN_CASES = REFERENCE["plans"]["cases"]
+
+
+def _plan_options(key: str) -> tuple[int, dict]:
+    """'tiny-30-budget=0.4' -> (30, {"budget": 0.4}), as tests/data/record_plan_frames.py named its cases."""
+    _, steps, options = key.split("-", 2)
+    parsed = {}
+    for item in filter(None, options.split(",")):
+        name, value = item.split("=")
+        parsed[name] = value if name in ("schedule", "reuse") else float(value)
+    return int(steps), parsed
+
+
+@pytest.mark.parametrize("key", [k for k in PLAN_CASES if k.startswith("tiny-")])
+def test_plans_give_the_frames_recorded_before_one_plan_type(tiny_model, same_platform_as_plans, key):
+    import profiling_dit as pdit
+    from profiling_dit.caching.sampling import generate_cached
+
+    steps, options = _plan_options(key)
+    gen = pdit.GenerationSettings(prompt="a red circle moving right over grass", steps=steps, height=64, width=64,
+                                  frames=9, seed=3)
+    plan = pdit.make_plan(pdit.Profile.load(pdit.shipped_profile("tiny")), steps, **options)
+    result, summary = generate_cached(tiny_model, gen, {"transformer": plan})
+    want = PLAN_CASES[key]
+    assert (summary["full_compute_steps"], summary["cached_blocks"]) == (want["full"], want["cached"])
+    assert _hash(result.frames) == want["hash"]
+
+
+def test_teacache_gives_the_frames_recorded_before_it_shared_the_run_hooks(tiny_model, same_platform_as_plans):
+    import profiling_dit as pdit
+    from profiling_dit.bench.methods.teacache import TeaCacheConfig, apply_teacache, remove_teacache
+
+    gen = pdit.GenerationSettings(prompt="a red circle moving right over grass", steps=20, height=64, width=64,
+                                  frames=9, seed=3)
+    apply_teacache(tiny_model.pipe.transformer, TeaCacheConfig(threshold=0.2, coefficients=(1.0, 0.0),
+                                                               num_inference_steps=20))
+    try:
+        frames = pdit.generate(tiny_model, gen).frames
+    finally:
+        remove_teacache(tiny_model.pipe.transformer)
+    assert _hash(frames) == PLAN_CASES["teacache-0.2-linear"]["hash"]
 
 
 # --- profiles: portable, validated field by field ---------------------------------------------------
@@ -313,8 +365,12 @@ def test_profile_round_trips_through_dict_and_config():
 
     profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
     assert pdit.Profile.from_dict(profile.to_dict()) == profile
-    config = profile.config(schedule="paper")
-    assert config.steps == 20 and config.background_blocks == profile.split.background_blocks
-    assert profile.config(steps=30, warmup=2).warmup == 2  # overrides apply after rescaling
-    with pytest.raises(ProfileError, match="unknown"):
-        profile.config(speed=3)
+    plan = pdit.make_plan(profile, schedule="paper")
+    assert plan.steps == 20 and plan.cached_blocks == profile.split.background_blocks
+    from profiling_dit.caching.schedules import rescale_paper_knobs
+
+    s = profile.schedule
+    _, imax, _ = rescale_paper_knobs(30, 20, s.warmup, s.interval_max, s.interval_min)
+    assert pdit.make_plan(profile, steps=30, warmup=2).full_steps[:4] == (0, 1, 2, 2 + imax)  # after rescaling
+    with pytest.raises(TypeError, match="speed"):
+        pdit.make_plan(profile, speed=3)

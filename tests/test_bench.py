@@ -6,7 +6,7 @@ import pytest
 
 from profiling_dit.bench.runner import BenchSettings, count_self_attention
 from profiling_dit.pipeline.generation import GenerationSettings, generate
-from profiling_dit.bench.metrics import motion_ratio, psnr, ssim, temporal_error
+from profiling_dit.metrics import motion_ratio, psnr, ssim, temporal_error
 from profiling_dit.bench.methods import METHODS, NotApplicable, RunContext
 from profiling_dit.bench.methods.teacache import fit_teacache_polynomial
 from profiling_dit.profile.file import load_profile, shipped_profile

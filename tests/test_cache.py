@@ -10,12 +10,9 @@ import torch
 from diffusers.hooks.hooks import CacheContext, _set_cache_context
 
 from conftest import SMALL
-from profiling_dit.accelerate.hooks import (
-    ProfilingDiTConfig,
-    apply_profiling_dit,
-    profiling_dit_enabled,
-    remove_profiling_dit,
-)
+from profiling_dit.caching.hooks import apply_profiling_dit, profiling_dit_enabled, remove_profiling_dit
+from profiling_dit.caching.schedules import paper_plan
+from profiling_dit.plan import Plan
 from profiling_dit.errors import InvalidSettingError
 from profiling_dit.profile.file import shipped_profile
 from profiling_dit.pipeline.generation import GenerationSettings, generate
@@ -62,9 +59,8 @@ def _call(model, x, step, steps, name="cond"):
 def test_reuse_step_adds_cached_run_delta_not_a_fresh_computation():
     model = DummyTransformer(4)
     # blocks 1,2 are one background run; steps: 0 full (warm-up), 1 reuse, 2 full (final)
-    cfg = ProfilingDiTConfig(num_blocks=4, background_blocks=(1, 2), warmup=0, interval_max=2, interval_min=2,
-                             final_full_steps=1, steps=3)
-    assert cfg.full_step_mask(3) == [True, False, True]
+    cfg = paper_plan(4, 3, (1, 2), warmup=0, interval_max=2, interval_min=2, final_full_steps=1)
+    assert cfg.full_step_mask() == [True, False, True]
     apply_profiling_dit(model, cfg)
     x0 = torch.tensor([1.0])
     out0 = _call(model, x0, 0, 3)
@@ -86,8 +82,7 @@ def test_refresh_step_delta_reproduces_the_per_block_chain():
     model = DummyTransformer(5)
     for i, b in enumerate(model.blocks):
         b.bias.fill_(0.1 * (i + 1))
-    cfg = ProfilingDiTConfig(num_blocks=5, background_blocks=(1, 2, 3), warmup=0, interval_max=3, interval_min=3,
-                             final_full_steps=0, steps=4)
+    cfg = Plan(num_blocks=5, steps=4, cached_blocks=(1, 2, 3), full_steps=(0, 3))
     x = torch.randn(7, generator=torch.Generator().manual_seed(0))
     plain = model(x)
     h_in = model.blocks[0](x)
@@ -106,8 +101,7 @@ def test_refresh_step_delta_reproduces_the_per_block_chain():
 
 def test_each_cfg_branch_has_its_own_cache():
     model = DummyTransformer(2)
-    cfg = ProfilingDiTConfig(num_blocks=2, background_blocks=(1,), warmup=0, interval_max=2, interval_min=2,
-                             final_full_steps=0, steps=3)
+    cfg = Plan(num_blocks=2, steps=3, cached_blocks=(1,), full_steps=(0, 2))
     with profiling_dit_enabled(model, cfg):
         _call(model, torch.tensor([1.0]), 0, 3, "cond")  # delta(b1) = 2·2 - 2 = 2
         _call(model, torch.tensor([10.0]), 0, 3, "uncond")  # delta(b1) = 40 - 20 = 20
@@ -115,27 +109,40 @@ def test_each_cfg_branch_has_its_own_cache():
         assert _call(model, torch.tensor([1.0]), 1, 3, "uncond").item() == 2 + 20
 
 
-def test_config_validation_and_serialisation():
-    cfg = ProfilingDiTConfig(num_blocks=4, background_blocks=[3, 1], warmup=2)
-    assert cfg.background_blocks == (1, 3) and hash(cfg)
-    assert ProfilingDiTConfig.from_dict(cfg.to_dict()) == cfg
+def test_plan_validation_and_serialisation():
+    cfg = Plan(num_blocks=4, steps=6, cached_blocks=[3, 1], full_steps=(0, 3, 5), origin="by hand")
+    assert cfg.cached_blocks == (1, 3) and hash(cfg)
+    assert Plan.from_dict(cfg.to_dict()) == cfg
+    assert cfg.computed_share == 1 - 2 * 3 / (6 * 4)
     with pytest.raises(InvalidSettingError, match="unknown"):
-        ProfilingDiTConfig.from_dict({**cfg.to_dict(), "speed": 3})
-    with pytest.raises(InvalidSettingError, match="out of range"):
-        ProfilingDiTConfig(num_blocks=4, background_blocks=(4,))
+        Plan.from_dict({**cfg.to_dict(), "speed": 3})
+    with pytest.raises(InvalidSettingError, match="outside the 4 blocks"):
+        Plan(num_blocks=4, steps=6, cached_blocks=(4,), full_steps=(0,))
+    with pytest.raises(InvalidSettingError, match="step 0"):
+        Plan(num_blocks=4, steps=6, cached_blocks=(1,), full_steps=(1, 5))
+    with pytest.raises(InvalidSettingError, match="repeat"):
+        Plan(num_blocks=4, steps=6, cached_blocks=(1, 1), full_steps=(0,))
+    with pytest.raises(InvalidSettingError, match="full_steps"):
+        Plan(num_blocks=4, steps=6, cached_blocks=(1,), full_steps=(0, 6))
+    with pytest.raises(InvalidSettingError, match="steps"):
+        Plan(num_blocks=4, steps=True, cached_blocks=(1,), full_steps=(0,))
     with pytest.raises(InvalidSettingError, match="interval_max"):
-        ProfilingDiTConfig(num_blocks=4, background_blocks=(), interval_max=1, interval_min=2)
+        paper_plan(4, 6, (), warmup=0, interval_max=1, interval_min=2)
     with pytest.raises(InvalidSettingError, match="warmup"):
-        ProfilingDiTConfig(num_blocks=4, background_blocks=(), warmup=-1)
-    with pytest.raises(InvalidSettingError, match="warmup"):
-        ProfilingDiTConfig(num_blocks=4, background_blocks=(), warmup=5, steps=5)
+        paper_plan(4, 6, (), warmup=-1, interval_max=2, interval_min=2)
     with pytest.raises(InvalidSettingError, match="blocks"):
         apply_profiling_dit(DummyTransformer(3), cfg)
+    with pytest.raises(InvalidSettingError, match="Plan"):
+        apply_profiling_dit(DummyTransformer(4), cfg.to_dict())
 
 
-def test_foreground_reuse_ablation_caches_the_other_set():
-    cfg = ProfilingDiTConfig(num_blocks=4, background_blocks=(0, 1), reuse="foreground")
-    assert cfg.cached_blocks == (2, 3)
+def test_a_plan_for_another_step_count_keeps_its_share_and_its_ends():
+    plan = Plan(num_blocks=4, steps=10, cached_blocks=(1, 2), full_steps=(0, 1, 4, 7, 9))
+    for n in (5, 10, 20, 37):
+        other = plan.for_steps(n)
+        assert other.steps == n and other.cached_blocks == plan.cached_blocks
+        assert other.full_steps[0] == 0 and other.full_steps[-1] == n - 1
+        assert len(other.full_steps) == max(2, round(5 * n / 10))
 
 
 # --- on the embedded tiny Wan pipeline ----------------------------------------------------------
@@ -157,23 +164,21 @@ def _cached(model, cfg, gen=GEN):
 
 
 def test_empty_background_set_is_bit_identical(tiny_model, stock):
-    cfg = ProfilingDiTConfig(num_blocks=_blocks(tiny_model), background_blocks=(), warmup=0, steps=6)
+    cfg = Plan(num_blocks=_blocks(tiny_model), steps=6, cached_blocks=(), full_steps=(0,))
     assert np.array_equal(_cached(tiny_model, cfg), stock)
 
 
 def test_all_full_compute_plan_is_bit_identical(tiny_model, stock):
     n = _blocks(tiny_model)
-    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=(1, 2, 3, n - 3, n - 1), warmup=5,
-                             steps=6)
-    assert cfg.plan(6).all()
+    cfg = Plan(num_blocks=n, steps=6, cached_blocks=(1, 2, 3, n - 3, n - 1), full_steps=range(6))
+    assert cfg.mask().all()
     assert np.array_equal(_cached(tiny_model, cfg), stock)
 
 
 def test_reuse_changes_frames_and_removal_restores(tiny_model, stock):
     n = _blocks(tiny_model)
-    cfg = ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(range(2, n - 1)), warmup=0, interval_max=3,
-                             interval_min=3, steps=6)
-    assert not cfg.plan(6).all()
+    cfg = paper_plan(n, 6, tuple(range(2, n - 1)), warmup=0, interval_max=3, interval_min=3)
+    assert not cfg.mask().all()
     cached = _cached(tiny_model, cfg)
     assert not np.array_equal(cached, stock)
     again = _cached(tiny_model, cfg)
@@ -182,8 +187,7 @@ def test_reuse_changes_frames_and_removal_restores(tiny_model, stock):
 
 
 def test_batched_prompts(tiny_model):
-    cfg = ProfilingDiTConfig(num_blocks=_blocks(tiny_model), background_blocks=(3, 4, 5, 6), warmup=1,
-                             steps=6)
+    cfg = paper_plan(_blocks(tiny_model), 6, (3, 4, 5, 6), warmup=1, interval_max=3, interval_min=2)
     gen = GenerationSettings(prompt=("a red ball", "a blue square"), height=64, width=64, frames=5, steps=6)
     frames = _cached(tiny_model, cfg, gen)
     assert frames.shape == (2, 5, 64, 64, 3)
@@ -216,11 +220,10 @@ def test_cli_generate_with_profile_matches_second_process_and_reports(cli, tmp_p
 
 def test_compile_runs_on_cpu(tmp_path, saved_tiny_dir):
     from profiling_dit.pipeline.loading import load_pipeline, resolve_model
-    from profiling_dit.accelerate.sampling import generate_cached
+    from profiling_dit.caching.sampling import generate_cached
 
     model = load_pipeline(resolve_model(str(saved_tiny_dir)), device="cpu")
-    cfg = ProfilingDiTConfig(num_blocks=2, background_blocks=(1,), warmup=0, interval_max=2, interval_min=2,
-                             steps=4)
+    cfg = {"transformer": paper_plan(2, 4, (1,), warmup=0, interval_max=2, interval_min=2)}
     gen = GenerationSettings(prompt="a cat", height=32, width=32, frames=5, steps=4)
     plain, _ = generate_cached(model, gen, cfg)
     compiled, summary = generate_cached(model, gen, cfg, compile=True)

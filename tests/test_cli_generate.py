@@ -176,8 +176,8 @@ def test_library_does_not_import_cli_libraries():
 def test_public_api_is_lazy_and_complete():
     code = (
         "import sys, profiling_dit as p; assert 'diffusers' not in sys.modules;"
-        "from profiling_dit import ProfilingDiTConfig, apply_profiling_dit, remove_profiling_dit, load_profile;"
-        "print(ProfilingDiTConfig.__name__)"
+        "from profiling_dit import Plan, make_plan, apply_profiling_dit, remove_profiling_dit, load_profile;"
+        "print(Plan.__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "ProfilingDiTConfig"
+    assert out.strip() == "Plan"

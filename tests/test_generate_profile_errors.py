@@ -81,11 +81,15 @@ def test_caching_flags_need_a_profile(cli, tmp_path):
 
 
 def test_step_count_mismatch_is_a_warning_and_rescales(tmp_path):
-    from profiling_dit.accelerate.hooks import ProfilingDiTConfig
+    from profiling_dit.caching.policy import make_plan
     from profiling_dit.profile.file import load_profile
 
     prof = load_profile(SHIPPED)
-    base = ProfilingDiTConfig.from_profile(prof, steps=prof.run.steps, schedule="paper")
-    double = ProfilingDiTConfig.from_profile(prof, steps=2 * prof.run.steps, schedule="paper")
-    assert double.warmup == round(base.warmup * 2)
-    assert double.interval_max == max(2, round(base.interval_max * 2))
+    from profiling_dit.caching.schedules import rescale_paper_knobs
+
+    s = prof.schedule
+    warmup, imax, _ = rescale_paper_knobs(2 * prof.run.steps, prof.run.steps, s.warmup, s.interval_max, s.interval_min)
+    assert warmup == round(s.warmup * 2)
+    assert imax == max(2, round(s.interval_max * 2))
+    double = make_plan(prof, steps=2 * prof.run.steps, schedule="paper")
+    assert double.full_steps[:warmup + 1] == tuple(range(warmup + 1))

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from profiling_dit.caching.policy import make_plan
 from profiling_dit.errors import PditError, ProfileError
 from profiling_dit.profile.file import Profile, shipped_profile
 
@@ -56,8 +57,8 @@ def fuzz_profiles(cases: int, seed: int = 0) -> dict[str, int]:
         data = _mutate(SHIPPED, rng)
         try:
             profile = Profile.from_dict(data)
-            profile.config(schedule="paper")
-            profile.config(budget=0.5, steps=rng.choice([5, 20, 30]))
+            make_plan(profile, schedule="paper")
+            make_plan(profile, budget=0.5, steps=rng.choice([5, 20, 30]))
             tally["accepted"] += 1
         except PditError as e:
             tally["refused" if "\n" not in str(e) else "unexpected"] += 1
@@ -273,7 +274,7 @@ def test_lpips_with_a_random_backbone_saved_as_safetensors(tmp_path):
     from safetensors.torch import save_file, save_model
 
     from profiling_dit._compat import lpips_network
-    from profiling_dit.bench.metrics import Lpips, lpips_scorer
+    from profiling_dit.metrics import Lpips, lpips_scorer
 
     torch.manual_seed(0)
     net = lpips_network("alex")
@@ -298,7 +299,7 @@ def test_lpips_with_a_random_backbone_saved_as_safetensors(tmp_path):
 def test_psnr_and_ssim_come_from_scikit_image():
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    from profiling_dit.bench.metrics import psnr, ssim
+    from profiling_dit.metrics import psnr, ssim
 
     rng = np.random.default_rng(1)
     a = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)

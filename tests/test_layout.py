@@ -144,6 +144,98 @@ def test_running_the_embedded_model_needs_none_of_its_tooling():
 
 def test_reading_a_profile_does_not_import_diffusers():
     out = _run("import sys, profiling_dit as pdit\n"
-               "p = pdit.Profile.load(pdit.shipped_profile('tiny')); c = p.config(steps=30)\n"
-               "print('diffusers' in sys.modules, c.warmup)\n")
+               "p = pdit.Profile.load(pdit.shipped_profile('tiny')); c = pdit.make_plan(p, steps=30)\n"
+               "print('diffusers' in sys.modules, c.steps)\n")
     assert out.split()[0] == "False"
+
+
+# --- the import graph: one way, no cycle ---------------------------------------------------------------
+def _module_of(path: Path) -> str:
+    rel = path.relative_to(LIB.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every module of the package -> the package modules it imports, anywhere in it (lazy imports inside functions
+    and typing-only ones included: a cycle through them is a cycle all the same)."""
+    modules = {_module_of(p): p for p in LIB.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[:len(anchor) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            for t in targets:
+                while t and t not in modules:
+                    t = t.rsplit(".", 1)[0] if "." in t else ""
+                if t and t != name and not name.startswith(t + "."):  # a package's own __init__ is not a dependency
+                    graph[name].add(t)
+    return graph
+
+
+def test_the_package_has_no_import_cycle():
+    graph = _import_graph()
+    index, low, stack, on, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            scc = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                scc.append(w)
+                if w == v:
+                    break
+            if len(scc) > 1:
+                cycles.append(sorted(scc))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert cycles == [], f"import cycles: {cycles}"
+
+
+# (importer, what it must not import): stage one never reaches into stage two, and the floors below both reach
+# into neither; only the CLI imports the CLI.
+_FORBIDDEN = [
+    ("profiling_dit.profile", ("profiling_dit.caching", "profiling_dit.bench", "profiling_dit.cli",
+                               "profiling_dit.embedded", "profiling_dit.preflight")),
+    ("profiling_dit.caching", ("profiling_dit.bench", "profiling_dit.cli", "profiling_dit.embedded",
+                               "profiling_dit.preflight")),
+    *[(low, ("profiling_dit.profile", "profiling_dit.caching", "profiling_dit.bench", "profiling_dit.cli",
+             "profiling_dit.embedded", "profiling_dit.preflight"))
+      for low in ("profiling_dit.pipeline", "profiling_dit.models", "profiling_dit.plan", "profiling_dit.metrics",
+                  "profiling_dit._io", "profiling_dit._compat", "profiling_dit._validate", "profiling_dit._progress",
+                  "profiling_dit._plotting", "profiling_dit.errors", "profiling_dit.environment")],
+]
+
+
+def test_imports_run_one_way():
+    graph = _import_graph()
+    found = []
+    for importer, banned in _FORBIDDEN:
+        for module, targets in graph.items():
+            if module == importer or module.startswith(importer + "."):
+                found += [f"{module} imports {t}" for t in targets if any(t == b or t.startswith(b + ".") for b in banned)]
+    for module, targets in graph.items():
+        if not module.startswith("profiling_dit.cli"):
+            found += [f"{module} imports {t}" for t in targets if t.startswith("profiling_dit.cli")]
+    assert found == [], "\n".join(sorted(set(found)))

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 import tiny_models as tm
-from profiling_dit.accelerate.hooks import ProfilingDiTConfig
+from profiling_dit.caching.schedules import paper_plan
+from profiling_dit.plan import Plan
 from profiling_dit.errors import ProfileError
 from profiling_dit.pipeline.generation import GenerationSettings, generate
 from profiling_dit.pipeline.loading import load_pipeline, resolve_model
@@ -110,45 +111,41 @@ def test_profiler_qk_are_the_ones_the_attention_uses(family, monkeypatch):
         torch.testing.assert_close(qk[1], k, rtol=1e-5, atol=1e-6)
 
 
-def _configs(family, make):
-    """One config per expert, ``make(num_blocks)``; with two experts each gets its own step range."""
+def _plans(family, make):
+    """One plan per expert, ``make(num_blocks, steps)`` over the steps it runs; with two experts each carries its
+    step range."""
     ranges = family.model.expert_step_ranges(family.gen.steps)
     out = {}
     for name in family.model.experts:
-        cfg = make(_n_blocks(family.model, name))
-        # an expert's config counts its own steps: fixed range, no rescaling
-        out[name] = dataclasses.replace(cfg, step_range=ranges[name], steps=None) if len(ranges) > 1 else cfg
+        a, b = ranges[name]
+        plan = make(_n_blocks(family.model, name), b - a)
+        out[name] = dataclasses.replace(plan, step_range=(a, b)) if len(ranges) > 1 else plan
     return out
 
 
 def _cached(family, make):
-    from profiling_dit.accelerate.sampling import generate_cached
+    from profiling_dit.caching.sampling import generate_cached
 
-    configs = _configs(family, make)
-    result, summary = generate_cached(family.model, family.gen, configs if len(configs) > 1 else configs["transformer"])
+    result, summary = generate_cached(family.model, family.gen, _plans(family, make))
     return result.frames, summary
 
 
 def test_no_background_blocks_is_bit_identical(family):
-    frames, _ = _cached(family, lambda n: ProfilingDiTConfig(num_blocks=n, background_blocks=(), warmup=0,
-                                                             steps=family.gen.steps))
+    frames, _ = _cached(family, lambda n, steps: Plan(num_blocks=n, steps=steps, cached_blocks=(), full_steps=(0,)))
     assert np.array_equal(frames, family.stock)
 
 
 def test_all_compute_plan_is_bit_identical(family):
-    steps = family.gen.steps
-    frames, summary = _cached(family, lambda n: ProfilingDiTConfig(
-        num_blocks=n, background_blocks=tuple(range(1, n)), warmup=steps - 1, steps=steps))
+    frames, summary = _cached(family, lambda n, steps: Plan(
+        num_blocks=n, steps=steps, cached_blocks=tuple(range(1, n)), full_steps=range(steps)))
     assert summary["computed_share"] == 1.0
     assert np.array_equal(frames, family.stock)
 
 
 def test_reuse_changes_frames_and_removal_restores(family):
-    steps = family.gen.steps
     # on HunyuanVideo the run spans both block lists (dual-stream 1, then the single-stream blocks)
-    frames, summary = _cached(family, lambda n: ProfilingDiTConfig(
-        num_blocks=n, background_blocks=tuple(range(1, n)), warmup=0, interval_max=2, interval_min=2,
-        final_full_steps=0, steps=steps))
+    frames, summary = _cached(family, lambda n, steps: paper_plan(
+        n, steps, tuple(range(1, n)), warmup=0, interval_max=2, interval_min=2, final_full_steps=0))
     assert summary["computed_share"] < 1
     assert not np.array_equal(frames, family.stock)
     assert np.array_equal(generate(family.model, family.gen).frames, family.stock)

@@ -52,7 +52,7 @@ def test_ulysses_on_two_processes_gives_the_frames_of_one(tmp_path):
 
 def test_cached_sampling_on_two_processes_gives_the_frames_of_one(tmp_path):
     import profiling_dit as pdit
-    from profiling_dit.accelerate.sampling import generate_cached
+    from profiling_dit.caching.sampling import generate_cached
 
     worker = _torchrun(HERE / "parallel_worker.py", tmp_path)
     assert worker.returncode == 0, worker.stderr[-3000:]
@@ -66,7 +66,7 @@ def test_cached_sampling_on_two_processes_gives_the_frames_of_one(tmp_path):
     profile = Profile.load(shipped_profile("tiny"))
     gen = pdit.GenerationSettings(prompt="a red circle moving right over grass", steps=6, height=64, width=64,
                                   frames=9, seed=1)
-    one, summary = generate_cached(model, gen, profile.config(steps=6, budget=0.5))
+    one, summary = generate_cached(model, gen, {"transformer": pdit.make_plan(profile, steps=6, budget=0.5)})
     two = np.load(tmp_path / "cached.npy")
     diff = np.abs(one.frames.astype(int) - two.astype(int))
     # attention over all-to-all shards sums in another order: frames agree to a few grey levels at most

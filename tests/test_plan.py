@@ -2,15 +2,8 @@ import numpy as np
 import pytest
 
 from profiling_dit.errors import InvalidSettingError
-from profiling_dit.accelerate.plan import (
-    build_plan,
-    computed_share,
-    estimate_block_time_share,
-    full_compute_steps,
-    implied_speedup,
-    runs_of,
-    timeline,
-)
+from profiling_dit.caching.schedules import estimate_block_time_share
+from profiling_dit.plan import Plan, full_compute_steps, implied_speedup, runs_of
 
 
 def _gaps(full):
@@ -43,12 +36,12 @@ def test_final_full_steps_and_warmup_bounds():
 
 
 def test_plan_and_runs():
-    full = [True, False, True]
-    plan = build_plan(full, 5, [1, 2, 4])
-    assert plan.tolist() == [[1] * 5, [1, 0, 0, 1, 0], [1] * 5]
-    assert computed_share(plan) == pytest.approx(12 / 15)
+    plan = Plan(num_blocks=5, steps=3, cached_blocks=[1, 2, 4], full_steps=(0, 2))
+    assert plan.mask().tolist() == [[1] * 5, [1, 0, 0, 1, 0], [1] * 5]
+    assert plan.computed_share == pytest.approx(12 / 15) == plan.mask().mean()
     assert runs_of([4, 1, 2, 7, 8, 9]) == [(1, 2), (4, 4), (7, 9)]
-    assert timeline(plan)[1] == "█·█"
+    assert plan.runs() == [(1, 2), (4, 4)]
+    assert plan.timeline()[1] == "█·█"
 
 
 def test_implied_speedup_formula():

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profiling_dit.accelerate.config import ProfilingDiTConfig, map_full_steps
-from profiling_dit.accelerate.planner import (_place_full_steps, budget_for_speedup, plan_for_budget,
-                                              segment_costs)
+from profiling_dit.caching.planner import _place_full_steps, budget_for_speedup, plan_for_budget, segment_costs
+from profiling_dit.caching.policy import make_plan
+from profiling_dit.plan import Plan, map_full_steps
 from profiling_dit.errors import InvalidSettingError, ProfileError
 from profiling_dit.profile.file import Profile, Staleness, StalenessSet, shipped_profile
 
@@ -41,9 +41,8 @@ def test_planner_never_exceeds_its_budget(steps, budget):
         return
     assert plan.computed_share <= budget + 1e-9
     assert plan.full_steps[0] == 0 and plan.full_steps[-1] == steps - 1
-    config = ProfilingDiTConfig(num_blocks=4, background_blocks=plan.cached_blocks, steps=steps,
-                                full_steps=plan.full_steps)
-    assert abs(config.plan(steps).mean() - plan.computed_share) < 1e-9
+    config = Plan(num_blocks=4, steps=steps, cached_blocks=plan.cached_blocks, full_steps=plan.full_steps)
+    assert abs(config.mask().mean() - plan.computed_share) < 1e-9
     gaps = np.diff(plan.full_steps)
     # never reuses a delta longer than was measured: 4 steps of the 10-step table, scaled to this step count
     assert gaps.max() - 1 <= 4 * (steps - 1) / 9 + 1e-9
@@ -72,7 +71,7 @@ def test_budget_one_is_bit_identical_to_stock(tiny_model):
     profile = Profile.load(shipped_profile("tiny"))
     configs = pdit.apply(tiny_model.pipe, profile, budget=1.0)
     try:
-        assert configs["transformer"].plan(6).all()
+        assert configs["transformer"].mask().all()
         cached = pdit.generate(tiny_model, gen).frames
     finally:
         pdit.remove(tiny_model.pipe)
@@ -85,21 +84,22 @@ def test_shipped_profile_plans_for_every_budget_and_step_count():
     assert profile.run.block_time_share and 0.5 < profile.run.block_time_share <= 1
     for steps in (10, 20, 30, 50):
         for budget in (0.35, 0.5, 0.75):
-            config = profile.config(steps=steps, budget=budget)
-            assert config.plan(steps).mean() <= budget + 1e-9
-            assert config.plan(steps)[-1].all()
+            config = make_plan(profile, steps=steps, budget=budget)
+            assert config.mask().mean() <= budget + 1e-9
+            assert config.mask()[-1].all()
 
 
 def test_calibrated_plans_are_used_at_their_budget_and_steps():
     profile = Profile.load(shipped_profile("tiny"))
     assert profile.plans, "the shipped profile is calibrated (make profile-tiny)"
-    plan = profile.plans[0]
-    config = profile.config(steps=plan.steps, budget=plan.budget)
+    entry = profile.plans[0]
+    plan = entry.plan
+    config = make_plan(profile, steps=plan.steps, budget=entry.budget)
     assert config.full_steps == plan.full_steps and config.cached_blocks == plan.cached_blocks
     assert config.origin.startswith("calibrated")
-    other = profile.config(steps=plan.steps + 10, budget=plan.budget)  # another step count: mapped, within budget
-    assert "mapped to 30" in other.origin and other.plan(30).mean() <= plan.budget + 1e-9
-    uncalibrated = profile.config(steps=plan.steps, budget=0.62)
+    other = make_plan(profile, steps=plan.steps + 10, budget=entry.budget)  # another step count: mapped, within budget
+    assert "mapped to 30" in other.origin and other.mask().mean() <= entry.budget + 1e-9
+    uncalibrated = make_plan(profile, steps=plan.steps, budget=0.62)
     assert uncalibrated.origin.startswith("planned")
 
 
@@ -114,21 +114,21 @@ def test_version_1_profile_loads_and_falls_back_to_the_paper_schedule():
     v1 = Profile.load(V1)
     assert v1.schema_version == 1 and v1.blocks.staleness is None
     with pytest.warns(UserWarning, match="paper's schedule"):
-        config = v1.config(steps=20)
-    assert config.full_step_mask(20) == [True] * 6 + [False] * 5 + [True] + [False] * 5 + [True, False, True]
+        config = make_plan(v1, steps=20)
+    assert config.full_step_mask() == [True] * 6 + [False] * 5 + [True] + [False] * 5 + [True, False, True]
     with pytest.raises(ProfileError, match="no staleness table"):
-        v1.config(budget=0.5)
+        make_plan(v1, budget=0.5)
 
 
 def test_schedule_paper_reproduces_the_old_plans():
     v2 = Profile.load(shipped_profile("tiny"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        old = Profile.load(V1).config(steps=30)
-    paper = v2.config(steps=30, schedule="paper")
+        old = make_plan(Profile.load(V1), steps=30)
+    paper = make_plan(v2, steps=30, schedule="paper")
     assert v2.split == Profile.load(V1).split and v2.schedule == Profile.load(V1).schedule
-    assert paper.full_step_mask(30) == old.full_step_mask(30)
-    assert paper.background_blocks == old.background_blocks
+    assert paper.full_step_mask() == old.full_step_mask()
+    assert paper.cached_blocks == old.cached_blocks
 
 
 def test_speedup_turns_into_a_budget():
@@ -137,9 +137,9 @@ def test_speedup_turns_into_a_budget():
     with pytest.raises(InvalidSettingError, match="out of reach"):
         budget_for_speedup(20.0, 0.9)
     profile = Profile.load(shipped_profile("tiny"))
-    config = profile.config(steps=20, speedup=1.5)
+    config = make_plan(profile, steps=20, speedup=1.5)
     beta = profile.run.block_time_share
-    assert 1 / ((1 - beta) + beta * config.plan(20).mean()) >= 1.5 - 1e-9
+    assert 1 / ((1 - beta) + beta * config.mask().mean()) >= 1.5 - 1e-9
 
 
 def test_map_full_steps_keeps_the_share_and_the_ends():
@@ -152,7 +152,7 @@ def test_map_full_steps_keeps_the_share_and_the_ends():
 
 def test_calibration_keeps_to_its_generations(tmp_path, saved_tiny_dir):
     import profiling_dit as pdit
-    from profiling_dit.profile.calibrate import calibrate
+    from profiling_dit.caching.calibrate import calibrate
 
     model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
     profile = pdit.profile_model(model, ["a red ball"], steps=6, height=32, width=32, frames=5)
@@ -162,10 +162,10 @@ def test_calibration_keeps_to_its_generations(tmp_path, saved_tiny_dir):
     assert len(seen) <= 9 and seen[-1] == len(seen)
     assert [p.budget for p in calibrated.plans] == [0.5, 0.7]
     for p in calibrated.plans:
-        assert p.computed_share <= p.budget + 1e-9 and p.full_steps[0] == 0
+        assert p.plan.computed_share <= p.budget + 1e-9 and p.plan.full_steps[0] == 0
     calibrated.save(tmp_path / "c.json", pictures=False)
     assert Profile.load(tmp_path / "c.json").plans == calibrated.plans
-    config = calibrated.config(steps=6, budget=0.5)
+    config = make_plan(calibrated, steps=6, budget=0.5)
     assert config.origin.startswith("calibrated")
 
 
@@ -192,23 +192,25 @@ def test_cli_generate_with_budget_reports_the_plan(cli, tmp_path):
 
 def test_plans_that_cannot_be_made_are_one_line_errors():
     profile = Profile.load(shipped_profile("tiny"))
-    with pytest.raises(ProfileError, match="no block to cache"):
-        profile.config(background_share=0.0)
-    with pytest.raises(ProfileError, match="one or the other"):
-        profile.config(warmup=2, budget=0.4)
+    with pytest.raises(InvalidSettingError, match="no block to cache"):
+        make_plan(profile, background_share=0.0)
+    with pytest.raises(InvalidSettingError, match="one or the other"):
+        make_plan(profile, warmup=2, budget=0.4)
     with pytest.raises(InvalidSettingError, match="raise `budget`"):
-        profile.config(budget=0.05)
+        make_plan(profile, budget=0.05)
 
 
-def test_final_full_steps_hold_for_explicit_full_steps():
-    config = ProfilingDiTConfig(num_blocks=4, background_blocks=range(4), steps=10, full_steps=(0, 5, 9),
-                                final_full_steps=3)
-    assert [i for i, f in enumerate(config.full_step_mask(10)) if f] == [0, 5, 7, 8, 9]
+def test_final_full_steps_hold_for_planned_plans():
+    profile = Profile.load(shipped_profile("tiny"))
+    for final in (1, 3):
+        plan = make_plan(profile, 10, budget=0.6, final_full_steps=final)
+        assert set(range(10 - final, 10)) <= set(plan.full_steps)
+        assert plan.computed_share <= 0.6 + 1e-9
 
 
 def test_calibration_refuses_a_budget_no_plan_meets(saved_tiny_dir):
     import profiling_dit as pdit
-    from profiling_dit.profile.calibrate import calibrate
+    from profiling_dit.caching.calibrate import calibrate
 
     model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
     profile = pdit.profile_model(model, ["a red ball"], steps=4, height=32, width=32, frames=5)
@@ -254,8 +256,8 @@ def test_a_profile_can_rank_the_planners_sets_by_staleness(tmp_path, saved_tiny_
     loaded = Profile.load(tmp_path / "s.json")
     assert loaded.blocks.staleness.ranking == "staleness"
     order = loaded.blocks.staleness.order
-    config = loaded.config(budget=0.6)
-    assert set(config.background_blocks) == set(order[:len(config.background_blocks)])
+    config = make_plan(loaded, budget=0.6)
+    assert set(config.cached_blocks) == set(order[:len(config.cached_blocks)])
     with pytest.raises(InvalidSettingError, match="set_ranking"):
         pdit.ProfileSettings(set_ranking="random")
     res = cli("profile", "--model", str(saved_tiny_dir), "--prompt", "a red ball", "--steps", 4, "--height", 32,
@@ -279,10 +281,10 @@ def test_the_deep_models_shipped_profile_fits_it_and_plans_from_measured_errors(
     assert [scores[b] for b in staleness.order] == sorted(scores)
     assert profile.plans  # calibrated
     for budget in (0.3, 0.5, 0.75):
-        config = profile.config(budget=budget)
+        config = make_plan(profile, budget=budget)
         assert config.origin.startswith("calibrated")
-        assert float(config.plan(20).mean()) <= budget + 1e-9
-        k = len(config.background_blocks)
-        assert set(config.background_blocks) == set(staleness.order[:k])
+        assert float(config.mask().mean()) <= budget + 1e-9
+        k = len(config.cached_blocks)
+        assert set(config.cached_blocks) == set(staleness.order[:k])
     # the paper's schedule still caches the R_attn background blocks
-    assert profile.config(schedule="paper").background_blocks == tuple(profile.split.background_blocks)
+    assert make_plan(profile, schedule="paper").cached_blocks == tuple(profile.split.background_blocks)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from profiling_dit.bench.metrics import psnr
+from profiling_dit.metrics import psnr
 from profiling_dit.embedded.pooling_vae import Z_DIM, build_pooling_vae, reference_latents
 from profiling_dit.embedded.synthetic import Scene, judge, render
 from profiling_dit.embedded.training import _to_vae_input

@@ -14,12 +14,14 @@ silently reported as a speed point.
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..errors import InvalidSettingError
+from ..models.wan import EMBEDDED_DEFAULTS
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
 from .methods import METHODS, NotApplicable, RunContext, label
@@ -37,11 +39,11 @@ class BenchSettings:
     methods: tuple[str, ...] = tuple(METHODS)
     sweep: bool = False
     repeats: int = 1
-    steps: int = 20
-    height: int = 128
-    width: int = 128
-    frames: int = 17
-    guidance: float = 5.0
+    steps: int = EMBEDDED_DEFAULTS["steps"]
+    height: int = EMBEDDED_DEFAULTS["height"]
+    width: int = EMBEDDED_DEFAULTS["width"]
+    frames: int = EMBEDDED_DEFAULTS["frames"]
+    guidance: float = EMBEDDED_DEFAULTS["guidance"]
     image: str | None = None  # first frame, for image-to-video models
     lpips_weights: str | None = None  # safetensors of torchmetrics' AlexNet LPIPS (else PDIT_LPIPS_WEIGHTS, else none)
 
@@ -57,6 +59,10 @@ class BenchSettings:
             raise InvalidSettingError(f"`seeds` must be integers in [0, 2^63 - 1], got {list(self.seeds)}")
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
             raise InvalidSettingError("`repeats` must be an integer >= 1")
+        if self.lpips_weights is not None:
+            path = Path(self.lpips_weights).expanduser()
+            if not (path.is_file() and path.suffix == ".safetensors"):
+                raise InvalidSettingError(f"`lpips_weights` {str(path)!r} must be an existing .safetensors file")
         # the baseline runs first: every other method is compared with its frames and times
         object.__setattr__(self, "methods", ("baseline", *[m for m in self.methods if m != "baseline"]))
 
@@ -95,6 +101,47 @@ class count_self_attention:
         for attn, proc in self._orig:
             attn.set_processor(proc)
         return False
+
+
+MAX_PROMPTS_FILE_BYTES = 64 * 1024
+
+
+def read_prompts(value: str) -> tuple[str, ...]:
+    """A prompts file (one prompt a line, blank lines skipped), or else the prompt itself."""
+    try:
+        path = Path(value).expanduser()
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except (OSError, ValueError):  # too long for a file name, a NUL byte, ...: a prompt
+        return (value,)
+    if is_dir:
+        raise InvalidSettingError(f"`prompts` {str(path)!r} is a folder; give a text file (one prompt a line) or a prompt")
+    if not is_file:
+        return (value,)
+    if path.stat().st_size > MAX_PROMPTS_FILE_BYTES:
+        raise InvalidSettingError(f"`prompts` file {str(path)!r} is over {MAX_PROMPTS_FILE_BYTES // 1024} KB; a bench "
+                                  "runs every prompt, so give a shorter list")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidSettingError(f"`prompts` {str(path)!r} cannot be read as a text file ({e})") from None
+    prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not prompts:
+        raise InvalidSettingError(f"`prompts` file {str(path)!r} holds no prompt")
+    return prompts
+
+
+def judge_for(source):
+    """The judge of a model whose prompts have a ground truth (the embedded models': colour, direction and
+    background against the prompt), or None. A model says so in its registry entry or its pdit_model.json."""
+    from ..models import MODEL_ALIASES
+
+    alias = MODEL_ALIASES.get(source.requested.lower())
+    name = (alias.judge if alias is not None else None) or source.meta.get("judge")
+    if name == "synthetic":
+        from ..embedded.synthetic import prompt_judge
+
+        return prompt_judge
+    return None
 
 
 def plan_runs(bs: BenchSettings) -> int:

@@ -14,6 +14,7 @@ import dataclasses
 import math
 from typing import Callable
 
+from .._progress import count_progress
 from .._validate import check_int
 from ..errors import InvalidSettingError, ProfileError
 from ..metrics import psnr
@@ -28,8 +29,28 @@ from .sampling import generate_cached
 _PSNR_CAP = 99.0  # identical frames
 
 
+def check_calibration(max_generations: int, budgets) -> list[float]:
+    """The budgets to calibrate (sorted), once checked: shares in (0, 1), none twice, and enough generations for
+    them. Cheap: run it before profiling."""
+    try:
+        values = [float(b) for b in budgets]
+    except (TypeError, ValueError):
+        raise InvalidSettingError(f"`budgets` must be shares in (0, 1), got {budgets!r:.80}") from None
+    if not values or any(not 0 < b < 1 for b in values):
+        raise InvalidSettingError(f"`budgets` must be shares in (0, 1), got {values}")
+    if len(set(values)) != len(values):
+        raise InvalidSettingError(f"`budgets` gives a budget twice ({values}); give each once")
+    least = 1 + 2 * len(values)
+    check_int("max_generations", max_generations, 1)
+    if max_generations < least:
+        raise InvalidSettingError(
+            f"`max_generations` {max_generations} is too few for {len(values)} budgets: give at least {least} (one "
+            f"stock run, two candidates a budget), or calibrate fewer `budgets` (each takes two generations or more)")
+    return sorted(values)
+
+
 def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200, *,
-              on_generation: Callable[[int, int, str], None] | None = None) -> Profile:
+              on_generation: Callable[[int, int, str], None] | None = None, progress: bool = True) -> Profile:
     """Calibrated plans for ``budgets`` on the profile's first prompt and settings, with at most
     ``max_generations`` generations (one of them stock sampling); returns the profile with them.
 
@@ -39,6 +60,7 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
         budgets: computed shares to calibrate, each in (0, 1).
         max_generations: the most generations in all (they are shared equally by the budgets).
         on_generation: ``on_generation(done, total, what)`` after each generation.
+        progress: without ``on_generation``, show a progress bar (tqdm).
     """
     model = as_model(pipe)
     profile = as_profile(profile)
@@ -48,15 +70,14 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
     table = profile.blocks.staleness
     if table is None:
         raise ProfileError("this profile has no staleness table (schema version 1); profile the model again")
-    budgets = sorted({float(b) for b in budgets})
-    if not budgets or any(not 0 < b < 1 for b in budgets):
-        raise ProfileError(f"`budgets` must be shares in (0, 1), got {budgets}")
-    least = 1 + 2 * len(budgets)
-    check_int("max_generations", max_generations, 1)
-    if max_generations < least:
-        raise InvalidSettingError(
-            f"`max_generations` {max_generations} is too few for {len(budgets)} budgets: give at least {least} (one "
-            f"stock run, two candidates a budget), or calibrate fewer `budgets` (each takes two generations or more)")
+    budgets = check_calibration(max_generations, budgets)
+    with count_progress(on_generation, max_generations, "Calibrating", progress) as on_generation:
+        return _calibrate(model, profile, budgets, max_generations, on_generation)
+
+
+def _calibrate(model, profile: Profile, budgets: list[float], max_generations: int,
+               on_generation: Callable[[int, int, str], None] | None) -> Profile:
+    table = profile.blocks.staleness
     run = profile.run
     n, steps = profile.model.num_blocks, run.steps
     gen = GenerationSettings(prompt=run.prompts[0], negative_prompt=run.negative_prompt, steps=steps,

@@ -1,7 +1,8 @@
-"""Known exceptions become one line on stderr and exit code 2; no traceback for user errors.
+"""Known exceptions become one line on stderr and exit code 2; no traceback for user errors unless ``--debug``.
 
 Library messages name parameters in backquotes (`interval_max`); here they become the command's flags
-(--interval-max), so a notebook user reads parameter names and a shell user reads flags.
+(--interval-max), so a notebook user reads parameter names and a shell user reads flags. The names are the
+commands' own parameters, read from the app, so a new flag needs no entry here.
 """
 
 from __future__ import annotations
@@ -15,25 +16,37 @@ import typer
 from profiling_dit.errors import PditError
 
 USER_ERROR_EXIT = 2
+# set by the root callback's --debug: failures show their whole cause chain, and the library logs at DEBUG
+DEBUG = {"on": False}
 
-# library parameter name -> CLI flag, where the flag is not simply --name-with-dashes
-_SPECIAL = {"prompts": "--prompts", "sam2_config": "--sam2-config"}
-PARAMS = {
-    "prompt", "negative_prompt", "image", "steps", "height", "width", "frames", "guidance", "seed", "fps", "model",
-    "device", "dtype", "force", "warmup", "interval_max", "interval_min", "final_full_steps", "tau",
-    "background_share", "schedule", "reuse", "every", "chunk_size", "query_stride", "attn_threshold", "mask_step",
-    "masks", "sam2", "sam2_config", "prompts", "seeds", "methods", "repeats", "budget", "speedup", "budgets",
-    "calibrate", "staleness_tokens", "lpips_weights",
-}
+
+# the app registers itself here (``app.py``), so this module needs no import of the commands
+APP: dict = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _flags() -> dict[str, str]:
+    """Parameter name -> its long flag, over every command of the app."""
+    import typer.main
+
+    out: dict[str, str] = {}
+    if "app" in APP:
+        for command in typer.main.get_command(APP["app"]).commands.values():
+            for param in command.params:
+                long = [o for o in param.opts if o.startswith("--")]
+                if param.name and long:
+                    out.setdefault(param.name, long[0])
+    return out
 
 
 def flag(name: str) -> str:
-    return _SPECIAL.get(name, "--" + name.replace("_", "-"))
+    return _flags().get(name, "--" + name.replace("_", "-"))
 
 
 def cli_message(message: str) -> str:
     """`param` → --param for the library's parameters that are flags here; other backquotes stay."""
-    return re.sub(r"`([a-z_0-9]+)`", lambda m: flag(m.group(1)) if m.group(1) in PARAMS else m.group(0), message)
+    flags = _flags()
+    return re.sub(r"`([a-z_0-9]+)`", lambda m: flags.get(m.group(1), m.group(0)), message)
 
 
 def fail(message: str) -> None:
@@ -41,17 +54,32 @@ def fail(message: str) -> None:
     raise typer.Exit(USER_ERROR_EXIT)
 
 
+def enable_debug() -> None:
+    """--debug: the library's log (``logging``, logger ``profiling_dit``) on stderr at DEBUG, and whole tracebacks."""
+    import logging
+
+    DEBUG["on"] = True
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    logger = logging.getLogger("profiling_dit")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def friendly_errors(fn):
-    """Decorator for commands: ``PditError`` (and a few OS errors) → one line, exit 2."""
+    """Decorator for commands: ``PditError`` (and a few OS errors) → one line, exit 2; with --debug the whole
+    traceback, causes included, comes first."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except PditError as e:
-            fail(str(e))
-        except PermissionError as e:
-            fail(f"permission denied: {e.filename or e}")
+        except (PditError, PermissionError) as e:
+            if DEBUG["on"]:
+                import traceback
+
+                traceback.print_exception(e, file=sys.stderr)
+            fail(str(e) if isinstance(e, PditError) else f"permission denied: {e.filename or e}")
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             sys.exit(130)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from . import _errors
 from .bench import bench
 from .generate import generate
 from .models import models
@@ -23,9 +24,14 @@ app = typer.Typer(
 )
 @app.callback()
 def _root(ctx: typer.Context,
-          version: Annotated[bool, typer.Option("--version", metavar="", help="Show the version and exit.")] = False
+          version: Annotated[bool, typer.Option("--version", metavar="", help="Show the version and exit.")] = False,
+          debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show the whole cause of any failure, and the library's log.")] = False,
           ) -> None:
     """ProfilingDiT: profile a video diffusion transformer once, then generate about twice as fast."""
+    if debug:
+        from ._errors import enable_debug
+
+        enable_debug()
     if version:
         from profiling_dit import __version__
 
@@ -41,6 +47,7 @@ app.command()(generate)
 app.command()(profile)
 app.command()(plan)
 app.command()(bench)
+_errors.APP["app"] = app  # messages name the commands' flags
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..models.wan import EMBEDDED_DEFAULTS
+
 # Words the embedded model's prompts are made of. Order matters: ids are positions in this list,
 # so only ever append to it.
 VOCABULARY: tuple[str, ...] = (
@@ -41,7 +43,7 @@ VOCABULARY: tuple[str, ...] = (
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
 
 # Prompts are short; the stock pipeline pads to 512 tokens, which would dominate a tiny model's cost.
-TINY_MAX_SEQUENCE_LENGTH = 16
+TINY_MAX_SEQUENCE_LENGTH = EMBEDDED_DEFAULTS["max_sequence_length"]
 
 # The shipped model's architecture (profiling_dit.embedded.training trains it): 8 blocks, 2 heads x 64, patch
 # (1, 2, 2) over the pooling VAE's 12-channel latents, 256 video tokens per latent frame at 128x128.
@@ -175,15 +177,9 @@ def write_model_meta(folder: str | Path, *, trained: bool, description: str) -> 
     """Write the small ``pdit_model.json`` that tells pdit how to run a model folder."""
     from .._io import atomic_write_text
 
-    meta = {
-        "max_sequence_length": TINY_MAX_SEQUENCE_LENGTH,
-        "trained": trained,
-        "description": description,
-        "default_height": 128,
-        "default_width": 128,
-        "default_frames": 17,
-        "default_steps": 20,
-    }
+    meta = {"max_sequence_length": TINY_MAX_SEQUENCE_LENGTH, "trained": trained, "description": description,
+            "judge": "synthetic",
+            **{f"default_{k}": v for k, v in EMBEDDED_DEFAULTS.items() if k != "max_sequence_length"}}
     atomic_write_text(Path(folder) / PDIT_META_FILE, json.dumps(meta, indent=2) + "\n")
 
 

@@ -107,6 +107,8 @@ class ModelAlias:
     transformer_class: str
     description: str
     folder: Path | None = None  # the embedded model's folder (repo_id is None)
+    defaults: dict = field(default_factory=dict)  # the model's own settings, over its family's (the embedded models')
+    judge: str | None = None  # its prompts have a ground truth a judge checks ("synthetic": the embedded models')
 
 
 @dataclass(frozen=True)

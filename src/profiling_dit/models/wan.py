@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, fps=16)
 
+# The embedded models' settings, written once: what they were trained for (their pdit_model.json holds the same,
+# written from here by profiling_dit.embedded.tiny.write_model_meta), and the defaults of GenerationSettings.
+EMBEDDED_DEFAULTS = dict(height=128, width=128, frames=17, steps=20, guidance=5.0, fps=16, max_sequence_length=16)
+
 # The embedded models: trained Wan pipelines shipped inside the package (8 blocks; 20 narrower blocks).
 TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-wan"
 TINY_DEEP_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-wan-deep"
@@ -69,9 +73,10 @@ FAMILY = Family(
         "WanImageToVideoPipeline": PipelineSpec(needs_image=True),
     },
     aliases=(
-        ModelAlias("tiny", None, _T, "embedded tiny Wan pipeline (CPU, seconds)", folder=TINY_MODEL_DIR),
+        ModelAlias("tiny", None, _T, "embedded tiny Wan pipeline (CPU, seconds)", folder=TINY_MODEL_DIR,
+                   defaults=EMBEDDED_DEFAULTS, judge="synthetic"),
         ModelAlias("tiny-deep", None, _T, "embedded tiny Wan pipeline with 20 narrower blocks (CPU, seconds)",
-                   folder=TINY_DEEP_MODEL_DIR),
+                   folder=TINY_DEEP_MODEL_DIR, defaults=EMBEDDED_DEFAULTS, judge="synthetic"),
         ModelAlias("wan2.1", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", _T, "Wan2.1 T2V 1.3B"),
         ModelAlias("wan2.1-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", _T, "Wan2.1 T2V 1.3B"),
         ModelAlias("wan2.1-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", _T, "Wan2.1 T2V 14B"),

@@ -17,7 +17,7 @@ import torch
 from ..errors import InvalidSettingError
 from .loading import LoadedModel, as_model
 from .settings import MAX_FRAMES, MAX_SIDE, MAX_STEPS, GenerationSettings  # noqa: F401  (re-exported)
-from .timing import attach_timer, detach_timer, sync
+from .timing import attach_block_timers, attach_timer, detach_block_timers, detach_timer, sync
 
 @dataclass
 class Timings:
@@ -159,3 +159,16 @@ def run_report(model: LoadedModel, settings: GenerationSettings, timings: Timing
     }
     report.update(extra)
     return report
+
+
+def block_time_share(model, settings) -> float:
+    """Share of transformer time spent inside its blocks, from one stock generation with a timer (and a device
+    sync) around every block: what the computed share of block evaluations can speed up at most."""
+    model = as_model(model)
+    blocks = [b for name in model.experts for b in model.arch.blocks(getattr(model.pipe, name))]
+    timers = attach_block_timers(blocks, model.device)
+    try:
+        timed = generate(model, settings)
+    finally:
+        detach_block_timers(blocks)
+    return min(1.0, sum(h.total_s for h in timers) / timed.timings.transformer_s)

@@ -11,6 +11,7 @@ weights are loaded; ``load_pipeline`` does the heavy part.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 # A small JSON file in a model folder that tells pdit how to run it (the embedded model's text length and
 # default size). Optional: any folder written by ``save_pretrained`` loads without it.
 PDIT_META_FILE = "pdit_model.json"
+
+logger = logging.getLogger(__name__)
 
 HUB_PROBE_TIMEOUT_S = 5.0
 
@@ -103,6 +106,11 @@ def _transformer_config_from_folder(folder: Path, requested: str) -> dict:
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def is_hub_id(ref: str) -> bool:
+    """Whether ``ref`` reads as a Hub repo id (owner/name)."""
+    return bool(_HUB_ID.match(ref))
+
+
 def _hub_unavailable(repo_id: str, requested: str, why: str) -> ModelNotAvailableError:
     return ModelNotAvailableError(
         f"cannot get model {requested!r} ({repo_id}) from the Hugging Face Hub: {why}. "
@@ -126,7 +134,7 @@ def _hub_transformer_config(repo_id: str, requested: str) -> dict:
         path = hf_hub_download(repo_id, "transformer/config.json")
     except Exception as e:  # network, auth, missing repo: all end the same way for the user
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise _hub_unavailable(repo_id, requested, first_line[:200]) from None
+        raise _hub_unavailable(repo_id, requested, first_line[:200]) from e
     return _read_json(Path(path))
 
 
@@ -177,7 +185,7 @@ def resolve_model(model: str) -> ModelSource:
         if path.is_dir():
             source = _source(model, "folder", str(path.resolve()), _transformer_config_from_folder(path, model),
                              _read_meta(path))
-        elif _HUB_ID.match(model) and not path.exists():
+        elif is_hub_id(model) and not path.exists():
             source = _source(model, "hub", model, _hub_transformer_config(model, model))
         elif "/" in model or os.sep in model or path.exists():
             raise ModelNotAvailableError(
@@ -190,6 +198,32 @@ def resolve_model(model: str) -> ModelSource:
             )
     arch_for_class_name(source.transformer_class)  # UnsupportedModelError now, before any weights load
     return source
+
+
+_MAX_TOKENIZER_BYTES = 4 * 2**20
+
+
+def unknown_words(source: ModelSource, prompt: str) -> list[str]:
+    """The prompt's words that a local model's word-level tokenizer maps to its unknown token (the embedded
+    models know a small vocabulary); ``[]`` for other tokenizers (sub-word ones know every word) and Hub models."""
+    if source.kind != "folder":
+        return []
+    path = Path(source.location) / "tokenizer" / "tokenizer.json"
+    try:
+        if not path.is_file() or path.stat().st_size > _MAX_TOKENIZER_BYTES:
+            return []
+        spec = json.loads(path.read_text(encoding="utf-8")).get("model", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    unk = spec.get("unk_token") if isinstance(spec, dict) and spec.get("type") == "WordLevel" else None
+    if not unk:
+        return []
+    from tokenizers import Tokenizer
+
+    encoding = Tokenizer.from_file(str(path)).encode(prompt)
+    words = [prompt[a:b] for token, (a, b) in zip(encoding.tokens, encoding.offsets)
+             if token == unk and any(c.isalnum() for c in prompt[a:b])]  # punctuation is not a word
+    return list(dict.fromkeys(words))
 
 
 def _read_meta(folder: Path) -> dict:
@@ -372,9 +406,10 @@ def load_pipeline(source: ModelSource | str, device: str = "auto", dtype: str = 
         pipe = DiffusionPipeline.from_pretrained(source.location, dtype=dt, use_safetensors=True)
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        logger.debug("DiffusionPipeline.from_pretrained(%s) failed", source.location, exc_info=True)
         if source.kind == "hub":
-            raise _hub_unavailable(source.location, source.requested, msg[:200]) from None
-        raise ModelNotAvailableError(f"cannot load pipeline from {source.location}: {msg[:300]}") from None
+            raise _hub_unavailable(source.location, source.requested, msg[:200]) from e
+        raise ModelNotAvailableError(f"cannot load pipeline from {source.location}: {msg[:300]}") from e
     arch = arch_for(pipe.transformer)
     pipeline_spec(pipe)  # an unsupported pipeline class fails here, with the list
     pipe.to(dev)

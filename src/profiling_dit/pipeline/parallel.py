@@ -137,3 +137,80 @@ def parallel_group():
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         return dist.group.WORLD
     return None
+
+
+class ParallelRun:
+    """This process's part in a context-parallel run (launched by ``torchrun``): its device, rank and mode; rank 0
+    writes the outputs. ``start_parallel`` checks the launch and joins the process group."""
+
+    def __init__(self, mode: str, device, world_size: int, rank: int):
+        self.mode, self.device, self.world_size, self.rank = mode, device, world_size, rank
+        self.main = rank == 0
+
+    def enable(self, model) -> None:
+        enable_context_parallel(model, self.mode)
+
+    def report(self, cache_bytes) -> dict:
+        """The run's parallel settings, with every rank's delta-cache size and peak memory (gathered on every
+        rank: every rank must call it)."""
+        import torch.distributed as dist
+
+        mine = {"cache_bytes": cache_bytes, "peak_memory_bytes": peak_memory_bytes(self.device)}
+        ranks: list = [None] * self.world_size
+        dist.all_gather_object(ranks, mine)
+        return {"mode": self.mode, "world_size": self.world_size,
+                "cache_bytes_per_rank": [r["cache_bytes"] for r in ranks],
+                "peak_memory_bytes_per_rank": [r["peak_memory_bytes"] for r in ranks]}
+
+    def finish(self) -> None:
+        """Wait for every rank, then leave the process group."""
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def start_parallel(source, settings_list, mode: str | None, device: str = "auto") -> ParallelRun | None:
+    """With a context-parallel ``mode``: check the launch and the sizes (every rank runs the same checks, so every
+    rank stops on the same bad input), then join the process group. ``None`` without a mode."""
+    if mode is None:
+        return None
+    world = 0
+    for settings in settings_list:
+        world = check_context_parallel(source, settings, mode, device=device)
+    dev = init_distributed(device)
+    env = distributed_env()
+    return ParallelRun(mode, dev, world, env.rank if env is not None else 0)
+
+
+def peak_memory_bytes(device) -> int:
+    """This process's peak memory so far: the GPU's allocations on CUDA, the resident set on a CPU."""
+    import resource
+
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def launcher_command(nproc: int, mode: str | None, args: list[str], module: str = "profiling_dit.cli") -> list[str]:
+    """The command that runs ``python -m module args`` in ``nproc`` processes through torch's launcher, after
+    checking the count: at least 2, and no more than this machine has GPUs (or CPU cores, without GPUs)."""
+    import sys
+
+    import torch
+
+    if distributed_env() is not None:
+        raise InvalidSettingError("`nproc` starts the processes itself; leave it out under torchrun")
+    if mode is None:
+        raise InvalidSettingError("`nproc` goes with `context_parallel` (ulysses or ring)")
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 2:
+        raise InvalidSettingError(f"`nproc` must be an integer >= 2, got {nproc!r}")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    most, what = (gpus, "GPUs") if gpus else (os.cpu_count() or 1, "CPU cores")
+    if nproc > most:
+        raise InvalidSettingError(f"`nproc` {nproc} is more processes than this machine's {most} {what}; give at "
+                                  f"most {most}")
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "-m", module, *args]

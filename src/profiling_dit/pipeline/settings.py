@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidSettingError
+from ..models.wan import EMBEDDED_DEFAULTS
 
 if TYPE_CHECKING:
     from ..models import ArchitectureSpec
@@ -33,13 +34,13 @@ class GenerationSettings:
 
     prompt: str | tuple[str, ...]
     negative_prompt: str = ""
-    steps: int = 20
-    height: int = 128
-    width: int = 128
-    frames: int = 17
-    guidance: float = 5.0
+    steps: int = EMBEDDED_DEFAULTS["steps"]
+    height: int = EMBEDDED_DEFAULTS["height"]
+    width: int = EMBEDDED_DEFAULTS["width"]
+    frames: int = EMBEDDED_DEFAULTS["frames"]
+    guidance: float = EMBEDDED_DEFAULTS["guidance"]
     seed: int = 0
-    fps: int = 16
+    fps: int = EMBEDDED_DEFAULTS["fps"]
     image: str | None = None
 
     def __post_init__(self):

@@ -75,19 +75,3 @@ def attach_block_timers(blocks, device: torch.device) -> list[TransformerTimerHo
 def detach_block_timers(blocks) -> None:
     for block in blocks:
         HookRegistry.check_if_exists_or_initialize(block).remove_hook(_BLOCK_TIMER_HOOK, recurse=False)
-
-
-def block_time_share(model, settings) -> float:
-    """Share of transformer time spent inside its blocks, from one stock generation with a timer (and a device
-    sync) around every block: what the computed share of block evaluations can speed up at most."""
-    from .generation import generate
-    from .loading import as_model
-
-    model = as_model(model)
-    blocks = [b for name in model.experts for b in model.arch.blocks(getattr(model.pipe, name))]
-    timers = attach_block_timers(blocks, model.device)
-    try:
-        timed = generate(model, settings)
-    finally:
-        detach_block_timers(blocks)
-    return min(1.0, sum(h.total_s for h in timers) / timed.timings.transformer_s)

@@ -95,13 +95,30 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int = 16) -> Path:
     return path
 
 
-def side_by_side(reference: np.ndarray, test: np.ndarray, amplify: float = 8.0, gap: int = 4) -> np.ndarray:
+def side_by_side(reference: np.ndarray, test: np.ndarray, amplify: float = 8.0, gap: int = 4,
+                 labels: tuple[str, str, str] | None = None) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 of ``reference | test | |test − reference| × amplify``, with white gaps: what a
-    caching method changed, made visible."""
+    caching method changed, made visible. ``labels``: a name over each panel, on a white band above the frames."""
     reference, test = np.asarray(reference), np.asarray(test)
     if reference.shape != test.shape:
         raise ValueError(f"shapes differ: {reference.shape} vs {test.shape}")
     diff = np.clip(np.abs(test.astype(np.int16) - reference.astype(np.int16)) * amplify, 0, 255).astype(np.uint8)
-    t, h, _, c = reference.shape
+    t, h, w, c = reference.shape
     white = np.full((t, h, gap, c), 255, np.uint8)
-    return np.concatenate([reference, white, test, white, diff], axis=2)
+    out = np.concatenate([reference, white, test, white, diff], axis=2)
+    if labels is None:
+        return out
+    band = _label_band(labels, w, gap, c)
+    return np.concatenate([np.broadcast_to(band, (t, *band.shape)), out], axis=1)
+
+
+def _label_band(labels, width: int, gap: int, channels: int) -> np.ndarray:
+    """A white band (16 rows, a multiple of 16 so video encoders keep the size) with each label at the left of its
+    panel, in PIL's built-in font."""
+    from PIL import Image, ImageDraw
+
+    band = Image.new("RGB", (3 * width + 2 * gap, 16), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    for i, text in enumerate(labels):
+        draw.text((i * (width + gap) + 2, 2), text, fill=(0, 0, 0))
+    return np.asarray(band, dtype=np.uint8)[..., :channels]

@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._progress import step_progress
 from ..environment import device_info, library_versions
 from ..errors import InvalidSettingError
 from ..pipeline.generation import GenerationSettings, generate
@@ -141,7 +142,7 @@ def profile_model(pipe, prompts, settings: ProfileSettings | None = None, *, ste
                   height: int | None = None, width: int | None = None, frames: int | None = None,
                   guidance: float | None = None, seed: int = 0, negative_prompt: str = "", image: str | None = None,
                   segmenter=None, masks: str | Path | None = None, model_ref: str | None = None,
-                  on_step: Callable[[int, int], None] | None = None) -> Profile:
+                  on_step: Callable[[int, int], None] | None = None, progress: bool = True) -> Profile:
     """Stage one in one call: a profiled stock generation per prompt, then R_attn per block and step, the
     F/B block split and a suggested schedule, as a ``Profile``.
 
@@ -157,6 +158,7 @@ def profile_model(pipe, prompts, settings: ProfileSettings | None = None, *, ste
         masks: your own foreground masks instead (a ``.npy`` of shape (frames, height, width)).
         model_ref: how the profile names the model (default: its alias, Hub id, or folder name).
         on_step: called as ``on_step(i, total)`` after denoising step i (counted over all prompts, from 0).
+        progress: without ``on_step``, show a progress bar (tqdm).
 
     Example:
         ```python
@@ -194,13 +196,14 @@ def profile_model(pipe, prompts, settings: ProfileSettings | None = None, *, ste
                     "detail": getattr(info, "detail", "a segmenter given by the caller")}
     total = sum(g.steps for g in gens)
     measurements = []
-    for i, gen in enumerate(gens):
-        offset = sum(g.steps for g in gens[:i])
-        step_cb = None if on_step is None else (lambda s, n, offset=offset: on_step(offset + s, total))
-        measurements.append(measure_prompt(model, gen, settings, segmenter, masks, on_step=step_cb))
+    with step_progress(on_step, total, "Profiling", progress) as on_step:
+        for i, gen in enumerate(gens):
+            offset = sum(g.steps for g in gens[:i])
+            step_cb = None if on_step is None else (lambda s, n, offset=offset: on_step(offset + s, total))
+            measurements.append(measure_prompt(model, gen, settings, segmenter, masks, on_step=step_cb))
     share = None
     if settings.time_blocks:
-        from ..pipeline.timing import block_time_share
+        from ..pipeline.generation import block_time_share
 
         share = block_time_share(model, dataclasses.replace(gens[0], steps=2))
     return build_profile(model, gens, settings, measurements, seg_info, block_time_share=share)
