@@ -1,4 +1,5 @@
-# Two entry points for a fresh machine: `make demo` and `make test`. Each installs what it needs.
+# Two entry points for a fresh machine: `make demo` and `make test` (lint, then the whole suite); `make test-fast`
+# is the unit tests alone, for a change-test loop (under a minute). Each installs what it needs.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-peers profile-tiny train-tiny train-tiny-deep profile-tiny-deep paper-claim bench-peers-deep eval-tiny clean
+.PHONY: install demo test test-fast lint bench bench-peers profile-tiny train-tiny train-tiny-deep profile-tiny-deep paper-claim bench-peers-deep eval-tiny clean
 
 install: $(STAMP)
 
@@ -21,8 +22,17 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/pdit generate --model tiny --prompt "a red circle moving right over grass" --frames 17 --height 128 --width 128 --steps 20 --out outputs/demo.mp4 --report outputs/demo.json --force
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+
+# Unit tests only: no pipeline loads, no training, no processes (tests marked slow are left out).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# ruff (style, imports, likely bugs) and mypy (types) over the library.
+lint: $(STAMP)
+	$(BIN)/ruff check src
+	$(BIN)/mypy src/profiling_dit
 
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
 # About 50 minutes on 2 CPU cores.

@@ -239,3 +239,17 @@ def test_imports_run_one_way():
         if not module.startswith("profiling_dit.cli"):
             found += [f"{module} imports {t}" for t in targets if t.startswith("profiling_dit.cli")]
     assert found == [], "\n".join(sorted(set(found)))
+
+
+def test_cli_commands_are_thin():
+    """Each command (a function under ``friendly_errors``) parses, shows and calls: 60 lines at most, signature
+    included; what they share is in option groups and library functions."""
+    long = []
+    for path in sorted((LIB / "cli").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(d, ast.Name) and d.id == "friendly_errors" for d in node.decorator_list):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{path.name}:{node.name} {lines} lines")
+    assert long == []

@@ -57,7 +57,8 @@ LPIPS_ENV = "PDIT_LPIPS_WEIGHTS"
 LPIPS_HOWTO = (
     "to get it: on a machine with internet, pip install torchmetrics torchvision, then python -c \"from "
     "torchmetrics.functional.image.lpips import _LPIPS; from safetensors.torch import save_model; "
-    "save_model(_LPIPS(pretrained=True, net='alex'), 'lpips-alex.safetensors')\" and pass the file (`lpips_weights`, or the PDIT_LPIPS_WEIGHTS variable)")
+    "save_model(_LPIPS(pretrained=True, net='alex'), 'lpips-alex.safetensors')\" and pass the file (`lpips_weights`, "
+    "or the PDIT_LPIPS_WEIGHTS variable)")
 
 
 class Lpips:
@@ -78,7 +79,8 @@ class Lpips:
 
         path = Path(weights).expanduser()
         if not path.is_file() or path.suffix != ".safetensors":
-            raise InvalidSettingError(f"LPIPS weights {str(path)!r} must be an existing .safetensors file; {LPIPS_HOWTO}")
+            raise InvalidSettingError(f"LPIPS weights {str(path)!r} must be an existing .safetensors file; "
+                                      f"{LPIPS_HOWTO}")
         try:
             net = lpips_network("alex")
         except ImportError as e:

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-
-
 # A case whose frames equal stock sampling's has infinite PSNR; it counts as this in a mean over cases.
 PSNR_IDENTICAL_DB = 60.0
 # A measured speedup this much above 1 / computed share (the most skipping blocks can give) is flagged.
@@ -30,7 +28,8 @@ def summarize(runs: list[dict]) -> list[dict]:
     for (method, setting), rows in groups.items():
         ok = [r for r in rows if r["status"] == "ok"]
         if not ok:
-            out.append({"method": method, "setting": setting, "status": rows[0]["status"], "reason": rows[0].get("reason")})
+            out.append({"method": method, "setting": setting, "status": rows[0]["status"],
+                        "reason": rows[0].get("reason")})
             continue
         row = {"method": method, "setting": setting, "status": "ok", "cases": len(ok)}
         for key in ("transformer_speedup", "wall_speedup", "computed_share", "ssim", "temporal_error",
@@ -156,7 +155,8 @@ def pareto_plot(results: dict, path: Path) -> Path:
             pts.sort(key=lambda r: r[key])
             xs = [r[key] for r in pts]
             ys = [min(r["psnr"], cap) for r in pts]
-            ax.plot(xs, ys, "-o" if ours else "--s", color=color, label=method, lw=2.2 if ours else 1, ms=5 if ours else 4,
+            ax.plot(xs, ys, "-o" if ours else "--s", color=color, label=method, lw=2.2 if ours else 1,
+                    ms=5 if ours else 4,
                     zorder=3 if ours else 2)
             for x, y, r in zip(xs, ys, pts):
                 text = _point_label(r)

@@ -14,18 +14,18 @@ silently reported as a speed point.
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ..errors import InvalidSettingError
+from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from ..models.wan import EMBEDDED_DEFAULTS
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
 from .methods import METHODS, NotApplicable, RunContext, label
-from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from .report import summarize
 
 # judge(frames, prompt) -> True/False, or None when it cannot judge that prompt (quality against ground truth)
@@ -50,7 +50,8 @@ class BenchSettings:
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
-            raise InvalidSettingError(f"unknown method(s) {', '.join(unknown)} (`methods`); choose from {', '.join(METHODS)}")
+            raise InvalidSettingError(f"unknown method(s) {', '.join(unknown)} (`methods`); choose from "
+                                      f"{', '.join(METHODS)}")
         if not self.prompts:
             raise InvalidSettingError("`prompts` is empty")
         if not self.seeds:
@@ -114,7 +115,8 @@ def read_prompts(value: str) -> tuple[str, ...]:
     except (OSError, ValueError):  # too long for a file name, a NUL byte, ...: a prompt
         return (value,)
     if is_dir:
-        raise InvalidSettingError(f"`prompts` {str(path)!r} is a folder; give a text file (one prompt a line) or a prompt")
+        raise InvalidSettingError(f"`prompts` {str(path)!r} is a folder; give a text file (one prompt a line) or a "
+                                  "prompt")
     if not is_file:
         return (value,)
     if path.stat().st_size > MAX_PROMPTS_FILE_BYTES:

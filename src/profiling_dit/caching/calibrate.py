@@ -11,6 +11,7 @@ full steps and a set of cached blocks, known before sampling.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from typing import Callable
 
@@ -27,6 +28,8 @@ from .planner import plan_for_budget, predicted_error
 from .sampling import generate_cached
 
 _PSNR_CAP = 99.0  # identical frames
+
+logger = logging.getLogger(__name__)
 
 
 def check_calibration(max_generations: int, budgets) -> list[float]:
@@ -81,7 +84,8 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
     run = profile.run
     n, steps = profile.model.num_blocks, run.steps
     gen = GenerationSettings(prompt=run.prompts[0], negative_prompt=run.negative_prompt, steps=steps,
-                             height=run.height, width=run.width, frames=run.frames, guidance=run.guidance, seed=run.seed)
+                             height=run.height, width=run.width, frames=run.frames, guidance=run.guidance,
+                             seed=run.seed)
     total = max_generations
     done = [0]
 
@@ -100,6 +104,8 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
             plan = Plan(num_blocks=n, steps=steps, cached_blocks=cached, full_steps=full)
             frames = generate_cached(model, gen, {"transformer": plan})[0].frames
             cache[key] = min(_PSNR_CAP, psnr(reference, frames))
+            logger.debug("calibration, %s: %d blocks cached, full steps %s: %.2f dB", what, len(cached), full,
+                         cache[key])
             tick(what)
         return cache[key]
 

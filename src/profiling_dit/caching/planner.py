@@ -23,6 +23,7 @@ t of the call reads the table at (s, t)·(S−1)/(N−1), interpolated, and the 
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from .._validate import check_int, check_number
@@ -200,7 +201,8 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
     if best is None:
         raise InvalidSettingError(
             f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps with deltas reused "
-            f"for at most {model.max_gap} profiled steps{' with ' + str(list(sizes)) + ' blocks cached' if sizes else ''}; "
+            f"for at most {model.max_gap} profiled steps"
+            f"{' with ' + str(list(sizes)) + ' blocks cached' if sizes else ''}; "
             "raise `budget`")
     return best
 

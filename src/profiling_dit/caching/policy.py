@@ -9,6 +9,7 @@ transformer of a pipeline (both experts of Wan2.2 A14B), each over the steps it 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import warnings
 
 from .._validate import check_int
@@ -21,6 +22,8 @@ from .schedules import paper_plan, rescale_paper_knobs
 PAPER_SCHEDULES = {"paper": "stepwise", "inverse": "inverse", "average": "average"}
 SCHEDULE_NAMES = tuple(PAPER_SCHEDULES)
 PAPER_KNOBS = ("warmup", "interval_max", "interval_min", "reuse")
+
+logger = logging.getLogger(__name__)
 V1_NOTE = ("this profile has no staleness table (made by profiling-dit 0.1, schema version 1): using the paper's "
            "schedule; profile the model again for planned plans")
 
@@ -86,7 +89,10 @@ def make_plan(profile, steps: int | None = None, component: str | None = None, *
             raise ProfileError("this profile has no staleness table (made by profiling-dit 0.1, schema version "
                                f"{profile.schema_version}), so it cannot plan to a `budget`; profile the model again, "
                                "or use `schedule`='paper'")
-        return _planned(profile, component, blocks, num_blocks, n, budget, speedup, split, final_full_steps)
+        plan = _planned(profile, component, blocks, num_blocks, n, budget, speedup, split, final_full_steps)
+        logger.debug("%s, %d steps: %s; cached %s, full steps %s", component, n, plan.origin, plan.cached_blocks,
+                     plan.full_steps)
+        return plan
     if budget is not None or speedup is not None:
         raise InvalidSettingError("`budget` and `speedup` choose a planned plan; leave `schedule` out with them")
     if schedule is None and not knobs and blocks.staleness is None:

@@ -6,6 +6,7 @@ the speedup that implies.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from ..errors import InvalidSettingError
@@ -17,6 +18,8 @@ from .hooks import applied_plan, apply_profiling_dit, cache_bytes, compile_block
 from .policy import make_plan, make_plans
 from .preview import plan_summary
 from .schedules import estimate_block_time_share
+
+logger = logging.getLogger(__name__)
 
 
 def apply(pipe, profile: Profile, *, steps: int | None = None, **options) -> dict[str, Plan]:
@@ -76,6 +79,8 @@ def install(model, plans: dict[str, Plan], *, compile: bool = False,
                 step_range=(lambda n, name=name: expert_step_ranges(pipe, n)[name]) if two else None,
                 replan=(replan or {}).get(name))
             done.append(transformer)
+            logger.info("ProfilingDiT on %s: %s, %d blocks cached, %.0f%% of block evaluations computed", name,
+                        plan.origin or "a plan by hand", len(plan.cached_blocks), 100 * plan.computed_share)
     except BaseException:
         for transformer in done:
             remove_profiling_dit(transformer)
@@ -148,7 +153,8 @@ def generate_cached(model, settings: GenerationSettings, plans: dict[str, Plan],
     summary = summaries["transformer"]
     mask = plan.mask()
     calls_per_step = max(1, result.timings.transformer_calls // settings.steps)
-    counts = [int(mask[min(i // calls_per_step, plan.steps - 1)].sum()) for i in range(result.timings.transformer_calls)]
+    counts = [int(mask[min(i // calls_per_step, plan.steps - 1)].sum())
+              for i in range(result.timings.transformer_calls)]
     share = estimate_block_time_share(result.timings.call_s, counts, plan.num_blocks)
     summary.update({
         "block_time_share_estimate": share,

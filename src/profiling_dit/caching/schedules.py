@@ -26,6 +26,7 @@ from .._validate import check_int
 from ..errors import InvalidSettingError
 from ..plan import SCHEDULES, Plan, full_compute_steps  # noqa: F401  (SCHEDULES re-exported)
 
+
 def estimate_block_time_share(call_seconds: list[float], computed_blocks: list[int], num_blocks: int,
                               skip_first: int = 2) -> float | None:
     """Share of a full transformer call's time spent in its blocks, from one cached run.

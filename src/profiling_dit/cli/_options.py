@@ -50,16 +50,19 @@ def _defaults(key: str) -> str:
 
     tiny = MODEL_ALIASES["tiny"].defaults[key]
     parts = [f"tiny {tiny:g}"] + [f"{f.architecture.name} {f.architecture.defaults[key]:g}" for f in FAMILIES]
-    return ("\\[default: the profile's, else the model's: " if key != "fps" else "\\[default: the model's: ") + ", ".join(parts) + "]"
+    lead = "\\[default: the profile's, else the model's: " if key != "fps" else "\\[default: the model's: "
+    return lead + ", ".join(parts) + "]"
 
 
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="`tiny` (embedded), an alias from `pdit models`, a Hub id, or a local folder.")
+    str, typer.Option(
+        "--model", "-m", help="`tiny` (embedded), an alias from `pdit models`, a Hub id, or a local folder.")
 ]
 OptionalModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", help="`tiny` (embedded), an alias from `pdit models`, a Hub id, or a local folder \\[default: the "
                           "profile's model, else tiny].")]
-ProfileOpt = Annotated[Optional[Path], typer.Option("--profile", help="Sample with ProfilingDiT caching using this profile.")]
+ProfileOpt = Annotated[Optional[Path], typer.Option(
+    "--profile", help="Sample with ProfilingDiT caching using this profile.")]
 PromptOpt = Annotated[str, typer.Option("--prompt", "-p", help="Text prompt.")]
 NegativePromptOpt = Annotated[str, typer.Option("--negative-prompt", help="Negative prompt for guidance.")]
 StepsOpt = Annotated[Optional[int], typer.Option("--steps", help=f"Denoising steps {_defaults('steps')}.")]
@@ -67,9 +70,11 @@ HeightOpt = Annotated[Optional[int], typer.Option("--height", help=f"Height in p
 WidthOpt = Annotated[Optional[int], typer.Option("--width", help=f"Width in pixels {_defaults('width')}.")]
 FramesOpt = Annotated[Optional[int], typer.Option("--frames", help=f"Number of frames (4k+1) {_defaults('frames')}.")]
 ImageOpt = Annotated[Optional[Path], typer.Option("--image", help="First frame (PNG/JPEG), for image-to-video models.")]
-GuidanceOpt = Annotated[Optional[float], typer.Option("--guidance", help=f"CFG scale; <= 1 turns guidance off {_defaults('guidance')}.")]
+GuidanceOpt = Annotated[Optional[float], typer.Option(
+    "--guidance", help=f"CFG scale; <= 1 turns guidance off {_defaults('guidance')}.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial noise.")]
-FpsOpt = Annotated[Optional[int], typer.Option("--fps", help=f"Frames per second of the video file {_defaults('fps')}.")]
+FpsOpt = Annotated[Optional[int], typer.Option(
+    "--fps", help=f"Frames per second of the video file {_defaults('fps')}.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="auto: bfloat16 on CUDA, float32 elsewhere.")]
 ForceOpt = Annotated[bool, typer.Option("--force", metavar="", help="Overwrite existing output files.")]
@@ -88,13 +93,20 @@ SpeedupOpt = Annotated[Optional[float], typer.Option(
 ScheduleOpt = Annotated[Optional[Schedule], typer.Option(
     "--schedule", help="Use the paper's schedule (stepwise gaps from the profile) or its ablations (paper Table 4) "
                        "instead of the planner.")]
-WarmupOpt = Annotated[Optional[int], typer.Option("--warmup", help="Paper's schedule: s0, steps 0..s0 compute fully \\[default: the profile's].")]
-IntervalMaxOpt = Annotated[Optional[int], typer.Option("--interval-max", help="Paper's schedule: T_max, first gap between full steps \\[default: the profile's].")]
-IntervalMinOpt = Annotated[Optional[int], typer.Option("--interval-min", help="Paper's schedule: T_min, last gap between full steps \\[default: the profile's].")]
+WarmupOpt = Annotated[Optional[int], typer.Option(
+    "--warmup", help="Paper's schedule: s0, steps 0..s0 compute fully \\[default: the profile's].")]
+IntervalMaxOpt = Annotated[Optional[int], typer.Option(
+    "--interval-max", help="Paper's schedule: T_max, first gap between full steps \\[default: the profile's].")]
+IntervalMinOpt = Annotated[Optional[int], typer.Option(
+    "--interval-min", help="Paper's schedule: T_min, last gap between full steps \\[default: the profile's].")]
 TauOpt = Annotated[Optional[float], typer.Option("--tau", help="Re-split the profile's blocks at this τ.")]
-BackgroundShareOpt = Annotated[Optional[float], typer.Option("--background-share", help="Re-split: this share of blocks is background (the planner: the size of its cached set).")]
-FinalFullStepsOpt = Annotated[Optional[int], typer.Option("--final-full-steps", help="Always compute the last N steps fully \\[default: 1].")]
-ReuseOpt = Annotated[Optional[Reuse], typer.Option("--reuse", help="Paper's schedule: which blocks reuse deltas (paper Table 3) \\[default: background].")]
+BackgroundShareOpt = Annotated[Optional[float], typer.Option(
+    "--background-share",
+    help="Re-split: this share of blocks is background (the planner: the size of its cached set).")]
+FinalFullStepsOpt = Annotated[Optional[int], typer.Option(
+    "--final-full-steps", help="Always compute the last N steps fully \\[default: 1].")]
+ReuseOpt = Annotated[Optional[Reuse], typer.Option(
+    "--reuse", help="Paper's schedule: which blocks reuse deltas (paper Table 3) \\[default: background].")]
 
 
 def _value(v: Any) -> Any:

@@ -25,7 +25,8 @@ app = typer.Typer(
 @app.callback()
 def _root(ctx: typer.Context,
           version: Annotated[bool, typer.Option("--version", metavar="", help="Show the version and exit.")] = False,
-          debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show the whole cause of any failure, and the library's log.")] = False,
+          debug: Annotated[bool, typer.Option(
+              "--debug", metavar="", help="Show the whole cause of any failure, and the library's log.")] = False,
           ) -> None:
     """ProfilingDiT: profile a video diffusion transformer once, then generate about twice as fast."""
     if debug:

@@ -14,15 +14,23 @@ from ._errors import friendly_errors
 @friendly_errors
 @o.size_options("size")
 def bench(
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder: results.json, results.md, pareto.png.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Output folder: results.json, results.md, pareto.png.")] = None,
     model: o.OptionalModelOpt = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile for the profiling-dit methods.")] = None,
-    prompts: Annotated[str, typer.Option("--prompts", help="A text file (one prompt a line) or a prompt.")] = "a red circle moving right over grass",
-    seeds: Annotated[Optional[list[str]], typer.Option("--seeds", help="Seeds: repeat the flag or separate by commas \\[default: 0].")] = None,
-    methods: Annotated[Optional[list[str]], typer.Option("--methods", help="Methods: repeat the flag or separate by commas \\[default: all; see `pdit bench --list`].")] = None,
-    sweep: Annotated[bool, typer.Option("--sweep", metavar="", help="Run each method at several settings (speed-quality curves).")] = False,
+    prompts: Annotated[str, typer.Option(
+        "--prompts", help="A text file (one prompt a line) or a prompt.")] = "a red circle moving right over grass",
+    seeds: Annotated[Optional[list[str]], typer.Option(
+        "--seeds", help="Seeds: repeat the flag or separate by commas \\[default: 0].")] = None,
+    methods: Annotated[Optional[list[str]], typer.Option(
+        "--methods",
+        help="Methods: repeat the flag or separate by commas \\[default: all; see `pdit bench --list`].")] = None,
+    sweep: Annotated[bool, typer.Option(
+        "--sweep", metavar="", help="Run each method at several settings (speed-quality curves).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed repeats per run (median).")] = 1,
-    lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="LPIPS weights (.safetensors of torchmetrics' AlexNet LPIPS) \\[default: $PDIT_LPIPS_WEIGHTS, else no LPIPS column].")] = None,
+    lpips_weights: Annotated[Optional[Path], typer.Option(
+        "--lpips-weights", help="LPIPS weights (.safetensors of torchmetrics' AlexNet LPIPS) \\[default: "
+                                "$PDIT_LPIPS_WEIGHTS, else no LPIPS column].")] = None,
     device: o.DeviceOpt = "auto",
     dtype: o.DTypeOpt = o.DType.auto,
     force: o.ForceOpt = False,
@@ -67,7 +75,8 @@ def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: s
 
     con, loaded, _ = start(source, [], {"device": device, "dtype": dtype}, notes)
     with progress(con, "Benchmarking", plan_runs(bs)) as bar:
-        results = run_bench(loaded, prof, bs, judge=judge_for(source), on_progress=lambda i, n, what: bar.update(i, what))
+        results = run_bench(loaded, prof, bs, judge=judge_for(source),
+                            on_progress=lambda i, n, what: bar.update(i, what))
     command = "pdit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     results.update({"command": command, "model": source.ref, "profile": str(profile_path) if profile_path else None,
                     "environment": {**device_info(loaded.device), "versions": library_versions()}})
@@ -83,7 +92,8 @@ def print_bench_table(results: dict) -> None:
 
     from ._common import wide_console
 
-    t = Table(title="pdit bench: against stock sampling", caption=" ".join(header_lines(results)), caption_justify="left")
+    t = Table(title="pdit bench: against stock sampling", caption=" ".join(header_lines(results)),
+              caption_justify="left")
     for col in HEADERS:
         t.add_column(col, no_wrap=col in ("method", "setting"), overflow="fold")
     for row in table(results):
@@ -96,7 +106,8 @@ def _list_methods() -> None:
 
     from profiling_dit.bench.methods import METHODS, label
 
-    rows = [(m.name, m.family, label(m.default), ", ".join(label(p) for p in m.sweep), m.note) for m in METHODS.values()]
+    rows = [(m.name, m.family, label(m.default), ", ".join(label(p) for p in m.sweep), m.note)
+            for m in METHODS.values()]
     headers = ("method", "family", "default setting", "--sweep settings", "note")
     if not sys.stdout.isatty():
         typer.echo("\t".join(headers))

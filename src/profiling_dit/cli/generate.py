@@ -24,8 +24,11 @@ def generate(
     negative_prompt: o.NegativePromptOpt = "",
     seed: o.SeedOpt = 0,
     fps: o.FpsOpt = None,
-    compile: Annotated[bool, typer.Option("--compile", metavar="", help="torch.compile each block (regional).")] = False,
-    compare_to: Annotated[Optional[o.CompareTo], typer.Option("--compare-to", help="Also generate stock sampling and write NAME.compare.EXT: stock | cached | difference x8, labelled.")] = None,
+    compile: Annotated[bool, typer.Option(
+        "--compile", metavar="", help="torch.compile each block (regional).")] = False,
+    compare_to: Annotated[Optional[o.CompareTo], typer.Option(
+        "--compare-to", help="Also generate stock sampling and write NAME.compare.EXT: stock | cached | difference x8, "
+                             "labelled.")] = None,
     report: o.ReportOpt = None,
     force: o.ForceOpt = False,
     size: dict = None, plan: dict = None, run: dict = None,
@@ -113,7 +116,8 @@ def _write(loaded, settings, result, extra: dict, out: Path, compare: Path | Non
                     fps=settings.fps)
         extra["compare"].update(output=str(compare), psnr_db=psnr(stock, result.frames))
         typer.echo(f"Wrote {compare}: stock | cached | difference x8; PSNR of cached against stock "
-                   f"{extra['compare']['psnr_db']:.2f} dB; measured transformer time {extra['compare']['stock_transformer_s']:.1f} s "
+                   f"{extra['compare']['psnr_db']:.2f} dB; measured transformer time "
+                    "{extra['compare']['stock_transformer_s']:.1f} s "
                    f"(stock) -> {t.transformer_s:.1f} s (cached) on this machine")
     if report is not None:
         atomic_write_text(report, json.dumps(run_report(loaded, settings, t, **extra), indent=2) + "\n")
@@ -125,4 +129,5 @@ def _write(loaded, settings, result, extra: dict, out: Path, compare: Path | Non
         if s["implied_speedup"] is not None:
             tail += f", implied transformer speedup {s['implied_speedup']:.2f}x (estimated from this run's call times)"
     typer.echo(f"Wrote {out} ({f} frame{'s' if f != 1 else ''}, {w}x{h}) in {t.total_s:.1f} s (transformer "
-               f"{t.transformer_s:.1f} s over {t.transformer_calls} calls{tail})" + (f"; report: {report}" if report else ""))
+               f"{t.transformer_s:.1f} s over {t.transformer_calls} calls{tail})"
+               + (f"; report: {report}" if report else ""))

@@ -18,11 +18,27 @@ measure_options = o.option_group(
     chunk_size=(Annotated[int, typer.Option("--chunk-size", help="Queries per chunk for attention scores.")], 1024),
     query_stride=(Annotated[int, typer.Option("--query-stride", help="Use every s-th query (long sequences).")], 1),
     attn_threshold=(Annotated[float, typer.Option("--attn-threshold", help="κ: high attention is ā > κ/N.")], 1.0),
-    mask_step=(Annotated[Optional[int], typer.Option("--mask-step", help="Step whose prediction is segmented \\[default: last].")], None),
+    mask_step=(Annotated[Optional[int], typer.Option(
+        "--mask-step", help="Step whose prediction is segmented \\[default: last].")], None),
     tau=(Annotated[Optional[float], typer.Option("--tau", help="Split threshold τ on block R_attn (Eq. 7).")], None),
-    background_share=(Annotated[Optional[float], typer.Option("--background-share", help="Target share of background blocks \\[default: 0.75 when no --tau].")], None),
-    staleness_tokens=(Annotated[int, typer.Option("--staleness-tokens", help="Video tokens the staleness table is measured on.")], 1024),
-    set_ranking=(Annotated[o.SetRanking, typer.Option("--set-ranking", help="How the planner's cached sets grow: r_attn (lowest R_attn first, the paper's) or staleness (the block adding the least measured reuse error first).")], o.SetRanking.r_attn),
+    background_share=(Annotated[Optional[float], typer.Option(
+        "--background-share", help="Target share of background blocks \\[default: 0.75 when no --tau].")], None),
+    staleness_tokens=(Annotated[int, typer.Option(
+        "--staleness-tokens", help="Video tokens the staleness table is measured on.")], 1024),
+    set_ranking=(Annotated[o.SetRanking, typer.Option(
+        "--set-ranking", help="How the planner's cached sets grow: r_attn (lowest R_attn first, the paper's) or "
+                              "staleness (the block adding the least measured reuse error first).")],
+                 o.SetRanking.r_attn),
+)
+
+# Where the foreground comes from: a SAM2 checkpoint (and config), your masks, or the documented fallback.
+foreground_options = o.option_group(
+    "foreground",
+    sam2=(Annotated[Optional[str], typer.Option("--sam2", help="SAM2 checkpoint: .safetensors path or Hub id.")], None),
+    sam2_config=(Annotated[Optional[str], typer.Option(
+        "--sam2-config", help="SAM2 config: tiny, small, base_plus, large, or a config path.")], None),
+    masks=(Annotated[Optional[Path], typer.Option(
+        "--masks", help="Your own foreground masks (.npy, frames x H x W).")], None),
 )
 
 
@@ -30,19 +46,21 @@ measure_options = o.option_group(
 @o.size_options("size")
 @o.run_options("run")
 @measure_options
+@foreground_options
 def profile(
     prompt: Annotated[list[str], typer.Option("--prompt", "-p", help="Prompt; repeat for several (one profile).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Profile JSON; pictures go beside it.")],
     model: o.ModelOpt = "tiny",
     negative_prompt: o.NegativePromptOpt = "",
     seed: o.SeedOpt = 0,
-    sam2: Annotated[Optional[str], typer.Option("--sam2", help="SAM2 checkpoint: .safetensors path or Hub id.")] = None,
-    sam2_config: Annotated[Optional[str], typer.Option("--sam2-config", help="SAM2 config: tiny, small, base_plus, large, or a config path.")] = None,
-    masks: Annotated[Optional[Path], typer.Option("--masks", help="Your own foreground masks (.npy, frames x H x W).")] = None,
-    calibrate: Annotated[int, typer.Option("--calibrate", help="Refine the plans of --budgets with at most N generations on the first prompt (0: no calibration; at least 1 + 2 per budget).")] = 0,
-    budgets: Annotated[Optional[list[str]], typer.Option("--budgets", help="Budgets (computed shares) to calibrate: repeat the flag or separate by commas \\[default: 0.3, 0.35, ... 0.75].")] = None,
+    calibrate: Annotated[int, typer.Option(
+        "--calibrate", help="Refine the plans of --budgets with at most N generations on the first prompt (0: no "
+                            "calibration; at least 1 + 2 per budget).")] = 0,
+    budgets: Annotated[Optional[list[str]], typer.Option(
+        "--budgets", help="Budgets (computed shares) to calibrate: repeat the flag or separate by commas \\[default: "
+                          "0.3, 0.35, ... 0.75].")] = None,
     force: o.ForceOpt = False,
-    size: dict = None, run: dict = None, measure: dict = None,
+    size: dict = None, run: dict = None, measure: dict = None, foreground: dict = None,
 ) -> None:
     """Profile which blocks attend to the foreground; write the profile JSON and its pictures."""
     from profiling_dit import preflight
@@ -60,7 +78,8 @@ def profile(
     for suffix in PICTURE_SUFFIXES:  # pictures without their profile (an interrupted run's) are overwritten
         check_output_path(Path(f"{out.with_suffix('')}{suffix}"), True, extensions=(".png",))
     source = resolve_model(model)
-    gens = [preflight.settings_for(source, prompt=p, negative_prompt=negative_prompt, seed=seed, **size) for p in prompt]
+    gens = [preflight.settings_for(source, prompt=p, negative_prompt=negative_prompt, seed=seed, **size)
+            for p in prompt]
     settings = ProfileSettings(**measure)
     settings.check_for(gens[0])
     budget_list = (check_calibration(calibrate, o.parse_list("budgets", budgets, float) or STANDARD_BUDGETS)
@@ -68,15 +87,16 @@ def profile(
     if calibrate and run.get("context_parallel") is not None:
         raise InvalidSettingError("`calibrate` runs in one process; profile with `context_parallel`, then calibrate "
                                   "without it (or on one GPU)")
-    preflight.check_segmentation(sam2, sam2_config, masks)
-    notes = preflight.prompt_notes(source, prompt) + preflight.check_resources(source, gens, run["device"], run["dtype"])
+    preflight.check_segmentation(**foreground)
+    notes = preflight.prompt_notes(source, prompt)
+    notes += preflight.check_resources(source, gens, run["device"], run["dtype"])
     con, loaded, parallel = start(source, gens, run, notes)
     if parallel is not None:
         parallel.enable(loaded)
     if calibrate and len(loaded.experts) > 1:
         raise InvalidSettingError("`calibrate` runs on one transformer; this pipeline has two experts (they get the "
                                   "planner's plans): leave it out")
-    prof = _measure(con, loaded, prompt, settings, gens[0], sam2, sam2_config, masks)
+    prof = _measure(con, loaded, prompt, settings, gens[0], **foreground)
     if calibrate:
         prof = _calibrate(con, loaded, prof, out, budget_list, calibrate)
     if parallel is not None:
@@ -87,7 +107,7 @@ def profile(
     _summary(con, out, prof)
 
 
-def _measure(con, loaded, prompts, settings, g, sam2, sam2_config, masks):
+def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, masks=None):
     from profiling_dit.profile.measure import profile_model
 
     from ._common import note, progress
@@ -125,7 +145,7 @@ def _summary(con, out: Path, prof) -> None:
 
     from ._common import note
 
-    pics = [Path(f"{out.with_suffix('')}{s}").name for s in PICTURE_SUFFIXES if Path(f"{out.with_suffix('')}{s}").exists()]
+    pics = [p.name for p in (Path(f"{out.with_suffix('')}{s}") for s in PICTURE_SUFFIXES) if p.exists()]
     sp = prof.split
     typer.echo(f"Wrote {out} and its pictures ({', '.join(pics)}).")
     typer.echo(f"Found: foreground blocks {list(sp.foreground_blocks)} (R_attn >= tau {sp.tau:.3f}), background "

@@ -115,7 +115,8 @@ def _build_encoder(vae) -> None:
         if level == 0:  # frames (a, b) of each pair of frames -> slots 6-8 and 9-11
             routes = [(1, _slot(3), _slot(2)), (2, _slot(3), _slot(3))]
         else:  # (a1, b1) and (a2, b2) -> slots 0-2, 3-5, 6-8, 9-11
-            routes = [(1, _slot(2), _slot(0)), (1, _slot(3), _slot(1)), (2, _slot(2), _slot(2)), (2, _slot(3), _slot(3))]
+            routes = [(1, _slot(2), _slot(0)), (1, _slot(3), _slot(1)),
+                      (2, _slot(2), _slot(2)), (2, _slot(3), _slot(3))]
         for tap, src, dst in routes:
             for s, d in zip(src, dst):
                 tc.bias[plus(d)] = tc.bias[minus(d)] = 0.0

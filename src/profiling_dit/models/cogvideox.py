@@ -46,7 +46,9 @@ FAMILY = Family(
         self_attention_qk=cogvideox_self_attention_qk,
         block_streams=("hidden_states", "encoder_hidden_states"),
         num_blocks_from_config=lambda cfg: int(cfg["num_layers"]),
-        context_parallel_note=("video and text tokens attend together in one attention call, so a context-parallel plan must split the text stream and its padding mask with the video stream; diffusers 0.42 has none for this model and pdit does not write one"),
+        context_parallel_note=("video and text tokens attend together in one attention call, so a context-parallel "
+                               "plan must split the text stream and its padding mask with the video stream; diffusers "
+                               "0.42 has none for this model and pdit does not write one"),
         patch_from_config=lambda cfg: (cfg.get("patch_size_t") or 1, cfg["patch_size"], cfg["patch_size"]),
         prediction_frames_first=True,
         peer_module_patterns=(r"transformer_blocks\.\d+\.attn1", r"transformer_blocks\.\d+\.ff"),

@@ -62,7 +62,9 @@ FAMILY = Family(
         self_attention_qk=hunyuan_self_attention_qk,
         block_streams=("hidden_states", "encoder_hidden_states"),
         num_blocks_from_config=lambda cfg: int(cfg["num_layers"]) + int(cfg["num_single_layers"]),
-        context_parallel_note=("video and text tokens attend together in one attention call, so a context-parallel plan must split the text stream and its padding mask with the video stream; diffusers 0.42 has none for this model and pdit does not write one"),
+        context_parallel_note=("video and text tokens attend together in one attention call, so a context-parallel "
+                               "plan must split the text stream and its padding mask with the video stream; diffusers "
+                               "0.42 has none for this model and pdit does not write one"),
         patch_from_config=lambda cfg: (cfg["patch_size_t"], cfg["patch_size"], cfg["patch_size"]),
         peer_module_patterns=(r"transformer_blocks\.\d+\.attn", r"transformer_blocks\.\d+\.ff",
                               r"single_transformer_blocks\.\d+\.attn"),
@@ -70,5 +72,6 @@ FAMILY = Family(
     pipelines={
         "HunyuanVideoPipeline": PipelineSpec(guidance="embedded", pass_negative_prompt=False, max_sequence_length=256),
     },
-    aliases=(ModelAlias("hunyuanvideo", "hunyuanvideo-community/HunyuanVideo", _T, "HunyuanVideo 13B (embedded guidance)"),),
+    aliases=(ModelAlias("hunyuanvideo", "hunyuanvideo-community/HunyuanVideo", _T,
+                        "HunyuanVideo 13B (embedded guidance)"),),
 )

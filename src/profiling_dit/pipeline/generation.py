@@ -19,6 +19,7 @@ from .loading import LoadedModel, as_model
 from .settings import MAX_FRAMES, MAX_SIDE, MAX_STEPS, GenerationSettings  # noqa: F401  (re-exported)
 from .timing import attach_block_timers, attach_timer, detach_block_timers, detach_timer, sync
 
+
 @dataclass
 class Timings:
     total_s: float = 0.0

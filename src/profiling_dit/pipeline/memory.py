@@ -62,6 +62,7 @@ def check_memory(source, settings, device, dtype: str = "float32") -> dict[str, 
         raise InvalidSettingError(
             f"{settings.frames} frames at {settings.width}x{settings.height} need about {need['total'] / gib:,.1f} GiB "
             f"of memory beyond the weights (decoded frames {need['video'] / gib:,.1f} GiB, latents "
-            f"{need['latents'] / gib:,.1f} GiB, activations of {need['tokens']:,} tokens {need['activations'] / gib:,.1f} "
+            f"{need['latents'] / gib:,.1f} GiB, activations of {need['tokens']:,} tokens "
+            f"{need['activations'] / gib:,.1f} "
             f"GiB) and {device} has {have / gib:,.1f} GiB free; lower `frames`, `height` or `width`")
     return need

@@ -122,7 +122,8 @@ def enable_context_parallel(model, mode: str) -> None:
         raise InvalidSettingError(f"{type(model.pipe.transformer).__name__} does not support context parallelism "
                                   f"here: {model.arch.context_parallel_note}")
     world = dist.get_world_size()
-    config = ContextParallelConfig(ulysses_degree=world) if mode == "ulysses" else ContextParallelConfig(ring_degree=world)
+    config = (ContextParallelConfig(ulysses_degree=world) if mode == "ulysses"
+              else ContextParallelConfig(ring_degree=world))
     with accelerator_count_at_least_one():
         for name in model.experts:
             getattr(model.pipe, name).enable_parallelism(config=config)

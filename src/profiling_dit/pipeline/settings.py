@@ -68,7 +68,8 @@ class GenerationSettings:
             except OSError:
                 exists = False
             if not exists:
-                raise InvalidSettingError(f"`image` {str(self.image)[:120]!r}: no such file; give a PNG or JPEG of the first frame")
+                raise InvalidSettingError(f"`image` {str(self.image)[:120]!r}: no such file; give a PNG or JPEG of the "
+                                          "first frame")
 
     @property
     def prompts(self) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""cache-dit's DBCache at its defaults, when the optional extra is installed (``pip install 'profiling-dit[cache-dit]'``)."""
+"""cache-dit's DBCache at its defaults, when the optional extra is installed
+(``pip install 'profiling-dit[cache-dit]'``)."""
 
 from __future__ import annotations
 

@@ -68,7 +68,8 @@ def _taylorseer(ctx, p):
     if not patterns:
         raise NotApplicable("no module patterns for TaylorSeer in this model's registry entry")
     return TaylorSeerCacheConfig(cache_identifiers=list(patterns), taylor_factors_dtype=torch.float32,
-                                 disable_cache_before_step=p.get("disable_before", 3), cache_interval=p["cache_interval"],
+                                 disable_cache_before_step=p.get("disable_before", 3),
+                                 cache_interval=p["cache_interval"],
                                  max_order=p.get("max_order", 1))
 
 

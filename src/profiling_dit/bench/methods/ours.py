@@ -9,9 +9,8 @@
 
 from __future__ import annotations
 
-from .base import Method, NotApplicable
-
 from ...caching.planner import STANDARD_BUDGETS as BUDGETS
+from .base import Method, NotApplicable
 
 
 def _check(ctx):
