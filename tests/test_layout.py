@@ -169,6 +169,7 @@ def _import_graph() -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     anchor = package.split(".")
+                    assert node.level <= len(anchor), f"{name}:{node.lineno}: relative import beyond the package"
                     anchor = anchor[:len(anchor) - node.level + 1]
                     base = ".".join(anchor + ([base] if base else []))
                 targets = [f"{base}.{a.name}" for a in node.names] + [base]

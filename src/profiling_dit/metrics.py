@@ -74,8 +74,8 @@ class Lpips:
         import torch
         from safetensors.torch import load_model
 
-        from .._compat import lpips_network
-        from ..errors import InvalidSettingError
+        from ._compat import lpips_network
+        from .errors import InvalidSettingError
 
         path = Path(weights).expanduser()
         if not path.is_file() or path.suffix != ".safetensors":
