@@ -46,3 +46,16 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
+
+
+# --- tiers: `make test-fast` runs the tests not marked slow ----------------------------------------------------
+# A test is slow when it loads or runs a pipeline, trains, or starts processes: it uses one of these fixtures, sits in
+# one of these modules, or says so itself (@pytest.mark.slow). Everything else is a unit test of the library's logic.
+SLOW_FIXTURES = {"tiny_model", "saved_tiny_dir", "small_profile", "family", "stock", "baseline_count", "verdicts"}
+SLOW_MODULES = {"test_training", "test_tiny_model", "test_parallel", "test_models"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -113,6 +113,7 @@ def test_unknown_method_is_rejected():
 
 
 # --- the CLI writes its four outputs --------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_bench_writes_outputs_and_reports_every_method(cli, tmp_path):
     out = tmp_path / "bench"
     res = cli("bench", "--profile", shipped_profile("tiny"), "--height", 32, "--width", 32, "--frames", 5,

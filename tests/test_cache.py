@@ -194,6 +194,7 @@ def test_batched_prompts(tiny_model):
     assert not np.array_equal(frames[0], frames[1])
 
 
+@pytest.mark.slow
 def test_cli_generate_with_profile_matches_second_process_and_reports(cli, tmp_path):
     from profiling_dit.models import TINY_MODEL_DIR  # noqa: F401  (the shipped profile is for it)
 

@@ -16,6 +16,7 @@ def _small_args(**overrides):
     return ["--height", d["height"], "--width", d["width"], "--frames", d["frames"], "--steps", d["steps"]]
 
 
+@pytest.mark.slow
 def test_generate_npy_and_report(cli, tmp_path):
     """Done-when 2 of issue 2, at the issue's exact settings."""
     out, rep = tmp_path / "v.npy", tmp_path / "r.json"
@@ -32,6 +33,7 @@ def test_generate_npy_and_report(cli, tmp_path):
     assert report["settings"]["frames"] == 17 and report["environment"]["versions"]["torch"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", [".mp4", ".gif"])
 def test_video_formats_playable(cli, tmp_path, ext):
     out = tmp_path / f"v{ext}"
@@ -43,6 +45,7 @@ def test_video_formats_playable(cli, tmp_path, ext):
     assert frames[0].shape[:2] == (SMALL["height"], SMALL["width"])
 
 
+@pytest.mark.slow
 def test_same_seed_same_frames_different_seed_different(cli, tmp_path):
     paths = []
     for i, seed in enumerate((7, 7, 8)):
@@ -139,6 +142,7 @@ def _run_pdit(args, env_extra):
     ],
     ids=["offline-flag", "unreachable-hub"],
 )
+@pytest.mark.slow
 def test_hub_model_unavailable_fails_fast(tmp_path, env):
     """Done-when 4: `--model wan2.1` offline exits 2 within 15 s with one line naming the model and the fix."""
     env = {**env, "HF_HOME": str(tmp_path / "hf")}
@@ -164,6 +168,7 @@ def test_help_does_not_import_torch():
     assert out.split() == ["False", "False"]
 
 
+@pytest.mark.slow
 def test_library_does_not_import_cli_libraries():
     code = (
         "import sys, profiling_dit, profiling_dit.pipeline.generation, profiling_dit.pipeline.loading, profiling_dit.pipeline.video_io;"
@@ -173,6 +178,7 @@ def test_library_does_not_import_cli_libraries():
     assert out.split() == ["False", "False"]
 
 
+@pytest.mark.slow
 def test_public_api_is_lazy_and_complete():
     code = (
         "import sys, profiling_dit as p; assert 'diffusers' not in sys.modules;"

@@ -8,6 +8,7 @@ import copy
 import json
 import math
 import random
+import re
 import sys
 
 import numpy as np
@@ -18,8 +19,16 @@ from profiling_dit.errors import PditError, ProfileError
 from profiling_dit.profile.file import Profile, shipped_profile
 
 SHIPPED = json.loads(shipped_profile("tiny").read_text())
-HOSTILE_VALUES = [None, float("nan"), float("inf"), -1, 0, 1e30, 2.5, True, "x" * 300, [], {}, [[[]]], -(10 ** 40),
-                  {"kind": "profiling-dit-profile"}, "../../etc/passwd"]
+HOSTILE_VALUES = [None, float("nan"), float("inf"), -1, 0, 1e30, 1.5e308, 2**63, 2.5, True, "x" * 300, [], {}, [[[]]],
+                  -(10 ** 40), {"kind": "profiling-dit-profile"}, "../../etc/passwd"]
+# lists whose length pairs with another's (the prompts, the blocks, the steps, l1.steps, r_attn.steps)
+PAIRED = [("foreground_share",), ("masks",), ("masks", 0), ("masks", 1, 2), ("l1", "mean"), ("l1", "relative_mean"),
+          ("l1", "per_prompt"), ("l1", "per_prompt", 1), ("r_attn", "mean"), ("r_attn", "mean", 3),
+          ("r_attn", "per_prompt"), ("r_attn", "per_prompt", 0, 5), ("block_scores",), ("model", "block_names"),
+          ("run", "wall_s"), ("run", "transformer_s"), ("staleness", "order"), ("staleness", "sets"),
+          ("staleness", "sets", 2, "error"), ("staleness", "sets", 4, "error", 7), ("staleness", "sets", 6, "scale"),
+          ("staleness", "sigmas")]
+FREE_FORM = (("run", "scheduler", "config"), ("run", "device"))  # free-form dicts of the run, not profile fields
 
 
 def _paths(node, prefix=()):
@@ -71,6 +80,69 @@ def test_profile_fuzzer_finds_no_crash():
     tally = fuzz_profiles(250, seed=1)
     print(f"profile fuzzer: {tally}")
     assert tally["unexpected"] == 0 and tally["refused"] > tally["accepted"]
+
+
+def _int_leaves(node, prefix=()):
+    if isinstance(node, int) and not isinstance(node, bool):
+        yield prefix
+    elif isinstance(node, dict) and prefix not in FREE_FORM:
+        for k, v in node.items():
+            yield from _int_leaves(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _int_leaves(v, (*prefix, i))
+
+
+def _describing_nothing(rng: random.Random) -> tuple[dict, tuple]:
+    """The shipped profile with one seeded change that leaves it describing nothing, or something that does not
+    exist, and the path of the field the refusal must name (or of one that holds it)."""
+    data = copy.deepcopy(SHIPPED)
+    kind = rng.randrange(5)
+    if kind == 0:  # an empty list where one thing at least must be
+        path = rng.choice([("plans", rng.randrange(len(data["plans"])), "cached_blocks"), ("r_attn", "per_prompt"),
+                           ("l1", "per_prompt", rng.randrange(2)), ("masks", rng.randrange(2)),
+                           ("masks", 0, rng.randrange(5)), ("r_attn", "mean", rng.randrange(8)), ("r_attn", "steps")])
+        value = []
+    elif kind == 1:  # r_attn.steps naming a step the run does not have, or not increasing
+        steps = list(data["r_attn"]["steps"])
+        i = rng.randrange(len(steps))
+        if rng.random() < 0.5:
+            steps[i] = rng.choice([data["run"]["steps"], data["run"]["steps"] + rng.randrange(1, 10**5)])
+        else:
+            j = (i + rng.randrange(1, len(steps))) % len(steps)
+            steps[i], steps[j] = steps[j], steps[i]
+        path, value = ("r_attn", "steps"), steps
+    elif kind == 2:  # an integer past any sane bound
+        path = rng.choice(list(_int_leaves(data)))
+        value = rng.choice([1.5e308, 2**63, 2**63 + rng.randrange(1, 10**6), 10**30])
+    else:  # a list one longer or shorter than the one it pairs with
+        path = rng.choice(PAIRED)
+        node = data
+        for key in path:
+            node = node[key]
+        value = node[:-1] if rng.random() < 0.5 else node + node[-1:]
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return data, path
+
+
+def test_profiles_that_describe_nothing_are_refused_naming_the_field():
+    """Seeded: empty lists, steps that do not exist, integers past their bound and lists of the wrong length are
+    refused, through a dict and through a file's text alike, in one line naming the field (or the one holding it)."""
+    rng = random.Random(4)
+    for case in range(160):
+        data, path = _describing_nothing(rng)
+        for read in (Profile.from_dict, lambda d: Profile.from_json(json.dumps(d))):
+            with pytest.raises(ProfileError) as e:
+                read(data)
+            message = str(e.value)
+            named = re.search(r"field `([^`]+)`", message)
+            assert "\n" not in message and named, (case, path, message)
+            field = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
+            # the field itself, one that holds it, or (for a list that pairs) the one it pairs with
+            assert field.startswith(named[1]) or path in PAIRED or path[:-1] in PAIRED, (case, field, message)
 
 
 def test_profile_bytes_fuzzer(tmp_path):
@@ -255,6 +327,7 @@ def test_a_set_is_written_whole_or_not_at_all(tmp_path):
     assert (tmp_path / "a.txt").read_text() == "new" and (tmp_path / "b.txt").read_text() == "new"
 
 
+@pytest.mark.slow
 def test_pictures_without_their_profile_do_not_block_a_rerun(cli, tmp_path):
     out = tmp_path / "p.json"
     (tmp_path / "p.heatmap.png").write_bytes(b"left by a killed run")
@@ -267,6 +340,7 @@ def test_pictures_without_their_profile_do_not_block_a_rerun(cli, tmp_path):
 
 
 # --- metrics -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_lpips_with_a_random_backbone_saved_as_safetensors(tmp_path):
     pytest.importorskip("torchmetrics")
     pytest.importorskip("torchvision")

@@ -129,6 +129,7 @@ def _run(code: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_running_the_embedded_model_needs_none_of_its_tooling():
     out = _run(
         "import sys, profiling_dit as pdit\n"
@@ -142,6 +143,7 @@ def test_running_the_embedded_model_needs_none_of_its_tooling():
     assert out.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_reading_a_profile_does_not_import_diffusers():
     out = _run("import sys, profiling_dit as pdit\n"
                "p = pdit.Profile.load(pdit.shipped_profile('tiny')); c = pdit.make_plan(p, steps=30)\n"

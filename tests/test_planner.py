@@ -179,6 +179,7 @@ def test_cli_plan_is_a_dry_run(cli):
     assert res.exit_code == 2 and "--budget" in res.output
 
 
+@pytest.mark.slow
 def test_cli_generate_with_budget_reports_the_plan(cli, tmp_path):
     report = tmp_path / "r.json"
     res = cli("generate", "--profile", shipped_profile("tiny"), "--prompt", "a red ball", "--budget", "0.4",
@@ -238,6 +239,7 @@ def test_greedy_order_adds_the_block_that_adds_the_least_error():
         greedy_order([{}], range(6), 2)
 
 
+@pytest.mark.slow
 def test_a_profile_can_rank_the_planners_sets_by_staleness(tmp_path, saved_tiny_dir, cli):
     import profiling_dit as pdit
 

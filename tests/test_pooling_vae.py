@@ -46,6 +46,7 @@ def test_decoder_upsamples_any_latent_exactly(vae):
     assert torch.allclose(out, _expected_frames(z).clamp(-1, 1), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_round_trip_keeps_what_the_judge_looks_at(vae):
     scene = Scene("purple", "triangle", "up", "floor")
     video, masks = render(scene, seed=5)

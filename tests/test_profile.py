@@ -1,12 +1,19 @@
+import dataclasses
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pytest
 
 from conftest import SMALL
-from profiling_dit.errors import ProfileError
-from profiling_dit.profile.file import SCHEMA_PATH, load_profile
+from profiling_dit.errors import InvalidSettingError, ProfileError
+from profiling_dit.profile.file import SCHEMA_PATH, Profile, load_profile, shipped_profile
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
@@ -57,6 +64,103 @@ def test_profile_round_trip(small_profile, tmp_path):
     again = tmp_path / "again.json"
     prof.save(again, pictures=False)
     assert load_profile(again) == prof
+    assert Profile.from_dict(prof.to_dict()) == prof == Profile.from_json(small_profile.read_bytes())
+
+
+def test_the_schema_file_is_generated_from_the_profile_classes():
+    from profiling_dit.profile.schema import COMMAND, main, schema_text
+
+    assert SCHEMA_PATH.read_text() == schema_text(), f"profile.schema.json is stale; regenerate it: {COMMAND}"
+    assert main(["--check"]) == 0
+
+
+def test_every_shipped_and_recorded_profile_loads_and_round_trips(tmp_path):
+    """The shipped profiles, the version-1 file and the profiles benchmarks recorded, unchanged."""
+    candidates = [*ROOT.glob("src/profiling_dit/assets/profiles/*.json"), ROOT / "tests/data/profile-v1.json",
+                  *ROOT.glob("benchmarks/results/**/*.json")]
+    files = sorted(p for p in candidates if b'"profiling-dit-profile"' in p.read_bytes())
+    assert len(files) >= 4
+    for path in files:
+        prof = Profile.load(path)
+        jsonschema.validate(json.loads(path.read_text()), SCHEMA)
+        prof.save(tmp_path / "again.json", pictures=False)
+        assert Profile.load(tmp_path / "again.json") == prof, path
+    assert Profile.load(ROOT / "tests/data/profile-v1.json").schema_version == 1
+
+
+def test_the_run_settings_of_a_profile_are_the_profile_settings():
+    from profiling_dit.profile.file import RunSettings
+    from profiling_dit.profile.settings import ProfileSettings
+
+    assert set(RunSettings.__annotations__) | set(RunSettings.__required_keys__) == \
+        {f.name for f in dataclasses.fields(ProfileSettings)}
+
+
+def test_a_bad_field_is_one_line_saying_what_it_must_be():
+    data = json.loads(shipped_profile("tiny").read_text())
+    data["run"]["steps"] = "a"
+    with pytest.raises(ProfileError) as e:
+        Profile.from_json(json.dumps(data), "profile 'x.json'")
+    assert str(e.value) == "profile 'x.json': field `run.steps` must be an integer in [1, 100000], got 'a'"
+    data["run"]["steps"], data["pictures"]["heatmap"] = 20, "../x.png"  # a dict's entry is named by its key
+    with pytest.raises(ProfileError, match=r"field `pictures.heatmap` must be a string \(a file name beside"):
+        Profile.from_dict(data)
+
+
+def test_reading_a_profile_imports_no_torch(tmp_path):
+    code = ("import sys; from profiling_dit.profile.file import Profile, shipped_profile; "
+            "Profile.load(shipped_profile('tiny-deep')); "
+            "print(sorted({'torch', 'diffusers', 'jsonschema'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_two_expert_profile_is_checked_expert_by_expert(tmp_path):
+    """Each expert's block profile over its own steps; the top level is the first expert's."""
+    import copy
+
+    import profiling_dit as pdit
+    import tiny_models as tm
+    from profiling_dit.pipeline.settings import GenerationSettings
+    from profiling_dit.profile.settings import ProfileSettings
+
+    model = pdit.load_pipeline(str(tm.save(tm.wan22_pipeline(), tmp_path / "wan22", steps=8)), device="cpu")
+    profile = pdit.profile_model(model.pipe, ["a red ball", "a blue cube"], steps=8, height=32, width=32, frames=5,
+                                 progress=False)
+    profile.save(tmp_path / "p.json", pictures=False)
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert [e["step_range"] for e in data["experts"]] == [[0, 4], [4, 8]]
+    assert Profile.load(tmp_path / "p.json") == profile
+    for path, value, field in [
+        (("experts", 1, "r_attn", "steps"), [0, 1, 2, 3], "experts[1].r_attn.steps"),  # the other expert's steps
+        (("experts", 1, "block_scores"), [0.5] * 3, "experts[1].block_scores"),  # the other expert's block count
+        (("experts", 1, "staleness", "sets", 0, "error"), [[None]] * 8, "experts[1].staleness.sets[0]"),
+        (("split",), data["experts"][1]["split"], "split"),  # the top level is the first expert's
+        (("experts", 0, "step_range"), [0, 5], "experts"),
+    ]:
+        bad = copy.deepcopy(data)
+        node = bad
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        with pytest.raises(ProfileError, match=re.escape(f"field `{field}`")):
+            Profile.from_dict(bad)
+    with pytest.raises(InvalidSettingError, match="`every` 8 measures no step of transformer_2"):
+        ProfileSettings(every=8).check_for_model(model, GenerationSettings(prompt="x", steps=8, height=32, width=32,
+                                                                           frames=5))
+
+
+def test_profiling_needs_two_steps_and_a_profiled_step_per_expert():
+    from profiling_dit.pipeline.settings import GenerationSettings
+    from profiling_dit.profile.settings import ProfileSettings
+
+    with pytest.raises(InvalidSettingError, match="`steps` must be at least 2"):
+        ProfileSettings().check_for(GenerationSettings(prompt="x", steps=1))
+    for bad in ({"every": 0}, {"chunk_size": 2.5}, {"attn_threshold": float("nan")}, {"tau": 1.5},
+                {"staleness_tokens": 2**63}, {"time_blocks": "yes"}, {"branch": "both"}):
+        with pytest.raises(InvalidSettingError, match=f"`{next(iter(bad))}`"):
+            ProfileSettings(**bad)
 
 
 def test_profiled_frames_equal_plain_frames(tiny_model):
@@ -99,7 +203,7 @@ def test_profile_refuses_other_model(small_profile, saved_tiny_dir):
         ("{not json", "not valid JSON"),
         ('{"kind": "something-else"}', "not a ProfilingDiT profile"),
         ('{"kind": "profiling-dit-profile", "schema_version": 99}', "schema version 99"),
-        ('{"kind": "profiling-dit-profile", "schema_version": 1}', "required property"),
+        ('{"kind": "profiling-dit-profile", "schema_version": 1}', "field `r_attn` is missing"),
     ],
 )
 def test_bad_profile_files(tmp_path, content, needle):
@@ -109,6 +213,7 @@ def test_bad_profile_files(tmp_path, content, needle):
         load_profile(p)
 
 
+@pytest.mark.slow
 def test_profile_user_masks(cli, tmp_path):
     masks = np.zeros((SMALL["frames"], 64, 64), np.uint8)
     masks[:, 16:48, 16:48] = 1
@@ -145,7 +250,7 @@ def test_profile_bad_masks_shape_writes_nothing(cli, tmp_path):
     mpath = tmp_path / "m.npy"
     np.save(mpath, np.zeros((4, 64, 64), np.uint8))
     out = tmp_path / "p.json"
-    res = cli("profile", "--prompt", "x", *_small(steps=1), "--masks", mpath, "--out", out)
+    res = cli("profile", "--prompt", "x", *_small(steps=2), "--masks", mpath, "--out", out)
     assert res.exit_code == 2 and "frames" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npy"]
 
@@ -164,6 +269,7 @@ def test_profile_unwritable_output(cli, tmp_path):
     assert res.exit_code == 2 and "cannot write" in res.output
 
 
+@pytest.mark.slow
 def test_sam2_path_with_random_weights(cli, tmp_path):
     """SAM2 built from the sam2 package's config, random weights saved as safetensors, through the CLI."""
     import torch

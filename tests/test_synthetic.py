@@ -40,6 +40,7 @@ def test_held_out_split_is_deterministic_and_covers_every_value():
     assert split_scenes() == (train, test)
 
 
+@pytest.mark.slow
 def test_judge_passes_ground_truth_for_every_scene():
     failures = [s.prompt for s in all_scenes() if not judge(render(s, frames=9, height=64, width=64)[0], s).passed]
     assert not failures, failures[:5]
