@@ -10,6 +10,7 @@ printed before anything heavy loads.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -95,11 +96,17 @@ class Plan:
         return [s in full for s in range(self.steps)]
 
     def mask(self) -> np.ndarray:
-        """(steps, blocks) bool array: True where the block computes at that step."""
+        """(steps, blocks) bool array, read-only: True where the block computes at that step. Made once a plan."""
+        return self._mask
+
+    @functools.cached_property
+    def _mask(self) -> np.ndarray:
         out = np.ones((self.steps, self.num_blocks), dtype=bool)
-        reuse = [s for s in range(self.steps) if s not in set(self.full_steps)]
+        full = set(self.full_steps)
+        reuse = [s for s in range(self.steps) if s not in full]
         if reuse and self.cached_blocks:
             out[np.ix_(reuse, list(self.cached_blocks))] = False
+        out.flags.writeable = False
         return out
 
     def runs(self) -> list[tuple[int, int]]:
@@ -200,6 +207,7 @@ def map_full_steps(full, steps: int, new_steps: int, count: int | None = None) -
         count = int(round(len(full) * new_steps / steps))
     count = max(ends, min(new_steps, count))
     where = np.asarray(full, dtype=float) / max(1, steps - 1)
+    wanted: list[float] | np.ndarray
     if count == 1 or len(full) == 1:
         wanted = [0.0]
     else:

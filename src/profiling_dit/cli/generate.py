@@ -31,10 +31,11 @@ def generate(
                              "labelled.")] = None,
     report: o.ReportOpt = None,
     force: o.ForceOpt = False,
-    size: dict = None, plan: dict = None, run: dict = None,
+    *, size: dict, plan: dict, run: dict,
 ) -> None:
     """Generate a video: stock sampling, or ProfilingDiT caching with --profile."""
     from profiling_dit import preflight
+    from profiling_dit.caching import make_plans
     from profiling_dit.errors import InvalidSettingError
     from profiling_dit.pipeline.video_io import check_output_path
 
@@ -50,11 +51,13 @@ def generate(
     prof, source = preflight.resolve(profile, model)
     settings = preflight.settings_for(source, prof, prompt=prompt, negative_prompt=negative_prompt, seed=seed, fps=fps,
                                       **size)
-    notes = preflight.prompt_notes(source, settings.prompts)
-    notes += preflight.check_plan_options(prof, settings, plan) if prof is not None else []
+    plans, notes = preflight.plans_for(prof, settings, plan) if prof is not None else (None, [])
+    notes += preflight.prompt_notes(source, settings.prompts)
     notes += preflight.check_resources(source, [settings], run["device"], run["dtype"])
     con, loaded, parallel = start(source, [settings], run, notes)
-    result, extra = _sample(con, loaded, settings, prof, plan, compile, parallel)
+    if prof is not None and plans is None:  # two experts: planned over the loaded pipeline's step ranges
+        plans = make_plans(loaded, prof, settings.steps, **plan)
+    result, extra = _sample(con, loaded, settings, prof, plans, compile, parallel)
     if compare is not None:  # every rank takes part in the stock run
         extra["compare"] = _stock(con, loaded, settings)
     extra.update(output=str(out), profile=str(profile) if profile else None, warnings=notes)
@@ -67,22 +70,21 @@ def generate(
         parallel.finish()
 
 
-def _sample(con, loaded, settings, prof, plan_options: dict, compile: bool, parallel):
-    """Stock sampling, or cached sampling on the plans the profile gives; prints the plan. Returns the result
+def _sample(con, loaded, settings, prof, plans: dict | None, compile: bool, parallel):
+    """Stock sampling (no plans), or cached sampling on ``{component: Plan}``; prints the plan. Returns the result
     and the report's extra fields."""
-    from profiling_dit.caching import generate_cached, make_plans, plan_summary
+    from profiling_dit.caching import generate_cached, plan_summary
     from profiling_dit.pipeline.generation import generate
     from profiling_dit.pipeline.parallel import peak_memory_bytes
 
     from ._common import print_plan, progress
 
-    if prof is None:
+    if plans is None:
         if parallel is not None:
             parallel.enable(loaded)
         with progress(con, "Generating", settings.steps) as bar:
             result = generate(loaded, settings, on_step=bar.step)
         return result, {"peak_memory_bytes": peak_memory_bytes(loaded.device)}
-    plans = make_plans(loaded, prof, settings.steps, **plan_options)
     for name, plan in plans.items():
         print_plan(con, plan_summary(plan), prof, name, len(plans) > 1)
     with progress(con, "Generating (ProfilingDiT)", settings.steps) as bar:
