@@ -8,6 +8,13 @@ from numbers import Integral, Real
 
 from .errors import InvalidSettingError
 
+# Sane maxima, so no value asks for absurd loops or sizes: steps of a run, blocks of a transformer, and a count of
+# tokens, pixels or frames. The profile file (``profile/file.py``) bounds its integers by the same.
+MAX_STEPS = 100_000
+MAX_BLOCKS = 100_000
+MAX_SIZE = 100_000
+MAX_TOKENS = 2**31 - 1
+
 
 def is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)

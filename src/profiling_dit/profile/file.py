@@ -1,9 +1,13 @@
 """The profile: a typed object (``Profile``) saved as JSON with a schema version.
 
-``Profile.load`` refuses, with one line naming the field, a file that is not JSON, is nested or sized
-beyond reason, fails ``profile.schema.json`` (the one schema the docs describe and the tests check), or
-fails the checks a schema cannot express (block counts agree, the split covers every block once, the
-schedule fits the steps). ``Profile.check_fits`` refuses a profile made on another model.
+The frozen dataclasses below are the profile's one definition: each field of the file, its type and its bounds
+(``Annotated`` with ``msgspec.Meta``; every integer has a sane maximum) and, in the docstrings, what it means.
+From them msgspec validates a file while decoding it, and ``profile/schema.py`` generates ``profile.schema.json``
+(the documented schema, for readers and other tools; a test keeps it equal to what the classes generate). What a
+type cannot say is checked once the file is decoded (``_check_semantics``: lists that pair have matching lengths,
+the split covers every block once, named steps exist and increase, a calibrated plan is a plan of its
+transformer). A bad file is refused in one line naming the field. ``Profile.check_fits`` refuses a profile made on
+another model.
 
 A profile names its model by the reference the user gave (an alias, a Hub id, or a local folder's
 *name*) plus the hash of its transformer config: it holds no path of the machine that made it.
@@ -16,19 +20,29 @@ import functools
 import hashlib
 import json
 import math
-import warnings
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypedDict, get_args
 
+import msgspec
+from msgspec import Meta
+
+from .._validate import MAX_BLOCKS, MAX_SIZE, MAX_STEPS, MAX_TOKENS
 from ..errors import InvalidSettingError, ProfileError
 from ..plan import Plan
+from .settings import Branch, SetRanking
 
+SchemaVersion = Literal[1, 2]  # 2 adds `staleness` and `plans`
+Kind = Literal["profiling-dit-profile"]
+Component = Literal["transformer", "transformer_2"]
 SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-KIND = "profiling-dit-profile"
+READABLE_VERSIONS: tuple[int, ...] = get_args(SchemaVersion)
+KIND: str = get_args(Kind)[0]
+COMPONENTS: tuple[str, ...] = get_args(Component)
 SCHEMA_PATH = Path(__file__).with_name("profile.schema.json")
 MAX_PROFILE_BYTES = 256 * 1024 * 1024
+REQUIRED_VERSIONS = ("profiling_dit", "torch", "diffusers")
 # Config entries that do not change the computation (paths, versions) are left out of the hash.
 _HASH_IGNORED = {"_name_or_path", "_diffusers_version", "_use_default_values", "_class_name"}
 
@@ -50,205 +64,246 @@ def model_identity(transformer, arch) -> dict:
     }
 
 
+# --- the values a profile holds, bounded ------------------------------------------------------------
+StepCount = Annotated[int, Meta(ge=1, le=MAX_STEPS)]
+Step = Annotated[int, Meta(ge=0, le=MAX_STEPS - 1)]  # a step index, from 0
+BlockCount = Annotated[int, Meta(ge=1, le=MAX_BLOCKS)]
+Block = Annotated[int, Meta(ge=0, le=MAX_BLOCKS - 1)]  # a block index, from 0
+Size = Annotated[int, Meta(ge=1, le=MAX_SIZE)]  # pixels, frames, cells of a grid
+TokenCount = Annotated[int, Meta(ge=1, le=MAX_TOKENS)]
+Share = Annotated[float, Meta(ge=0, le=1)]
+PositiveShare = Annotated[float, Meta(gt=0, le=1)]
+NonNegative = Annotated[float, Meta(ge=0)]
+Name = Annotated[str, Meta(max_length=200)]
+ConfigHash = Annotated[str, Meta(pattern=r"^sha256:[0-9a-f]{16}$")]
+FileName = Annotated[str, Meta(pattern=r"^(?!\.\.?$)[^/\\]{1,255}$", description="a file name beside the profile")]
+Steps = Annotated[tuple[Step, ...], Meta(min_length=1)]
+Matrix = Annotated[list[Annotated[list[Share], Meta(min_length=1)]],
+                   Meta(min_length=1, description="blocks x profiled steps")]
+Mask = Annotated[list[Annotated[list[Annotated[list[Literal[0, 1]], Meta(min_length=1)]], Meta(min_length=1)]],
+                 Meta(min_length=1, description="the foreground mask on the token grid, frames x height x width")]
+
+
 # --- the typed parts ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelIdentity:
-    """Which model a profile was made on: the reference as given (alias, Hub id or folder name), and what
-    must match for the profile to apply (class, block count, config hash)."""
+    """Which model a profile was made on: the reference as given (alias, Hub id or folder name, never a path), and
+    what must match for the profile to apply (class, block count, config hash). Files of pdit 0.1 also hold
+    ``location``, an absolute path, ignored on load."""
 
-    requested: str
-    transformer_class: str
-    num_blocks: int
-    block_names: tuple[str, ...]
-    config_hash: str
-
-
-@dataclass(frozen=True)
-class Split:
-    """The F/B block split (paper Eq. 7): blocks scoring >= tau are foreground, the rest background."""
-
-    tau: float
-    method: str
-    background_share: float
-    foreground_blocks: tuple[int, ...]
-    background_blocks: tuple[int, ...]
+    requested: Annotated[str, Meta(min_length=1, max_length=1000)]
+    transformer_class: Name
+    num_blocks: BlockCount
+    block_names: tuple[Name, ...]
+    config_hash: ConfigHash
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """Suggested step schedule (paper Eq. 15): warm-up s0, first gap T_max, last gap T_min."""
+class SegmenterInfo(TypedDict):
+    """What made the foreground masks: ``pca-otsu`` (the fallback), ``sam2`` or ``user-masks``, with its details
+    (checkpoint and config file names, or the masks file name)."""
 
-    warmup: int
-    interval_max: int
-    interval_min: int
-    method: str = ""
+    name: Literal["pca-otsu", "sam2", "user-masks"]
+    detail: Annotated[str, Meta(max_length=2000)]
 
 
-@dataclass(frozen=True)
-class RAttn:
-    """R_attn (paper Eq. 6) per block (rows) and profiled step (columns): mean over prompts, and per prompt."""
-
-    steps: tuple[int, ...]
-    mean: list
-    per_prompt: list
+SchedulerInfo = TypedDict("SchedulerInfo", {"class": Name, "config": dict[str, Any]})
+SchedulerInfo.__doc__ = "The scheduler of the profiling run: its class and config."
 
 
-@dataclass(frozen=True)
-class StalenessSet:
-    """The error of reusing the deltas of one set of blocks (the ``size`` lowest-scoring ones): ``error[s][g-1]``
-    for a reuse at step s + g of the deltas of step s (None: not measured), and ``scale[t]``, the size of the
-    set's whole delta at step t."""
-
-    size: int
-    error: list
-    scale: list
+class _RunSettingsRequired(TypedDict):
+    every: StepCount
+    chunk_size: TokenCount
+    query_stride: TokenCount
+    attn_threshold: Annotated[float, Meta(gt=0)]
+    branch: Branch
 
 
-@dataclass(frozen=True)
-class Staleness:
-    """What reusing a stale delta costs, measured in the profiling run (``profile/staleness.py``): per nested
-    set of blocks in ``order`` (``ranking``: ``r_attn``, lowest R_attn first, or ``staleness``, the greedy
-    order by measured reuse error), over the steps the transformer runs."""
+class RunSettings(_RunSettingsRequired, total=False):
+    """The ``ProfileSettings`` of the run, as a dict (files of version 1 lack the later ones)."""
 
-    proxy: str
-    tokens: int
-    max_gap: int
-    order: tuple[int, ...]
-    sets: tuple[StalenessSet, ...]
-    sigmas: tuple[float, ...] | None = None
-    ranking: str = "r_attn"
-
-    def set_of(self, size: int) -> StalenessSet:
-        return self.sets[size - 1]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Staleness":
-        return cls(d["proxy"], int(d["tokens"]), int(d["max_gap"]), tuple(int(b) for b in d["order"]),
-                   tuple(StalenessSet(int(x["size"]), x["error"], x["scale"]) for x in d["sets"]),
-                   tuple(d["sigmas"]) if d.get("sigmas") is not None else None, d.get("ranking", "r_attn"))
-
-
-@dataclass(frozen=True)
-class BlockProfile:
-    """One transformer's block profile: R_attn, block scores, the split, the suggested schedule (the paper's)
-    and, from schema version 2, the staleness table the planner uses."""
-
-    r_attn: RAttn
-    block_scores: tuple[float, ...]
-    split: Split
-    schedule: Schedule
-    staleness: Staleness | None = None
-
-    def to_dict(self) -> dict:
-        d = {"r_attn": _plain(self.r_attn), "block_scores": list(self.block_scores),
-             "split": _plain(self.split), "schedule": _plain(self.schedule)}
-        if self.staleness is not None:
-            d["staleness"] = _plain(self.staleness)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BlockProfile":
-        return cls(r_attn=RAttn(tuple(d["r_attn"]["steps"]), d["r_attn"]["mean"], d["r_attn"]["per_prompt"]),
-                   block_scores=tuple(float(x) for x in d["block_scores"]),
-                   split=Split(float(d["split"]["tau"]), d["split"]["method"], float(d["split"]["background_share"]),
-                               tuple(int(b) for b in d["split"]["foreground_blocks"]),
-                               tuple(int(b) for b in d["split"]["background_blocks"])),
-                   schedule=Schedule(int(d["schedule"]["warmup"]), int(d["schedule"]["interval_max"]),
-                                     int(d["schedule"]["interval_min"]), d["schedule"].get("method", "")),
-                   staleness=Staleness.from_dict(d["staleness"]) if d.get("staleness") is not None else None)
-
-
-@dataclass(frozen=True)
-class ExpertProfile:
-    """A two-expert pipeline's (Wan2.2 A14B) block profile of one expert, over the steps it runs."""
-
-    component: str
-    transformer_class: str
-    num_blocks: int
-    block_names: tuple[str, ...]
-    config_hash: str
-    step_range: tuple[int, int]
-    blocks: BlockProfile
-
-    def to_dict(self) -> dict:
-        return {"component": self.component, "transformer_class": self.transformer_class,
-                "num_blocks": self.num_blocks, "block_names": list(self.block_names),
-                "config_hash": self.config_hash, "step_range": list(self.step_range), **self.blocks.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ExpertProfile":
-        return cls(d["component"], d["transformer_class"], int(d["num_blocks"]),
-                   tuple(d.get("block_names", ())), d["config_hash"],
-                   (int(d["step_range"][0]), int(d["step_range"][1])), BlockProfile.from_dict(d))
+    mask_step: Step | None
+    tau: Share | None
+    background_share: Share | None
+    staleness: bool
+    staleness_tokens: TokenCount | None
+    staleness_max_gap: StepCount | None
+    set_ranking: SetRanking
+    time_blocks: bool
 
 
 @dataclass(frozen=True)
 class RunInfo:
     """How the profiling run was made (prompts, size, steps, scheduler, settings, where and how long)."""
 
-    prompts: tuple[str, ...]
-    seed: int
-    steps: int
-    height: int
-    width: int
-    frames: int
-    guidance: float
-    scheduler: dict
-    latent_grid: tuple[int, int, int]
-    token_grid: tuple[int, int, int]
-    profiled_steps: tuple[int, ...]
-    mask_step: int
-    settings: dict
+    prompts: Annotated[tuple[str, ...], Meta(min_length=1, max_length=10_000)]
+    seed: Annotated[int, Meta(ge=0, le=2**63 - 1)]
+    steps: StepCount
+    height: Size
+    width: Size
+    frames: Size
+    guidance: Annotated[float, Meta(ge=0, le=100)]
+    scheduler: SchedulerInfo
+    latent_grid: tuple[Size, Size, Size]
+    token_grid: tuple[Size, Size, Size]
+    profiled_steps: Annotated[Steps, Meta(description="the steps whose attention was measured, increasing")]
+    mask_step: Annotated[Step, Meta(description="the step whose noise prediction was segmented")]
+    settings: RunSettings
     negative_prompt: str = ""
-    dtype: str = ""
-    device: dict = field(default_factory=dict)
-    wall_s: tuple[float, ...] = ()
-    transformer_s: tuple[float, ...] = ()
-    block_time_share: float | None = None
+    dtype: Annotated[str, Meta(max_length=50)] = ""
+    device: dict[str, Any] = field(default_factory=dict)
+    wall_s: Annotated[tuple[NonNegative, ...], Meta(description="seconds per prompt")] = ()
+    transformer_s: Annotated[tuple[NonNegative, ...], Meta(description="seconds in the transformer per prompt")] = ()
+    block_time_share: Annotated[PositiveShare | None,
+                                Meta(description="the share of transformer time spent in blocks (version 2)")] = None
+
+
+@dataclass(frozen=True)
+class Split:
+    """The F/B block split (paper Eq. 7): blocks scoring >= tau are foreground, the rest background."""
+
+    tau: NonNegative
+    method: Literal["tau", "background_share"]
+    background_share: Share
+    foreground_blocks: tuple[Block, ...]
+    background_blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Suggested step schedule (paper Eq. 15): warm-up s0, first gap T_max, last gap T_min."""
+
+    warmup: Step
+    interval_max: StepCount
+    interval_min: StepCount
+    method: Annotated[str, Meta(max_length=500)] = ""
+
+
+@dataclass(frozen=True)
+class RAttn:
+    """R_attn (paper Eq. 6) per block (rows) and profiled step (columns): mean over prompts, and per prompt."""
+
+    steps: Annotated[Steps, Meta(description="the profiled steps of these columns, increasing")]
+    mean: Matrix
+    per_prompt: Annotated[list[Matrix], Meta(min_length=1)]
+
+
+@dataclass(frozen=True)
+class StalenessSet:
+    """The error of reusing the deltas of one set of blocks (the first ``size`` of the ranking): ``error[s][g-1]``
+    for a reuse at step s + g of the deltas of step s (None: not measured), and ``scale[t]``, the size of the
+    set's whole delta at step t."""
+
+    size: BlockCount
+    error: list[list[NonNegative | None]]
+    scale: list[NonNegative | None]
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """What reusing a stale delta costs, measured in the profiling run (``profile/staleness.py``): per nested
+    set of blocks in ``order`` (``ranking``: ``r_attn``, lowest R_attn first, or ``staleness``, the greedy
+    order by measured reuse error), over the steps the transformer runs (version 2)."""
+
+    proxy: Literal["guided-delta-l2"]
+    tokens: TokenCount
+    max_gap: StepCount
+    order: tuple[Block, ...]
+    sets: Annotated[tuple[StalenessSet, ...], Meta(min_length=1)]
+    sigmas: Annotated[tuple[NonNegative, ...] | None, Meta(description="the scheduler's noise levels")] = None
+    ranking: SetRanking = "r_attn"
+
+    def set_of(self, size: int) -> StalenessSet:
+        return self.sets[size - 1]
 
 
 @dataclass(frozen=True)
 class L1Curve:
-    """L1 distance between consecutive noise predictions (paper Fig. 4), mean over prompts and per prompt."""
+    """L1 distance between consecutive noise predictions (paper Fig. 4) at each step from 1, mean over prompts
+    (also relative to the previous prediction's size) and per prompt."""
 
-    steps: tuple[int, ...]
-    mean: tuple[float, ...]
-    relative_mean: tuple[float, ...]
-    per_prompt: list
+    steps: Steps
+    mean: tuple[NonNegative, ...]
+    relative_mean: tuple[NonNegative, ...]
+    per_prompt: Annotated[list[Annotated[list[NonNegative], Meta(min_length=1)]], Meta(min_length=1)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class BlockProfile:
+    """One transformer's block profile: R_attn, block scores, the split, the suggested schedule (the paper's)
+    and, from schema version 2, the staleness table the planner uses."""
+
+    r_attn: RAttn
+    block_scores: Annotated[tuple[Share, ...], Meta(min_length=1)]
+    split: Split
+    schedule: Schedule
+    staleness: Staleness | None = None
+
+    @property
+    def blocks(self) -> BlockProfile:
+        """These block fields alone (of a two-expert profile's top level: the first expert's)."""
+        if type(self) is BlockProfile:
+            return self
+        return BlockProfile(**{f.name: getattr(self, f.name) for f in dataclasses.fields(BlockProfile)})
+
+    def to_dict(self) -> dict:
+        return _plain(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpertProfile(BlockProfile):
+    """A two-expert pipeline's (Wan2.2 A14B) block profile of one expert, over the steps [start, stop) it runs:
+    its own steps count from ``start``, its R_attn columns are the profiled steps in the range."""
+
+    component: Component
+    transformer_class: Name
+    num_blocks: BlockCount
+    config_hash: ConfigHash
+    step_range: tuple[Step, StepCount]
+    block_names: tuple[Name, ...] = ()
+
+
+@dataclass(frozen=True, init=False)
 class CalibratedPlan:
     """A plan refined with real generations on the profiling prompts for one budget (computed share), with the
     PSNR it reached against stock sampling and the generations it took. Saved flat: the plan's fields beside
-    these."""
+    these. ``plan`` is that ``Plan``, for its transformer's block count (attached when the profile is read)."""
 
-    component: str
-    budget: float
-    plan: Plan
+    component: Component
+    budget: PositiveShare
+    steps: StepCount
+    cached_blocks: Annotated[tuple[Block, ...], Meta(min_length=1)]
+    full_steps: Annotated[tuple[Step, ...], Meta(min_length=1)]
+    computed_share: Share
+    predicted_error: NonNegative | None = None
     calibration_psnr_db: float | None = None
-    generations: int = 0
+    generations: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
 
-    def to_dict(self) -> dict:
-        return {"component": self.component, "budget": self.budget, "steps": self.plan.steps,
-                "cached_blocks": list(self.plan.cached_blocks), "full_steps": list(self.plan.full_steps),
-                "computed_share": self.plan.computed_share, "predicted_error": self.plan.predicted_error,
-                "calibration_psnr_db": self.calibration_psnr_db, "generations": self.generations}
+    def __init__(self, component: str, budget: float, plan: Plan, calibration_psnr_db: float | None = None,
+                 generations: int = 0):
+        values = {"component": component, "budget": budget, "steps": plan.steps, "cached_blocks": plan.cached_blocks,
+                  "full_steps": plan.full_steps, "computed_share": plan.computed_share,
+                  "predicted_error": plan.predicted_error, "calibration_psnr_db": calibration_psnr_db,
+                  "generations": generations}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_plan", plan)
 
-    @classmethod
-    def from_dict(cls, d: dict, num_blocks: int) -> "CalibratedPlan":
-        plan = Plan(num_blocks=num_blocks, steps=int(d["steps"]), cached_blocks=tuple(d["cached_blocks"]),
-                    full_steps=tuple(d["full_steps"]), predicted_error=d.get("predicted_error"),
-                    origin=f"calibrated for budget {float(d['budget']):g}")
-        return cls(d["component"], float(d["budget"]), plan, d.get("calibration_psnr_db"), int(d.get("generations", 0)))
+    @property
+    def plan(self) -> Plan:
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            raise ProfileError("this calibrated plan was not read as part of a profile, so it has no block count")
+        return plan
 
 
-@dataclass(frozen=True)
-class Profile:
+@dataclass(frozen=True, kw_only=True)
+class Profile(BlockProfile):
     """A ProfilingDiT profile: which blocks attend to the foreground, and a suggested schedule.
 
     Make one with ``profiling_dit.profile_model``; ``save`` / ``load`` it; ``profiling_dit.make_plan(profile, ...)``
-    turns it into a ``Plan`` and ``profiling_dit.apply(pipe, profile)`` installs plans on a pipeline.
+    turns it into a ``Plan`` and ``profiling_dit.apply(pipe, profile)`` installs plans on a pipeline. Its block
+    fields (``r_attn``, ``block_scores``, ``split``, ``schedule``, ``staleness``; together ``blocks``) are the
+    transformer's, for a two-expert pipeline the first expert's; ``experts`` then holds both.
 
     Example:
         ```python
@@ -260,34 +315,22 @@ class Profile:
         ```
     """
 
+    schema_version: Annotated[SchemaVersion, Meta(description="2 adds `staleness` and `plans`")]
+    kind: Kind
+    created: Annotated[str, Meta(max_length=100)]
     model: ModelIdentity
     run: RunInfo
-    segmenter: dict
-    blocks: BlockProfile
-    foreground_share: tuple[float, ...]
-    masks: list
+    segmenter: SegmenterInfo
+    foreground_share: Annotated[tuple[Share, ...], Meta(description="per prompt")]
+    masks: Annotated[list[Mask], Meta(min_length=1, description="per prompt")]
     l1: L1Curve
-    versions: dict
-    created: str = ""
-    pictures: dict = field(default_factory=dict)
-    experts: tuple[ExpertProfile, ...] = ()
+    versions: Annotated[dict[str, Name], Meta(extra_json_schema={"required": list(REQUIRED_VERSIONS)})]
+    pictures: dict[str, FileName]
+    experts: Annotated[tuple[ExpertProfile, ...], Meta(min_length=2, max_length=2)] = ()
     plans: tuple[CalibratedPlan, ...] = ()
-    schema_version: int = SCHEMA_VERSION
-    # not saved: what the mask picture needs (PCA frames and the mask shown on them), when just measured
-    views: dict | None = field(default=None, compare=False, repr=False)
-
-    # -- convenient views of the first (or only) transformer's block profile --
-    @property
-    def split(self) -> Split:
-        return self.blocks.split
-
-    @property
-    def schedule(self) -> Schedule:
-        return self.blocks.schedule
-
-    @property
-    def block_scores(self) -> tuple[float, ...]:
-        return self.blocks.block_scores
+    # not saved: what the mask picture needs (PCA frames and the mask shown on them), when just measured; left out of
+    # the schema, and a file's "views" (of any type) is ignored as other unknown keys are
+    views: Any = field(default=None, compare=False, repr=False)
 
     @property
     def components(self) -> list[str]:
@@ -302,84 +345,53 @@ class Profile:
 
     # -- dict / file round trip --
     def to_dict(self) -> dict:
-        d = {
-            "schema_version": self.schema_version,
-            "kind": KIND,
-            "created": self.created,
-            "model": _plain(self.model),
-            "run": _plain(self.run),
-            "segmenter": dict(self.segmenter),
-            "r_attn": _plain(self.blocks.r_attn),
-            "block_scores": list(self.blocks.block_scores),
-            "foreground_share": list(self.foreground_share),
-            "masks": self.masks,
-            "l1": _plain(self.l1),
-            "split": _plain(self.blocks.split),
-            "schedule": _plain(self.blocks.schedule),
-            "versions": dict(self.versions),
-            "pictures": dict(self.pictures),
-        }
-        if self.blocks.staleness is not None:
-            d["staleness"] = _plain(self.blocks.staleness)
-        if self.experts:
-            d["experts"] = [e.to_dict() for e in self.experts]
-        if self.plans:
-            d["plans"] = [p.to_dict() for p in self.plans]
-        return d
+        return _plain(self)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "profile") -> "Profile":
-        """Validate (schema, then semantics) and build; ``ProfileError`` names the first bad field."""
-        validate(data, source)
-        m, r = data["model"], data["run"]
-        profile = cls(
-            model=ModelIdentity(m["requested"], m["transformer_class"], int(m["num_blocks"]),
-                                tuple(m["block_names"]), m["config_hash"]),
-            run=RunInfo(
-                prompts=tuple(r["prompts"]), seed=int(r["seed"]), steps=int(r["steps"]), height=int(r["height"]),
-                width=int(r["width"]), frames=int(r["frames"]), guidance=float(r["guidance"]),
-                scheduler=r["scheduler"], latent_grid=tuple(int(x) for x in r["latent_grid"]),
-                token_grid=tuple(int(x) for x in r["token_grid"]),
-                profiled_steps=tuple(int(x) for x in r["profiled_steps"]), mask_step=int(r["mask_step"]),
-                settings=r["settings"], negative_prompt=r.get("negative_prompt", ""), dtype=r.get("dtype", ""),
-                device=r.get("device", {}), wall_s=tuple(r.get("wall_s", ())),
-                transformer_s=tuple(r.get("transformer_s", ())), block_time_share=r.get("block_time_share")),
-            segmenter=data["segmenter"],
-            blocks=BlockProfile.from_dict(data),
-            foreground_share=tuple(data["foreground_share"]),
-            masks=data["masks"],
-            l1=L1Curve(tuple(data["l1"]["steps"]), tuple(data["l1"]["mean"]), tuple(data["l1"]["relative_mean"]),
-                       data["l1"]["per_prompt"]),
-            versions=data["versions"],
-            created=data["created"],
-            pictures=data["pictures"],
-            experts=tuple(ExpertProfile.from_dict(e) for e in data.get("experts", ())),
-            plans=_calibrated_plans(data, source),
-            schema_version=int(data["schema_version"]),
-        )
-        _check_semantics(profile, source)
-        return profile
+    def from_dict(cls, data: Any, source: str = "profile") -> Profile:
+        """Validate (types and bounds, then what pairs) and build; ``ProfileError`` names the first bad field."""
+        _check_kind(data, source)
+        where = _first_non_finite(data)
+        if where is not None:
+            raise ProfileError(f"{source}: {_json_path(where)} is not a finite number")
+        try:
+            profile = msgspec.convert(data, cls)
+        except msgspec.ValidationError as e:
+            raise _refusal(e, data, source) from None
+        return _checked(profile, source)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Profile":
+    def from_json(cls, text: bytes | str, source: str = "profile") -> Profile:
+        """``from_dict`` of a JSON document, decoded and validated in one pass."""
+        try:
+            profile = _decoder().decode(text)
+        except msgspec.ValidationError as e:
+            data = _parse(text, source)
+            _check_kind(data, source)
+            raise _refusal(e, data, source) from None
+        except msgspec.DecodeError as e:
+            raise _not_json(e, source) from None
+        except RecursionError:
+            raise ProfileError(f"{source} is nested too deeply to be a profile") from None
+        return _checked(profile, source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Profile:
         """Read and validate a profile file (JSON; nothing else is ever loaded from it)."""
         path = Path(path).expanduser()
+        source = f"profile {str(path)!r}"
         try:
             if not path.is_file():
-                what = "is a folder" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
-                raise ProfileError(f"profile {str(path)!r} {what}; make one with `profiling_dit.profile_model` "
-                                   "(or `pdit profile`)")
+                what = ("is a folder" if path.is_dir() else "is not a regular file" if path.exists()
+                        else "does not exist")
+                raise ProfileError(f"{source} {what}; make one with `profiling_dit.profile_model` (or `pdit profile`)")
             size = path.stat().st_size
+            if size > MAX_PROFILE_BYTES:
+                raise ProfileError(f"{source} is {size / 2**20:.0f} MiB; profiles are far smaller, so this is not one")
+            blob = path.read_bytes()
         except OSError as e:
-            raise ProfileError(f"cannot read profile {str(path)!r}: {e.strerror or e}") from None
-        if size > MAX_PROFILE_BYTES:
-            raise ProfileError(f"profile {str(path)!r} is {size / 2**20:.0f} MiB; profiles are far smaller, "
-                               "so this is not one")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ProfileError(f"cannot read profile {str(path)!r}: {e}") from None
-        return cls.from_dict(parse_json(text, f"profile {str(path)!r}"), f"profile {str(path)!r}")
+            raise ProfileError(f"cannot read {source}: {e.strerror or e}") from None
+        return cls.from_json(blob, source)
 
     def save(self, path: str | Path, pictures: bool = True) -> Path:
         """Write the profile JSON and, with ``pictures``, its pictures beside it (``STEM.heatmap.png``,
@@ -410,8 +422,7 @@ class Profile:
         from ..pipeline.loading import LoadedModel, ModelSource, as_model
 
         if isinstance(model, ModelSource):
-            want = identity_from_source(model)
-            _compare(want, _plain(self.model), "the profile", "the model's")
+            _compare(identity_from_source(model), self.model, "the profile", "the model's")
             return
         model = as_model(model) if not isinstance(model, LoadedModel) else model
         experts = model.experts
@@ -424,63 +435,119 @@ class Profile:
                     "(`profiling_dit.profile_model`, or `pdit profile`)")
             for name in experts:
                 want = model_identity(getattr(model.pipe, name), model.arch)
-                _compare(want, _plain(have[name]), f"the profile's block profile for {name}", "the loaded one's")
+                _compare(want, have[name], f"the profile's block profile for {name}", "the loaded one's")
             return
         want = model_identity(model.pipe.transformer, model.arch)
-        _compare(want, _plain(self.model), "the profile", "the loaded model's")
+        _compare(want, self.model, "the profile", "the loaded model's")
 
 
-# --- validation -------------------------------------------------------------------------------------
-def parse_json(text: str, source: str) -> Any:
-    """JSON to Python, refusing NaN/Infinity, integers of over 4,300 digits and absurd nesting, in one line."""
-    def _reject_constant(name):
-        raise ValueError(f"{name} is not a number JSON allows")
-
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ProfileError(f"{source} is nested too deeply to be a profile") from None
-    except json.JSONDecodeError as e:
-        raise ProfileError(f"{source} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    except ValueError as e:
-        raise ProfileError(f"{source} is not a valid profile: {str(e).splitlines()[0][:150]}") from None
+# --- reading: types and bounds (msgspec, from the classes above), then what pairs ------------------------
+@functools.lru_cache(maxsize=1)
+def _decoder() -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(Profile)
 
 
 @functools.lru_cache(maxsize=1)
-def _validator():
-    from jsonschema import Draft202012Validator
+def _generated_schema() -> dict:
+    """The JSON schema msgspec generates from ``Profile`` (``profile/schema.py`` writes it, with a title)."""
+    return msgspec.json.schema(Profile)
 
-    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+def _parse(text: bytes | str, source: str) -> Any:
+    """The document as plain JSON values (for the message about a file the typed decoder refused)."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as e:  # malformed past the point where the typed decoder stopped
+        raise _not_json(e, source) from None
+    except RecursionError:
+        raise ProfileError(f"{source} is nested too deeply to be a profile") from None
+    except msgspec.ValidationError as e:  # a number beyond float or 64-bit integer range
+        message, path = _split_message(e)
+        raise ProfileError(f"{source} is not a valid profile: {_json_path(path)}: {_short(message.lower())}") \
+            from None
 
 
-def validate(data: Any, source: str = "profile") -> None:
-    """Check ``data`` against ``profile.schema.json`` (kind and schema version first, with their own message)."""
+def _not_json(error: msgspec.DecodeError, source: str) -> ProfileError:
+    return ProfileError(f"{source} is not valid JSON ({_short(str(error).removeprefix('JSON is malformed: '))})")
+
+
+def _check_kind(data: Any, source: str) -> None:
+    """Kind and schema version first, each with its own message."""
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise ProfileError(f"{source} is not a ProfilingDiT profile (no \"kind\": {KIND!r})")
     version = data.get("schema_version")
     if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise ProfileError(f"{source} has schema version {version!r:.40}; this profiling-dit reads versions "
                            f"{', '.join(map(str, READABLE_VERSIONS))}: profile the model again with this version")
-    where = _first_non_finite(data)
-    if where is not None:
-        raise ProfileError(f"{source}: {_json_path(where)} is not a finite number")
+
+
+_AT = re.compile(r" - at `\$([^`]*)`$")
+_KEY = re.compile(r"\.([^.\[`]+)|\[(\d+|\.\.\.)\]")
+_ANY_KEY = "[...]"  # msgspec does not name the key of a dict entry it refuses
+_ABSENT = object()
+
+
+def _split_message(error: msgspec.ValidationError) -> tuple[str, list]:
+    """msgspec's message without its location, and the location as keys and indices."""
+    message = str(error)
+    at = _AT.search(message)
+    if at is None:
+        return message, []
+    keys = [name if name else int(index) if index.isdigit() else _ANY_KEY for name, index in _KEY.findall(at[1])]
+    return message[:at.start()], keys
+
+
+def _refusal(error: msgspec.ValidationError, data: Any, source: str) -> ProfileError:
+    """One line naming the field, what it must be (worded from the generated schema) and what it holds."""
+    message, path = _split_message(error)
+    missing = re.fullmatch(r"Object missing required field `(.+)`", message)
+    if missing:
+        return ProfileError(f"{source}: {_json_path([*path, missing[1]])} is missing")
+    if message == "Number out of range":
+        return ProfileError(f"{source}: {_json_path(path)} is not a finite number")
+    from ._schema_words import describe, fits
+
+    schema = _generated_schema()
+    if _ANY_KEY in path:  # name the dict's first entry that does not fit
+        i = path.index(_ANY_KEY)
+        entries = _value_at(data, path[:i])
+        bad = [k for k, v in entries.items() if not fits(schema, [*path[:i], k], v)] if isinstance(entries, dict) \
+            else []
+        if bad:
+            path = [*path[:i], bad[0], *path[i + 1:]]
+    where = _json_path(path)
+    expected, value = describe(schema, path), _value_at(data, path)
+    if expected is None or value is _ABSENT:
+        return ProfileError(f"{source}: {where}: {_short(message[:1].lower() + message[1:])}")
+    return ProfileError(f"{source}: {where} must be {expected}, got {_show(value)}")
+
+
+def _value_at(data: Any, path: list) -> Any:
+    for key in path:
+        if isinstance(data, dict) and isinstance(key, str) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            return _ABSENT
+    return data
+
+
+def _show(value: Any) -> str:
     try:
-        errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    except RecursionError:
-        raise ProfileError(f"{source} is nested too deeply to be a profile") from None
-    if errors:
-        e = errors[0]
-        where = _json_path(e.absolute_path)
-        raise ProfileError(f"{source}: {where} {_short(e.message)}")
+        text = repr(value) if isinstance(value, str) else json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return _short(text, 60)
 
 
 def _first_non_finite(node, path=(), depth=0):
-    """The path of the first NaN or infinity in a parsed JSON document (a schema's ``number`` admits them)."""
+    """The path of the first NaN or infinity in Python data (JSON text cannot hold one; a dict can)."""
     if isinstance(node, float):
         return None if math.isfinite(node) else path
-    if depth > 64:  # deeper than any profile; the schema refuses it
+    if depth > 64:  # deeper than any profile; the types refuse it
         return None
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
     for key, value in items:
         found = _first_non_finite(value, (*path, key), depth + 1)
         if found is not None:
@@ -489,102 +556,160 @@ def _first_non_finite(node, path=(), depth=0):
 
 
 def _json_path(path) -> str:
-    parts = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    parts = "".join(p if p == _ANY_KEY else f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
     return f"field `{parts.lstrip('.')}`" if parts else "the top level"
 
 
 def _short(message: str, limit: int = 160) -> str:
     message = " ".join(message.split())
-    return message if len(message) <= limit else message[:limit] + "…"
+    return message if len(message) <= limit else message[:limit - 1] + "…"
+
+
+def _checked(profile: Profile, source: str) -> Profile:
+    if profile.views is not None:  # a file's "views" is no field of it: ignored, as other unknown keys are
+        object.__setattr__(profile, "views", None)
+    _check_semantics(profile, source)
+    return profile
 
 
 def _check_semantics(p: Profile, source: str) -> None:
+    """What the types cannot say: lists that pair have matching lengths, named steps exist and increase, the split
+    covers every block once, the experts' step ranges cover the run once, calibrated plans are plans."""
     def bad(where: str, what: str):
         raise ProfileError(f"{source}: field `{where}` {what}")
 
-    n = p.model.num_blocks
+    run, n = p.run, p.model.num_blocks
+    prompts = len(run.prompts)
     if len(p.model.block_names) != n:
         bad("model.block_names", f"has {len(p.model.block_names)} names for {n} blocks")
-    top_run = p.run
-    if p.experts:  # the top-level block profile is the first expert's, over its steps
-        first = min(p.experts, key=lambda e: e.step_range[0])
-        top_run = dataclasses.replace(p.run, steps=first.step_range[1] - first.step_range[0])
-    _check_block_profile(p.blocks, n, top_run, "", bad)
-    run = p.run
-    if len(run.prompts) != len(p.foreground_share) or len(run.prompts) != len(p.masks):
-        bad("masks", f"has {len(p.masks)} entries for {len(run.prompts)} prompts")
+    missing = [k for k in REQUIRED_VERSIONS if k not in p.versions]
+    if missing:
+        bad("versions", f"does not name the version of {missing[0]}")
+    _check_steps(run.profiled_steps, 0, run.steps, "run.profiled_steps", bad)
     if run.mask_step >= run.steps:
         bad("run.mask_step", f"is {run.mask_step}, beyond the {run.steps} steps")
-    if any(s >= run.steps for s in run.profiled_steps):
-        bad("run.profiled_steps", f"has steps beyond the {run.steps} steps")
-    if not (len(p.l1.steps) == len(p.l1.mean) == len(p.l1.relative_mean)):
-        bad("l1", "has lists of different lengths")
-    if any(s >= run.steps for s in p.l1.steps):
-        bad("l1.steps", f"has steps beyond the {run.steps} steps")
-    for name, values in (("l1.mean", p.l1.mean), ("l1.relative_mean", p.l1.relative_mean)):
-        if not all(math.isfinite(v) for v in values):
-            bad(name, "holds a value that is not finite")
-    if p.experts:
-        if sorted(e.component for e in p.experts) != ["transformer", "transformer_2"]:
+    if run.settings.get("mask_step") not in (None, run.mask_step):
+        bad("run.settings.mask_step", f"is {run.settings['mask_step']}, not run.mask_step ({run.mask_step})")
+    for name in ("wall_s", "transformer_s"):
+        values = getattr(run, name)
+        if values and len(values) != prompts:
+            bad(f"run.{name}", f"has {len(values)} values for {prompts} prompts")
+    if any(t > g for t, g in zip(run.token_grid, run.latent_grid)):
+        bad("run.token_grid", f"{list(run.token_grid)} is larger than the latent grid {list(run.latent_grid)}")
+    for name, values in (("foreground_share", p.foreground_share), ("masks", p.masks),
+                         ("l1.per_prompt", p.l1.per_prompt)):
+        if len(values) != prompts:
+            bad(name, f"has {len(values)} entries for {prompts} prompts")
+    f, h, w = run.token_grid
+    for i, mask in enumerate(p.masks):
+        if len(mask) != f or any(len(plane) != h or any(len(row) != w for row in plane) for plane in mask):
+            bad(f"masks[{i}]", f"is not a {f}x{h}x{w} grid (run.token_grid)")
+    l1 = p.l1
+    _check_steps(l1.steps, 1, run.steps, "l1.steps", bad)
+    rows = (("l1.mean", l1.mean), ("l1.relative_mean", l1.relative_mean),
+            *((f"l1.per_prompt[{i}]", row) for i, row in enumerate(l1.per_prompt)))
+    for name, values in rows:
+        if len(values) != len(l1.steps):
+            bad(name, f"has {len(values)} values for the {len(l1.steps)} steps of l1.steps")
+    if not p.experts:
+        _check_block_profile(p, n, (0, run.steps), run, "", bad)
+    else:
+        if sorted(e.component for e in p.experts) != list(COMPONENTS):
             bad("experts", "must hold one entry for transformer and one for transformer_2")
         ranges = sorted(e.step_range for e in p.experts)
         if ranges[0][0] != 0 or ranges[0][1] != ranges[1][0] or ranges[1][1] != run.steps:
-            bad("experts", f"step ranges {ranges} do not cover steps 0..{run.steps - 1} once")
+            bad("experts", f"step ranges {[list(r) for r in ranges]} do not cover steps 0 to {run.steps - 1} once")
         for i, e in enumerate(p.experts):
             if e.step_range[1] <= e.step_range[0]:
                 bad(f"experts[{i}].step_range", f"{list(e.step_range)} is empty")
             if e.block_names and len(e.block_names) != e.num_blocks:
                 bad(f"experts[{i}].block_names", f"has {len(e.block_names)} names for {e.num_blocks} blocks")
-            sub = dataclasses.replace(run, steps=e.step_range[1] - e.step_range[0])
-            _check_block_profile(e.blocks, e.num_blocks, sub, f"experts[{i}].", bad)
+            _check_block_profile(e, e.num_blocks, e.step_range, run, f"experts[{i}].", bad)
+        i, first = min(enumerate(p.experts), key=lambda x: x[1].step_range[0])
+        for name in (f.name for f in dataclasses.fields(BlockProfile)):
+            if getattr(p, name) != getattr(first, name):
+                bad(name, f"differs from experts[{i}].{name}: a two-expert profile's top-level block fields are its "
+                          "first expert's")
+    _attach_plans(p, source, bad)
 
 
-def _calibrated_plans(data: dict, source: str) -> tuple[CalibratedPlan, ...]:
-    """The profile's calibrated plans, each checked as a ``Plan`` of its component's block count."""
-    blocks = {e["component"]: int(e["num_blocks"]) for e in data.get("experts", ())} or \
-        {"transformer": int(data["model"]["num_blocks"])}
-    out = []
-    for i, x in enumerate(data.get("plans", ())):
-        if x["component"] not in blocks:
-            raise ProfileError(f"{source}: field `plans[{i}].component` is {x['component']!r}; the profile has "
-                               f"{', '.join(blocks)}")
-        try:
-            out.append(CalibratedPlan.from_dict(x, blocks[x["component"]]))
-        except InvalidSettingError as e:
-            raise ProfileError(f"{source}: field `plans[{i}]`: {e}") from None
-    return tuple(out)
+def _check_steps(steps, lo: int, hi: int, where: str, bad) -> None:
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        bad(where, f"must increase, got {_short(str(list(steps)), 80)}")
+    if steps and not (lo <= steps[0] and steps[-1] < hi):
+        bad(where, f"names step {steps[0] if steps[0] < lo else steps[-1]}, outside steps {lo} to {hi - 1}")
 
 
-def _check_block_profile(b: BlockProfile, n: int, run: RunInfo, prefix: str, bad) -> None:
+def _check_block_profile(b: BlockProfile, n: int, step_range: tuple[int, int], run: RunInfo, prefix: str,
+                         bad) -> None:
+    """One block profile of ``n`` blocks over the steps [start, stop) of ``step_range``."""
+    start, stop = step_range
+    steps = stop - start
     if len(b.block_scores) != n:
         bad(f"{prefix}block_scores", f"has {len(b.block_scores)} scores for {n} blocks")
-    if len(b.r_attn.mean) != n:
-        bad(f"{prefix}r_attn.mean", f"has {len(b.r_attn.mean)} rows for {n} blocks")
-    if any(len(row) != len(b.r_attn.steps) for row in b.r_attn.mean):
-        bad(f"{prefix}r_attn.mean", f"rows must have one value per profiled step ({len(b.r_attn.steps)})")
-    blocks = sorted(b.split.foreground_blocks + b.split.background_blocks)
-    if blocks != list(range(n)):
+    r = b.r_attn
+    _check_steps(r.steps, start, stop, f"{prefix}r_attn.steps", bad)
+    if not set(r.steps) <= set(run.profiled_steps):
+        bad(f"{prefix}r_attn.steps", "names a step that run.profiled_steps does not")
+    if len(r.per_prompt) != len(run.prompts):
+        bad(f"{prefix}r_attn.per_prompt", f"has {len(r.per_prompt)} matrices for {len(run.prompts)} prompts")
+    matrices = (("r_attn.mean", r.mean), *((f"r_attn.per_prompt[{i}]", m) for i, m in enumerate(r.per_prompt)))
+    for name, matrix in matrices:
+        if len(matrix) != n or any(len(row) != len(r.steps) for row in matrix):
+            bad(f"{prefix}{name}", f"must hold {n} rows (blocks) of {len(r.steps)} values (r_attn.steps)")
+    split = b.split
+    if sorted(split.foreground_blocks + split.background_blocks) != list(range(n)):
         bad(f"{prefix}split", f"must put each of the {n} blocks in exactly one of foreground_blocks and "
                               "background_blocks")
-    if not math.isfinite(b.split.tau):
-        bad(f"{prefix}split.tau", "is not finite")
-    if b.staleness is not None:
-        st = b.staleness
-        if sorted(st.order) != list(range(n)):
-            bad(f"{prefix}staleness.order", f"must list each of the {n} blocks once")
-        if [x.size for x in st.sets] != list(range(1, n + 1)):
-            bad(f"{prefix}staleness.sets", f"must hold the sets of sizes 1 to {n}, in order")
-        for i, x in enumerate(st.sets):
-            if len(x.error) != run.steps or any(len(row) != st.max_gap for row in x.error) or len(x.scale) != run.steps:
-                bad(f"{prefix}staleness.sets[{i}]", f"must hold {run.steps} rows of {st.max_gap} errors and "
-                                                    f"{run.steps} scales")
-        if st.sigmas is not None and len(st.sigmas) != run.steps + 1:
-            bad(f"{prefix}staleness.sigmas", f"must hold {run.steps + 1} noise levels")
+    if abs(split.background_share - len(split.background_blocks) / n) > 1e-9:
+        bad(f"{prefix}split.background_share", f"is {split.background_share:g}, not the share of background_blocks "
+                                               f"({len(split.background_blocks)} of {n})")
     s = b.schedule
     if s.interval_max < s.interval_min:
         bad(f"{prefix}schedule", f"has interval_max {s.interval_max} < interval_min {s.interval_min}")
-    if s.warmup >= run.steps:
-        bad(f"{prefix}schedule.warmup", f"is {s.warmup}, not shorter than the {run.steps} steps")
+    if s.warmup >= steps:
+        bad(f"{prefix}schedule.warmup", f"is {s.warmup}, not shorter than the {steps} steps")
+    st = b.staleness
+    if st is None:
+        return
+    if sorted(st.order) != list(range(n)):
+        bad(f"{prefix}staleness.order", f"must list each of the {n} blocks once")
+    if [x.size for x in st.sets] != list(range(1, n + 1)):
+        bad(f"{prefix}staleness.sets", f"must hold the sets of sizes 1 to {n}, in order")
+    for i, x in enumerate(st.sets):
+        if len(x.error) != steps or any(len(row) != st.max_gap for row in x.error) or len(x.scale) != steps:
+            bad(f"{prefix}staleness.sets[{i}]", f"must hold {steps} rows of {st.max_gap} errors (max_gap) and "
+                                                f"{steps} scales, one per step")
+    if st.sigmas is not None and len(st.sigmas) != steps + 1:
+        bad(f"{prefix}staleness.sigmas", f"must hold {steps + 1} noise levels")
+
+
+def _attach_plans(p: Profile, source: str, bad) -> None:
+    """Each calibrated plan checked as a ``Plan`` of its component's block count, and attached to its entry."""
+    blocks = {e.component: e.num_blocks for e in p.experts} or {"transformer": p.model.num_blocks}
+    seen: dict[tuple, int] = {}
+    for i, entry in enumerate(p.plans):
+        if entry.component not in blocks:
+            bad(f"plans[{i}].component", f"is {entry.component!r}; the profile has {', '.join(blocks)}")
+        try:
+            plan = Plan(num_blocks=blocks[entry.component], steps=entry.steps, cached_blocks=entry.cached_blocks,
+                        full_steps=entry.full_steps, predicted_error=entry.predicted_error,
+                        origin=f"calibrated for budget {entry.budget:g}")
+        except InvalidSettingError as e:
+            named = re.match(r"`([^`]+)` (.*)", str(e))
+            if named:
+                bad(f"plans[{i}].{named[1]}", named[2])
+            bad(f"plans[{i}]", str(e))
+        if abs(plan.computed_share - entry.computed_share) > 1e-6:
+            bad(f"plans[{i}].computed_share", f"is {entry.computed_share:g}; its cached blocks and full steps compute "
+                                              f"{plan.computed_share:g}")
+        if entry.computed_share > entry.budget + 1e-6:
+            bad(f"plans[{i}].computed_share", f"{entry.computed_share:g} exceeds its budget {entry.budget:g}")
+        key = (entry.component, entry.budget, entry.steps)
+        if key in seen:
+            bad(f"plans[{i}]", f"repeats plans[{seen[key]}] (the same component, budget and steps)")
+        seen[key] = i
+        object.__setattr__(entry, "_plan", plan)
 
 
 # --- fitting a model ----------------------------------------------------------------------------------
@@ -596,12 +721,12 @@ def identity_from_source(source) -> dict:
     return ident
 
 
-def _compare(want: dict, have: dict, what: str, theirs: str) -> None:
+def _compare(want: dict, have, what: str, theirs: str) -> None:
     for key, label in (("transformer_class", "transformer class"), ("num_blocks", "block count"),
                        ("config_hash", "config hash")):
-        if key in want and have.get(key) != want[key]:
+        if key in want and getattr(have, key) != want[key]:
             raise ProfileError(
-                f"{what} was made for another model: its {label} is {have.get(key)!r}, {theirs} is "
+                f"{what} was made for another model: its {label} is {getattr(have, key)!r}, {theirs} is "
                 f"{want[key]!r}; profile this model (`profiling_dit.profile_model`, or `pdit profile`)")
 
 
@@ -610,14 +735,33 @@ def finite_or_none(x: float) -> float | None:
 
 
 def _plain(obj) -> Any:
-    """Dataclass → JSON-ready dict (tuples as lists)."""
+    """A part of the profile as JSON-ready values: dataclasses as dicts (their own fields before the block fields
+    they share, ``views`` and optional fields left empty out), tuples as lists."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name != "views"}
+        return {name: _plain(getattr(obj, name)) for name in _saved_fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [_plain(x) for x in obj]
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     return obj
+
+
+_FIELD_ORDER: dict[type, tuple[dataclasses.Field, ...]] = {}
+
+
+def _field_order(cls: type) -> tuple[dataclasses.Field, ...]:
+    if cls not in _FIELD_ORDER:
+        fields = [f for f in dataclasses.fields(cls) if f.name != "views"]
+        if issubclass(cls, BlockProfile):
+            shared = {f.name for f in dataclasses.fields(BlockProfile)}
+            fields = [f for f in fields if f.name not in shared] + [f for f in fields if f.name in shared]
+        _FIELD_ORDER[cls] = tuple(fields)
+    return _FIELD_ORDER[cls]
+
+
+def _saved_fields(obj) -> list[str]:
+    return [f.name for f in _field_order(type(obj))
+            if not (f.default in (None, ()) and getattr(obj, f.name) in (None, ()))]
 
 
 def shipped_profile(name: str = "tiny") -> Path:

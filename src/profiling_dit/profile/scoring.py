@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from .._validate import check_number
 from ..errors import InvalidSettingError
 
 
@@ -47,14 +48,11 @@ def split_blocks(scores, tau: float | None = None, background_share: float | Non
     if not len(scores) or not np.isfinite(scores).any():
         raise InvalidSettingError("the block scores are empty or none is a number; profile the model again")
     if tau is not None:
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0.0 <= tau <= 1.0:
-            raise InvalidSettingError(f"`tau` must be a number in [0, 1], got {tau!r}")
+        tau = check_number("tau", tau, 0, 1)
         fg = [i for i, s in enumerate(scores) if s >= tau]
         bg = [i for i, s in enumerate(scores) if not s >= tau]
         return float(tau), fg, bg
-    if (isinstance(background_share, bool) or not isinstance(background_share, (int, float))
-            or not 0.0 <= background_share <= 1.0):
-        raise InvalidSettingError(f"`background_share` must be a number in [0, 1], got {background_share!r}")
+    background_share = check_number("background_share", background_share, 0, 1)
     k = int(math.floor(background_share * n + 1e-9))
     clean = np.nan_to_num(scores, nan=0.0)
     order = score_order(scores)  # ties: the lower block index goes to B first

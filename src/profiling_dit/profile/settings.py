@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
+from .._validate import MAX_STEPS, MAX_TOKENS, check_int, check_number
 from ..errors import InvalidSettingError
 
 if TYPE_CHECKING:
@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     from ..pipeline.settings import GenerationSettings
 
 DEFAULT_BACKGROUND_SHARE = 0.75
-SET_RANKINGS = ("r_attn", "staleness")
+SetRanking = Literal["r_attn", "staleness"]
+Branch = Literal["cond", "uncond"]
+SET_RANKINGS: tuple[str, ...] = get_args(SetRanking)
+BRANCHES: tuple[str, ...] = get_args(Branch)
 
 
 @dataclass(frozen=True)
@@ -55,33 +58,34 @@ class ProfileSettings:
     time_blocks: bool = True
 
     def __post_init__(self):
-        for name, v, lo in (("every", self.every, 1), ("chunk_size", self.chunk_size, 1),
-                            ("query_stride", self.query_stride, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise InvalidSettingError(f"`{name}` must be an integer >= {lo}, got {v!r}")
-        if (isinstance(self.attn_threshold, bool) or not isinstance(self.attn_threshold, (int, float))
-                or not math.isfinite(self.attn_threshold) or self.attn_threshold <= 0):
-            raise InvalidSettingError(f"`attn_threshold` must be a positive number, got {self.attn_threshold!r}")
-        if self.mask_step is not None and (isinstance(self.mask_step, bool) or not isinstance(self.mask_step, int)
-                                           or self.mask_step < 0):
-            raise InvalidSettingError(f"`mask_step` must be an integer >= 0, got {self.mask_step!r}")
+        check_int("every", self.every, 1, MAX_STEPS)
+        check_int("chunk_size", self.chunk_size, 1, MAX_TOKENS)
+        check_int("query_stride", self.query_stride, 1, MAX_TOKENS)
+        check_number("attn_threshold", self.attn_threshold, 0, lo_open=True)
+        if self.mask_step is not None:
+            check_int("mask_step", self.mask_step, 0, MAX_STEPS - 1)
         if self.tau is not None and self.background_share is not None:
             raise InvalidSettingError("give `tau` or `background_share`, not both")
         for name, v in (("tau", self.tau), ("background_share", self.background_share)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
-                raise InvalidSettingError(f"`{name}` must be a number in [0, 1], got {v!r}")
-        if self.set_ranking not in SET_RANKINGS:
-            raise InvalidSettingError(f"`set_ranking` must be one of {', '.join(SET_RANKINGS)}, got {self.set_ranking!r}")
-        if self.branch not in ("cond", "uncond"):
-            raise InvalidSettingError(f"`branch` must be cond or uncond, got {self.branch!r}")
-        for name, v in (("staleness_tokens", self.staleness_tokens), ("staleness_max_gap", self.staleness_max_gap)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise InvalidSettingError(f"`{name}` must be a positive integer, got {v!r}")
+            if v is not None:
+                check_number(name, v, 0, 1)
+        for name, choices in (("set_ranking", SET_RANKINGS), ("branch", BRANCHES)):
+            if getattr(self, name) not in choices:
+                raise InvalidSettingError(f"`{name}` must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        check_int("staleness_tokens", self.staleness_tokens, 1, MAX_TOKENS)
+        if self.staleness_max_gap is not None:
+            check_int("staleness_max_gap", self.staleness_max_gap, 1, MAX_STEPS)
+        for name in ("staleness", "time_blocks"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidSettingError(f"`{name}` must be True or False, got {getattr(self, name)!r:.80}")
 
     def max_gap(self, steps: int) -> int:
         return max(1, min(steps - 1, self.staleness_max_gap or min(16, max(2, steps // 2))))
 
     def check_for(self, gen: GenerationSettings) -> None:
+        if gen.steps < 2:
+            raise InvalidSettingError(f"`steps` must be at least 2 to profile (the L1 curve compares consecutive "
+                                      f"steps), got {gen.steps}")
         if self.mask_step is not None and not 0 <= self.mask_step < gen.steps:
             raise InvalidSettingError(f"`mask_step` must be in [0, {gen.steps - 1}], got {self.mask_step}")
         if self.branch == "uncond" and not gen.uses_cfg:
@@ -89,6 +93,13 @@ class ProfileSettings:
 
     def check_for_model(self, model: LoadedModel, gen: GenerationSettings) -> None:
         self.check_for(gen)
+        profiled = range(0, gen.steps, self.every)
+        for name, (start, stop) in model.expert_step_ranges(gen.steps).items():
+            if stop <= start:
+                raise InvalidSettingError(f"`steps` {gen.steps} leaves {name} no step to run; profile with more steps")
+            if not any(start <= s < stop for s in profiled):
+                raise InvalidSettingError(f"`every` {self.every} measures no step of {name}, which runs steps {start} "
+                                          f"to {stop - 1} of {gen.steps}; lower `every`")
         if self.branch == "uncond" and model.cfg_mode(gen) is None:
             raise InvalidSettingError(
                 f"`branch` 'uncond' needs classifier-free guidance; {type(model.pipe).__name__} runs one branch here")
