@@ -290,3 +290,19 @@ def test_the_deep_models_shipped_profile_fits_it_and_plans_from_measured_errors(
         assert set(config.cached_blocks) == set(staleness.order[:k])
     # the paper's schedule still caches the R_attn background blocks
     assert make_plan(profile, schedule="paper").cached_blocks == tuple(profile.split.background_blocks)
+
+
+def test_values_a_plan_cannot_honour_are_refused_not_ignored():
+    profile = Profile.load(shipped_profile("tiny"))
+    with pytest.raises(InvalidSettingError, match="in 2 steps"):  # was: silently 100% computed
+        make_plan(profile, steps=2, budget=0.1)
+    assert make_plan(profile, steps=2, budget=1).computed_share == 1.0
+    with pytest.raises(InvalidSettingError, match="final_full_steps"):
+        make_plan(profile, budget=0.5, final_full_steps=999)
+    with pytest.raises(InvalidSettingError, match="steps"):  # was: minutes of planning
+        make_plan(profile, steps=100_000)
+    for bad in (float("nan"), float("inf"), -1.0, True):
+        with pytest.raises(InvalidSettingError, match="speedup"):
+            make_plan(profile, speedup=bad)
+        with pytest.raises(InvalidSettingError, match="budget"):
+            make_plan(profile, budget=bad)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 import torch
@@ -92,10 +92,19 @@ class _PlanCache:
                         "its full steps are mapped to this call's steps"
                     warnings.warn(f"ProfilingDiT: the plan was made for {self.plan.steps} steps and this call runs "
                                   f"{own}; {how}", stacklevel=2)
-                    local = self.replan(own) if self.replan is not None else self.plan.for_steps(own)
+                    local = self._replanned(own) if self.replan is not None else self.plan.for_steps(own)
                 mask[a:b] = local.mask()
             self._masks[steps] = mask
         return self._masks[steps]
+
+
+    def _replanned(self, steps: int) -> Plan:
+        try:
+            return self.replan(steps)
+        except InvalidSettingError as e:  # no plan of these options fits this call: the plan's own, mapped
+            warnings.warn(f"ProfilingDiT: {e}; the plan's full steps are mapped to this call's steps instead",
+                          stacklevel=3)
+            return self.plan.for_steps(steps)
 
 
 class _StepTrackerHook(ModelHook):
@@ -147,6 +156,7 @@ class _StepTrackerHook(ModelHook):
 
 def _plan_decision(plans: _PlanCache, block: int):
     def decide(state: _BranchState, args, kwargs) -> bool:
+        assert state.num_steps is not None  # the step tracker sets it before the blocks run
         return bool(plans.get(state.num_steps)[state.step, block])
     return decide
 
@@ -182,7 +192,7 @@ def apply_profiling_dit(transformer: torch.nn.Module, plan: Plan, *,
         raise InvalidSettingError(
             "apply ProfilingDiT before `enable_parallelism`: context parallelism splits the sequence at the first "
             "block's input, and ProfilingDiT's hooks must sit inside that split")
-    state_manager = StateManager(_BranchState)
+    state_manager = StateManager(_BranchState)  # type: ignore[arg-type]  # diffusers annotates the class as an instance
     plans = _PlanCache(plan, step_range, replan)
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(
         _StepTrackerHook(state_manager, plans, steps_provider), _STEP_HOOK)
@@ -190,8 +200,8 @@ def apply_profiling_dit(transformer: torch.nn.Module, plan: Plan, *,
     install_runs(blocks, runs, state_manager, arch.block_streams, _RUN_HOOK,
                  lambda run_id: _plan_decision(plans, runs[run_id][0]))
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
-    transformer._pdit_state_manager = state_manager  # for cache_bytes(); removed with the hooks
-    transformer._pdit_plan = plan
+    transformer._pdit_state_manager = state_manager  # type: ignore[assignment]  # for cache_bytes(); removed with the hooks
+    transformer._pdit_plan = plan  # type: ignore[assignment]
 
 
 def remove_profiling_dit(transformer: torch.nn.Module) -> None:
@@ -218,7 +228,7 @@ def cache_bytes(transformer: torch.nn.Module) -> dict[str, int]:
     manager: StateManager | None = transformer.__dict__.get("_pdit_state_manager")
     if manager is None:
         return {}
-    return {name: state.cache_bytes() for name, state in branch_states(manager).items()}
+    return {name: cast(_BranchState, state).cache_bytes() for name, state in branch_states(manager).items()}
 
 
 @contextlib.contextmanager

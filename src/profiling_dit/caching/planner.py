@@ -178,8 +178,11 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
     check_int("steps", steps, 1, 100_000)
     everything = Plan(num_blocks, steps, (), tuple(range(steps)), predicted_error=0.0,
                       origin=f"planned for budget {budget:g}")
-    if budget >= 1.0 or steps < 3:
+    if budget >= 1.0:
         return everything
+    if steps < 3:
+        raise InvalidSettingError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps: "
+                                  "the first and last steps always compute in full; give more `steps` or `budget` 1")
     model = StalenessModel(staleness, num_blocks)
     weights = model.weights(steps)
     best: Plan | None = None

@@ -14,6 +14,7 @@ import warnings
 
 from .._validate import check_int
 from ..errors import InvalidSettingError, ProfileError
+from ..pipeline.settings import MAX_STEPS
 from ..plan import Plan, map_full_steps
 from ..profile.file import BlockProfile, Profile, as_profile
 from .schedules import paper_plan, rescale_paper_knobs
@@ -69,10 +70,10 @@ def make_plan(profile, steps: int | None = None, component: str | None = None, *
     if schedule is not None and schedule not in PAPER_SCHEDULES:
         raise InvalidSettingError(f"`schedule` must be one of {', '.join(SCHEDULE_NAMES)}, got {schedule!r}")
     if steps is not None:
-        check_int("steps", steps, 1, 100_000)
-    if final_full_steps is not None:
-        check_int("final_full_steps", final_full_steps, 0, 100_000)
+        check_int("steps", steps, 1, MAX_STEPS)
     component, blocks, num_blocks, profiled = _block_profile(profile, component)
+    if final_full_steps is not None:  # the last steps computed in full: fewer than the call's steps
+        check_int("final_full_steps", final_full_steps, 0, (steps if steps is not None else max(1, profiled)) - 1)
     split = None
     if tau is not None or background_share is not None:
         split = split_blocks(blocks.block_scores, tau=tau, background_share=background_share)[2]

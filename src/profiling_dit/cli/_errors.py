@@ -31,7 +31,9 @@ def _flags() -> dict[str, str]:
 
     out: dict[str, str] = {}
     if "app" in APP:
-        for command in typer.main.get_command(APP["app"]).commands.values():
+        # the app has several commands: a group (typer's own click, so not `click.Group`)
+        commands: dict = getattr(typer.main.get_command(APP["app"]), "commands", {})
+        for command in commands.values():
             for param in command.params:
                 long = [o for o in param.opts if o.startswith("--")]
                 if param.name and long:
