@@ -157,3 +157,17 @@ def test_cli_bench_refuses_existing_results(cli, tmp_path):
     (out / "results.json").write_text("{}")
     res = cli("bench", "--out", out)
     assert res.exit_code == 2 and "--force" in res.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--prompts", "a red ball", "--prompts", "a blue box"], "more than once"),
+    (["--seeds", " 1 , 2 ", "--methods", "warp-speed"], "unknown method"),  # spaces around items are fine
+    (["--seeds", "1,,2"], "empty item"),
+    (["--seeds", "1,1"], "twice"),
+    (["--methods", ","], "empty item"),
+    (["--methods", "baseline", "--repeats", "1000000000"], "--repeats"),
+])
+def test_cli_bench_list_options_and_counts_are_one_line(cli, tmp_path, args, needle):
+    res = cli("bench", *args, "--out", tmp_path / "b")
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and needle in res.output, res.output
+    assert not (tmp_path / "b").exists()  # refused before anything is written

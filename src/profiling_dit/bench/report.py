@@ -8,6 +8,7 @@ import math
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def summarize(runs: list[dict]) -> list[dict]:
             out.append({"method": method, "setting": setting, "status": rows[0]["status"],
                         "reason": rows[0].get("reason")})
             continue
-        row = {"method": method, "setting": setting, "status": "ok", "cases": len(ok)}
+        row: dict[str, Any] = {"method": method, "setting": setting, "status": "ok", "cases": len(ok)}
         for key in ("transformer_speedup", "wall_speedup", "computed_share", "ssim", "temporal_error",
                     "motion_ratio", "transformer_s", "wall_s"):
             row[key] = float(np.mean([r[key] for r in ok]))
@@ -173,7 +174,8 @@ def pareto_plot(results: dict, path: Path) -> Path:
     fig.suptitle(f"Quality against cost per caching method (up and right is better); {len(s.get('prompts', []))} "
                  f"prompt(s) x {len(s.get('seeds', []))} seed(s), {s.get('steps')} steps", fontsize=10)
     handles, labels = left.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7, frameon=False)
+    if labels:  # a bench of the baseline alone has no curve to name
+        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 0.95))
     return save_figure(fig, path)
 

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._validate import check_int
 from ..errors import InvalidSettingError
 from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from ..models.wan import EMBEDDED_DEFAULTS
@@ -30,6 +31,11 @@ from .report import summarize
 
 # judge(frames, prompt) -> True/False, or None when it cannot judge that prompt (quality against ground truth)
 Judge = Callable[[np.ndarray, str], "bool | None"]
+
+
+# a bench runs every method x setting x prompt x seed x repeat: more than these is a typo, not a plan
+MAX_REPEATS = 100
+MAX_PROMPTS = 1000
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,10 @@ class BenchSettings:
             raise InvalidSettingError("`seeds` is empty")
         if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63 for s in self.seeds):
             raise InvalidSettingError(f"`seeds` must be integers in [0, 2^63 - 1], got {list(self.seeds)}")
-        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
-            raise InvalidSettingError("`repeats` must be an integer >= 1")
+        check_int("repeats", self.repeats, 1, MAX_REPEATS)
+        if len(self.prompts) > MAX_PROMPTS:
+            raise InvalidSettingError(f"`prompts` holds {len(self.prompts)} prompts; a bench runs every method on "
+                                      f"each, so give at most {MAX_PROMPTS}")
         if self.lpips_weights is not None:
             path = Path(self.lpips_weights).expanduser()
             if not (path.is_file() and path.suffix == ".safetensors"):

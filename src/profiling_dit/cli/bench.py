@@ -18,8 +18,8 @@ def bench(
         "--out", "-o", help="Output folder: results.json, results.md, pareto.png.")] = None,
     model: o.OptionalModelOpt = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile for the profiling-dit methods.")] = None,
-    prompts: Annotated[str, typer.Option(
-        "--prompts", help="A text file (one prompt a line) or a prompt.")] = "a red circle moving right over grass",
+    prompts: Annotated[Optional[list[str]], typer.Option(
+        "--prompts", help="A text file (one prompt a line) or a prompt; give it once.")] = None,
     seeds: Annotated[Optional[list[str]], typer.Option(
         "--seeds", help="Seeds: repeat the flag or separate by commas \\[default: 0].")] = None,
     methods: Annotated[Optional[list[str]], typer.Option(
@@ -35,7 +35,7 @@ def bench(
     dtype: o.DTypeOpt = o.DType.auto,
     force: o.ForceOpt = False,
     list_methods: Annotated[bool, typer.Option("--list", metavar="", help="List the methods and exit.")] = False,
-    size: dict = None,
+    *, size: dict,
 ) -> None:
     """Benchmark ProfilingDiT against stock sampling and other caching methods, side by side."""
     if list_methods:
@@ -50,7 +50,9 @@ def bench(
         raise InvalidSettingError("--out is missing: give the folder for results.json, results.md and pareto.png")
     out = check_results_folder(out, force)
     prof, source = preflight.resolve(profile, model)
-    prompt_list = read_prompts(prompts)
+    if prompts and len(prompts) > 1:  # typer would keep the last one without a word
+        raise InvalidSettingError("--prompts is given more than once; give one file (one prompt a line) or one prompt")
+    prompt_list = read_prompts(prompts[0] if prompts else "a red circle moving right over grass")
     gen = preflight.settings_for(source, prof, prompt=prompt_list[0], **size)
     bs = BenchSettings(prompts=prompt_list, seeds=o.parse_list("seeds", seeds, int) or (0,),
                        methods=o.parse_list("methods", methods) or tuple(METHODS), sweep=sweep, repeats=repeats,
