@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from diffusers.hooks.hooks import BaseState, StateManager
@@ -68,7 +69,7 @@ def remove_hook(module: torch.nn.Module, name: str) -> None:
         registry.remove_hook(name, recurse=False)
 
 
-def lpips_network(net: str = "alex"):
+def lpips_network(net: Literal["alex", "vgg", "squeeze"] = "alex"):
     """torchmetrics' LPIPS network with random weights and no download (load real ones into it)."""
     from torchmetrics.functional.image.lpips import _LPIPS
 

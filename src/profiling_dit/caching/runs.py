@@ -10,7 +10,7 @@ pass their input through. Whether a run computes is asked once, at its first blo
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
@@ -29,16 +29,18 @@ class RunState(BaseState):
         self.skip: dict[int, bool] = {}
 
     def reset(self, *args, **kwargs):
-        self.__init__()
+        self.__init__()  # type: ignore[misc]  # a subclass's fields too (their __init__ take no arguments)
 
     def cache_bytes(self) -> int:
         return sum(t.numel() * t.element_size() for deltas in self.delta.values() for t in deltas)
 
 
+# the state class of a method's StateManager, which its callbacks receive
+S = TypeVar("S", bound=RunState)
 # decide(state, block args, block kwargs) -> True when the run computes
-Decide = Callable[[RunState, tuple, dict], bool]
+Decide = Callable[[S, tuple, dict], bool]
 # after_run(state, run outputs): called when a run has computed, after its delta is stored
-AfterRun = Callable[[RunState, tuple], None]
+AfterRun = Callable[[S, tuple], None]
 
 
 class RunBlockHook(ModelHook):
@@ -47,7 +49,7 @@ class RunBlockHook(ModelHook):
     _is_stateful = True
 
     def __init__(self, state_manager: StateManager, run_id: int, is_first: bool, is_last: bool,
-                 streams: tuple[str, ...], decide: Decide | None = None, after_run: AfterRun | None = None):
+                 streams: tuple[str, ...], decide: Decide[Any] | None = None, after_run: AfterRun[Any] | None = None):
         super().__init__()
         self.state_manager = state_manager
         self.run_id = run_id
@@ -61,6 +63,7 @@ class RunBlockHook(ModelHook):
     def _computes(self, args, kwargs) -> tuple[RunState, bool]:
         state: RunState = self.state_manager.get_state()
         if self.is_first:
+            assert self.decide is not None  # a run's first block always has its decision
             compute = self.decide(state, args, kwargs) or self.run_id not in state.delta
             state.skip[self.run_id] = not compute
         return state, not state.skip.get(self.run_id, False)
@@ -76,7 +79,7 @@ class RunBlockHook(ModelHook):
             return inputs[0] if single else inputs
         if self.is_first:
             state.h_in[self.run_id] = inputs
-        out = self.fn_ref.original_forward(*args, **kwargs)
+        out = self.fn_ref.original_forward(*args, **kwargs)  # type: ignore[misc]  # diffusers types it as None
         if self.is_last:
             outs = (out,) if single else tuple(out)
             state.delta[self.run_id] = tuple(o - x for o, x in zip(outs, state.h_in.pop(self.run_id)))
@@ -90,7 +93,7 @@ class RunBlockHook(ModelHook):
 
 
 def install_runs(blocks, runs: list[tuple[int, int]], state_manager: StateManager, streams: tuple[str, ...],
-                 name: str, decide: Callable[[int], Decide], after_run: AfterRun | None = None) -> None:
+                 name: str, decide: Callable[[int], Decide[S]], after_run: AfterRun[S] | None = None) -> None:
     """Register a ``RunBlockHook`` named ``name`` on every block of each run (inclusive (first, last) pairs);
     ``decide(run_id)`` gives the run's decision function."""
     for run_id, (first, last) in enumerate(runs):

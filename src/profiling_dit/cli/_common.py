@@ -5,6 +5,10 @@ torch's launcher. The checks and the runs themselves are library functions (``pr
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def console(quiet: bool = False):
@@ -65,7 +69,7 @@ class progress:
 
     def __init__(self, con, label: str, total: int):
         self.console, self.label, self.total = con, label, max(1, total)
-        self._bar = None
+        self._bar: Progress | None = None
         self._next = 0
 
     def __enter__(self):

@@ -129,7 +129,7 @@ def option_group(name: str, **options):
             kwargs[name] = {k: v for k, v in group.items() if v is not None}
             return fn(*args, **kwargs)
 
-        wrapper.__signature__ = sig.replace(parameters=params + added)
+        wrapper.__signature__ = sig.replace(parameters=params + added)  # type: ignore[attr-defined]
         hints = {p.name: p.annotation for p in params if p.annotation is not inspect.Parameter.empty}
         hints.update({k: kind for k, (kind, _) in options.items()})
         wrapper.__annotations__ = hints

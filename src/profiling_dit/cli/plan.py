@@ -16,7 +16,7 @@ from ._errors import friendly_errors
 def plan(
     profile: Annotated[Path, typer.Option("--profile", help="The profile to plan from.")],
     steps: Annotated[Optional[int], typer.Option("--steps", help="Denoising steps \\[default: the profile's].")] = None,
-    options: dict = None,
+    *, options: dict,
 ) -> None:
     """Print the plan a profile gives (timeline, computed share, implied speedup); nothing is generated."""
     import warnings

@@ -60,7 +60,7 @@ def profile(
         "--budgets", help="Budgets (computed shares) to calibrate: repeat the flag or separate by commas \\[default: "
                           "0.3, 0.35, ... 0.75].")] = None,
     force: o.ForceOpt = False,
-    size: dict = None, run: dict = None, measure: dict = None, foreground: dict = None,
+    *, size: dict, run: dict, measure: dict, foreground: dict,
 ) -> None:
     """Profile which blocks attend to the foreground; write the profile JSON and its pictures."""
     from profiling_dit import preflight

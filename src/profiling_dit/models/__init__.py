@@ -10,6 +10,7 @@ your own (a model of yours, or a test double).
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ from .wan import TINY_MODEL_DIR
 FAMILIES: tuple[Family, ...] = (wan.FAMILY, hunyuan.FAMILY, cogvideox.FAMILY)
 
 
-def _diffusers_class(name: str):
+def _diffusers_class(name: str) -> type:
     import diffusers
 
     return getattr(diffusers, name)
@@ -31,7 +32,7 @@ def _diffusers_class(name: str):
 
 # class name -> (() -> class, spec); diffusers classes resolve on first use, specs are plain data
 _ARCH_FACTORIES: dict[str, tuple[Callable[[], type], ArchitectureSpec]] = {
-    f.transformer_class: ((lambda f=f: _diffusers_class(f.transformer_class)), f.architecture) for f in FAMILIES
+    f.transformer_class: (functools.partial(_diffusers_class, f.transformer_class), f.architecture) for f in FAMILIES
 }
 
 PIPELINES: dict[str, PipelineSpec] = {name: spec for f in FAMILIES for name, spec in f.pipelines.items()}

@@ -7,6 +7,8 @@ the model uses one, is applied to the video part. Profiling only.
 
 from __future__ import annotations
 
+from typing import Callable, cast
+
 from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
 
 
@@ -15,6 +17,7 @@ def cogvideox_self_attention_qk(attn, hidden_states, encoder_hidden_states, atte
     import torch
     from diffusers.models.embeddings import apply_rotary_emb
 
+    rope = cast("Callable[..., torch.Tensor]", apply_rotary_emb)  # one tensor, though diffusers annotates a pair
     n_text = encoder_hidden_states.size(1)
     x = torch.cat([encoder_hidden_states, hidden_states], dim=1)
     b = x.shape[0]
@@ -25,9 +28,9 @@ def cogvideox_self_attention_qk(attn, hidden_states, encoder_hidden_states, atte
     if attn.norm_k is not None:
         k = attn.norm_k(k)
     if image_rotary_emb is not None:
-        q = torch.cat([q[:, :, :n_text], apply_rotary_emb(q[:, :, n_text:], image_rotary_emb)], dim=2)
+        q = torch.cat([q[:, :, :n_text], rope(q[:, :, n_text:], image_rotary_emb)], dim=2)
         if not attn.is_cross_attention:
-            k = torch.cat([k[:, :, :n_text], apply_rotary_emb(k[:, :, n_text:], image_rotary_emb)], dim=2)
+            k = torch.cat([k[:, :, :n_text], rope(k[:, :, n_text:], image_rotary_emb)], dim=2)
     return JointQK(q, k, slice(n_text, x.shape[1]), None)
 
 

@@ -9,7 +9,7 @@ Profiling only: the model's own processor still produces the output.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, cast
 
 from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
 
@@ -28,13 +28,14 @@ def hunyuan_self_attention_qk(attn, hidden_states, encoder_hidden_states=None, a
     import torch
     from diffusers.models.embeddings import apply_rotary_emb
 
+    rope = cast("Callable[..., torch.Tensor]", apply_rotary_emb)  # one tensor, though diffusers annotates a pair
     n_video = hidden_states.shape[1]
     joint_in_one = attn.add_q_proj is None and encoder_hidden_states is not None
     x = torch.cat([hidden_states, encoder_hidden_states], dim=1) if joint_in_one else hidden_states
     q, k = _qk(attn.to_q, attn.to_k, attn.norm_q, attn.norm_k, x, attn.heads)
     if image_rotary_emb is not None:
-        q = torch.cat([apply_rotary_emb(q[:, :n_video], image_rotary_emb, sequence_dim=1), q[:, n_video:]], dim=1)
-        k = torch.cat([apply_rotary_emb(k[:, :n_video], image_rotary_emb, sequence_dim=1), k[:, n_video:]], dim=1)
+        q = torch.cat([rope(q[:, :n_video], image_rotary_emb, sequence_dim=1), q[:, n_video:]], dim=1)
+        k = torch.cat([rope(k[:, :n_video], image_rotary_emb, sequence_dim=1), k[:, n_video:]], dim=1)
     if attn.add_q_proj is not None and encoder_hidden_states is not None:
         eq, ek = _qk(attn.add_q_proj, attn.add_k_proj, attn.norm_added_q, attn.norm_added_k, encoder_hidden_states,
                      attn.heads)

@@ -15,6 +15,7 @@ run of the model being benchmarked (``calibrate_teacache``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -68,7 +69,7 @@ def _decision(manager: StateManager, config: TeaCacheConfig | None, calibrate: b
 
     def decide(s: _State, args, kwargs) -> bool:
         ctx = manager.context
-        step = ctx.step_index if getattr(ctx, "step_index", None) is not None else s.calls
+        step = ctx.step_index if ctx.step_index is not None else s.calls
         steps = config.num_inference_steps if config else None
         mod = _temb(args, kwargs).detach().float()
         if calibrate:
@@ -77,6 +78,7 @@ def _decision(manager: StateManager, config: TeaCacheConfig | None, calibrate: b
         elif s.prev_mod is None or 0 not in s.delta or step == 0 or (steps and step >= steps - 1):
             compute, s.accumulated = True, 0.0
         else:
+            assert config is not None  # only calibration runs without one
             s.accumulated += float(np.polyval(config.coefficients, _rel_l1(mod, s.prev_mod)))
             compute = s.accumulated >= config.threshold
             if compute:
@@ -102,11 +104,11 @@ def apply_teacache(transformer: torch.nn.Module, config: TeaCacheConfig | None, 
     blocks = arch.blocks(transformer)
     if len(blocks) < 2:
         raise ValueError("TeaCache needs at least two blocks")
-    manager = StateManager(_State)
+    manager = StateManager(_State)  # type: ignore[arg-type]  # diffusers annotates the class as an instance
     install_runs(blocks, [(0, len(blocks) - 1)], manager, arch.block_streams, _RUN,
                  lambda run_id: _decision(manager, config, calibrate), _record_pair if calibrate else None)
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
-    transformer._pdit_teacache_manager = manager
+    transformer._pdit_teacache_manager = manager  # type: ignore[assignment]
     return manager
 
 
@@ -132,7 +134,7 @@ def _teacache_calibrate(ctx):
 
     def grab():
         for state in branch_states(manager).values():
-            pairs.extend(state.pairs)
+            pairs.extend(cast(_State, state).pairs)
 
     try:
         ctx.run_calibration(grab)
