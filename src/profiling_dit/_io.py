@@ -19,7 +19,7 @@ TEMP_MARK = ".pdit-tmp"
 def remove_stale_temporaries(dest: str | Path) -> list[Path]:
     """Remove the temporary files an interrupted write of ``dest`` left beside it (``.NAME.*.pdit-tmp*``)."""
     dest = Path(dest)
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(dest.parent.glob(f".{glob_escape(dest.name)}.*{TEMP_MARK}*"))
     except OSError:
@@ -34,8 +34,23 @@ def remove_stale_temporaries(dest: str | Path) -> list[Path]:
 SET_MARK = ".pdit-set-"
 
 
+class Stage:
+    """``stage("name.png")``: the path to write a file of the set to; ``stage.folder``: where staged files go
+    (for writers that name their own files)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.staged: list[str] = []
+
+    def __call__(self, name: str) -> Path:
+        if name in self.staged:
+            self.staged.remove(name)
+        self.staged.append(name)
+        return self.folder / name
+
+
 @contextlib.contextmanager
-def atomic_set(folder: str | Path) -> Iterator[callable]:
+def atomic_set(folder: str | Path) -> Iterator[Stage]:
     """Write several files as one set: ``with atomic_set(folder) as stage: write to stage("name.png") …``.
 
     Files are written into a hidden temporary folder inside ``folder`` and moved into place only when the
@@ -48,18 +63,10 @@ def atomic_set(folder: str | Path) -> Iterator[callable]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=SET_MARK, dir=folder))
-    staged: list[str] = []
-
-    def stage(name: str) -> Path:
-        if name in staged:
-            staged.remove(name)
-        staged.append(name)
-        return tmp / name
-
-    stage.folder = tmp  # where staged files go (for writers that name their own files)
+    stage = Stage(tmp)
     try:
         yield stage
-        for name in staged:
+        for name in stage.staged:
             if (tmp / name).exists():
                 os.replace(tmp / name, folder / name)
     finally:

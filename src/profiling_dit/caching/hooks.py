@@ -99,6 +99,7 @@ class _PlanCache:
 
 
     def _replanned(self, steps: int) -> Plan:
+        assert self.replan is not None  # called only when there is one
         try:
             return self.replan(steps)
         except InvalidSettingError as e:  # no plan of these options fits this call: the plan's own, mapped
