@@ -457,14 +457,14 @@ def _parse(text: bytes | str, source: str) -> Any:
     """The document as plain JSON values (for the message about a file the typed decoder refused)."""
     try:
         return msgspec.json.decode(text)
-    except msgspec.DecodeError as e:  # malformed past the point where the typed decoder stopped
-        raise _not_json(e, source) from None
-    except RecursionError:
-        raise ProfileError(f"{source} is nested too deeply to be a profile") from None
     except msgspec.ValidationError as e:  # a number beyond float or 64-bit integer range
         message, path = _split_message(e)
-        raise ProfileError(f"{source} is not a valid profile: {_json_path(path)}: {_short(message.lower())}") \
-            from None
+        where = f" ({_json_path(path)})" if path and _ANY_KEY not in path else ""  # untyped: keys are not named
+        raise ProfileError(f"{source} is not a valid profile: {_short(message.lower())}{where}") from None
+    except msgspec.DecodeError as e:  # malformed past the point where the typed decoder stopped (ValidationError
+        raise _not_json(e, source) from None  # is a DecodeError too: it is caught first)
+    except RecursionError:
+        raise ProfileError(f"{source} is nested too deeply to be a profile") from None
 
 
 def _not_json(error: msgspec.DecodeError, source: str) -> ProfileError:
