@@ -21,6 +21,8 @@ Wan's self-attention and thresholded at κ/N with N the number of video tokens.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import StateManager
@@ -130,7 +132,7 @@ class AttentionRecorder:
         self.l1: dict[int, float] = {}
         self.rel_l1: dict[int, float] = {}
         self.kept_predictions: dict[int, torch.Tensor] = {}
-        self.staleness = None  # a StalenessRecorder that follows the same calls, or None
+        self.staleness: Any = None  # a StalenessRecorder that follows the same calls, or None
         self._branch_outputs: dict[str, torch.Tensor] = {}
         self._prev_pred: torch.Tensor | None = None
 
@@ -142,12 +144,17 @@ class AttentionRecorder:
 
     def record_attention(self, block: int, q, k: torch.Tensor | None = None) -> None:
         """``q, k`` (B, H, N, d), or a ``JointQK`` as ``q`` (joint video-text attention)."""
+        ctx = self.context
+        if ctx is None or ctx.step is None:  # recording() said yes, so there is a call and its step
+            raise RuntimeError("attention recorded outside a profiled transformer call")
         if isinstance(q, JointQK):
             abar = received_attention(q.q, q.k, self.chunk_size, self.query_stride, q.video, q.key_mask)
+        elif k is None:
+            raise TypeError("record_attention needs k with q")
         else:
             abar = received_attention(q, k, self.chunk_size, self.query_stride, group=self.group)
         index = (abar.shape[0] // 2 if self.branch == "cond" else 0) if self.batched_cfg else 0
-        self.abar[(block, self.context.step)] = abar[index].cpu()
+        self.abar[(block, ctx.step)] = abar[index].cpu()
 
     def record_output(self, name: str, step: int, output: torch.Tensor) -> None:
         if self.batched_cfg:
@@ -206,7 +213,7 @@ class _ProfilerTransformerHook(ModelHook):
     def __init__(self, recorder: AttentionRecorder):
         super().__init__()
         self.recorder = recorder
-        self.state_manager = StateManager(ContextState)
+        self.state_manager = StateManager(ContextState)  # type: ignore[arg-type]  # diffusers takes the class
         self._calls: dict[str, int] = {}  # per context name, for pipelines that give no step index
 
     def pre_forward(self, module, *args, **kwargs):
@@ -221,7 +228,7 @@ class _ProfilerTransformerHook(ModelHook):
     def post_forward(self, module, output):
         ctx = self.recorder.context
         sample = output[0] if isinstance(output, tuple) else output.sample
-        if ctx is not None:
+        if ctx is not None and ctx.step is not None:  # pre_forward gave every call a step
             self.recorder.record_output(ctx.name, ctx.step, sample)
             self._calls[ctx.name] = self._calls.get(ctx.name, 0) + 1
             if self.recorder.staleness is not None:
@@ -250,7 +257,7 @@ class attention_capture:
         self.arch = arch
         self.recorder = recorder
         self.block_offset = block_offset  # a second expert's blocks are numbered after the first's
-        self._originals = []
+        self._originals: list[tuple] = []
 
     def __enter__(self):
         for i, block in enumerate(self.arch.blocks(self.transformer)):

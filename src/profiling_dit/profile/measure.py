@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,10 +37,9 @@ from .settings import DEFAULT_BACKGROUND_SHARE, ProfileSettings  # noqa: F401  (
 from .staleness import StalenessRecorder, greedy_order, set_errors, staleness_capture
 
 
-
 def token_grid(model: LoadedModel, gen: GenerationSettings) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """(latent grid F', Hl, Wl) and (token grid F', Hl/ph, Wl/pw) for these settings."""
-    pipe = model.pipe
+    pipe: Any = model.pipe
     sf_t = getattr(pipe, "vae_scale_factor_temporal", model.arch.frame_multiple)
     sf_s = getattr(pipe, "vae_scale_factor_spatial", 8)
     latent = ((gen.frames - 1) // sf_t + 1, gen.height // sf_s, gen.width // sf_s)
@@ -64,7 +63,7 @@ class PromptMeasurement:
     # two-expert pipelines (Wan2.2): rows [start, stop) of r_attn and steps [start, stop) per expert
     expert_blocks: dict | None = None
     expert_steps: dict | None = None
-    staleness: object | None = None  # the StalenessRecorder of this run
+    staleness: StalenessRecorder | None = None  # the StalenessRecorder of this run
     sigmas: list | None = None  # the scheduler's noise levels over the run (S + 1), when it has them
 
 
@@ -93,7 +92,7 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
         query_stride=ps.query_stride, keep_prediction_steps={mask_step}, batched_cfg=cfg_mode == "batched",
         frames_first=model.arch.prediction_frames_first, group=group,
     )
-    stale = None
+    stale: StalenessRecorder | None = None
     if ps.staleness:
         stale = StalenessRecorder(n_blocks, expert_blocks, gen.guidance if cfg_mode else None, cfg_mode == "batched",
                                   ps.max_gap(gen.steps), ps.staleness_tokens, group=group)
@@ -106,7 +105,7 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
                 stack.enter_context(staleness_capture(getattr(model.pipe, name), model.arch, stale, block_offset=first))
         result = generate(model, gen, on_step=on_step)
     wall = time.perf_counter() - t0
-    sigmas = getattr(model.pipe.scheduler, "sigmas", None)
+    sigmas = getattr(getattr(model.pipe, "scheduler", None), "sigmas", None)
     sigmas = [float(x) for x in sigmas][:gen.steps + 1] if sigmas is not None and len(sigmas) > gen.steps else None
 
     pred = recorder.kept_predictions[mask_step]
@@ -223,12 +222,13 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
     rel_mean = [float(np.mean([m.rel_l1[s] for m in measurements])) for s in l1_steps]
     gen0 = gens[0]
     m0 = measurements[0]
-    sections = {name: _block_profile(measurements, m0.expert_blocks[name], m0.expert_steps[name],
-                                     dict(zip(l1_steps, rel_mean)), ps, name)
-                for name in m0.expert_blocks}
+    blocks_of, steps_of = m0.expert_blocks or {}, m0.expert_steps or {}  # measure_prompt sets both
+    sections = {name: _block_profile(measurements, blocks_of[name], steps_of[name], dict(zip(l1_steps, rel_mean)),
+                                     ps, name)
+                for name in blocks_of}
     first = sections[model.experts[0]]
     latent_grid, grid = token_grid(model, gen0)
-    sched = model.pipe.scheduler
+    sched: Any = getattr(model.pipe, "scheduler", None)
     data = {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
@@ -266,7 +266,7 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
     if len(sections) > 1:
         data["experts"] = [
             {"component": name, **model_identity(getattr(model.pipe, name), model.arch),
-             "step_range": list(m0.expert_steps[name]), **sec}
+             "step_range": list(steps_of[name]), **sec}
             for name, sec in sections.items()]
     profile = Profile.from_dict(data, "the measured profile")
     return dataclasses.replace(profile, views={"pca_frames": m0.pca_frames, "mask": m0.latent_mask})
@@ -307,17 +307,18 @@ def _staleness_table(measurements: list[PromptMeasurement], scores: np.ndarray, 
     ``set_ranking`` "staleness" the greedy order of ``staleness.greedy_order``), the error of reusing at step
     s + g the deltas computed at step s, counted from the expert's first step; mean over prompts."""
     a, b = step_range
-    gap = measurements[0].staleness.max_gap
+    recorders = [m.staleness for m in measurements if m.staleness is not None]  # the caller checked: every prompt's
+    gap = recorders[0].max_gap
     local_steps = range(a, b)
     if ps.set_ranking == "staleness":
-        order = greedy_order([m.staleness.gram for m in measurements], local_steps, gap)
+        order = greedy_order([r.gram for r in recorders], local_steps, gap)
     else:
         order = score_order(scores)
     sets = []
     for k in range(1, len(order) + 1):
         errors, scales = [], []
-        for m in measurements:
-            e, sc = set_errors(m.staleness.gram, m.staleness.self_gram, order[:k], local_steps, gap)
+        for r in recorders:
+            e, sc = set_errors(r.gram, r.self_gram, order[:k], local_steps, gap)
             errors.append(e)
             scales.append(sc)
         with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -329,7 +330,7 @@ def _staleness_table(measurements: list[PromptMeasurement], scores: np.ndarray, 
     return {
         "proxy": "guided-delta-l2",
         "ranking": ps.set_ranking,
-        "tokens": measurements[0].staleness.tokens,
+        "tokens": recorders[0].tokens,
         "max_gap": gap,
         "order": order,
         "sigmas": _sig(np.array(sigmas[a:b + 1], float)) if sigmas is not None else None,
@@ -337,7 +338,7 @@ def _staleness_table(measurements: list[PromptMeasurement], scores: np.ndarray, 
     }
 
 
-def _sig(a: np.ndarray) -> list:
+def _sig(a: np.ndarray) -> Any:
     """6 significant digits; NaN (not measured) as None."""
     a = np.asarray(a, dtype=float)
     if a.ndim == 0:

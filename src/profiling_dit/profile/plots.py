@@ -9,7 +9,6 @@ import numpy as np
 from .._plotting import pyplot as _plt
 from .._plotting import save_figure as _save
 
-
 F_COLOR, B_COLOR = "#d62728", "#1f77b4"
 
 

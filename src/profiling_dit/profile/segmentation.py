@@ -177,9 +177,10 @@ def resolve_sam2_checkpoint(checkpoint: str) -> Path:
     except InvalidSettingError:
         raise
     except Exception as e:
+        why = str(e).strip().splitlines()[0][:150] if str(e).strip() else type(e).__name__
         raise InvalidSettingError(
-            f"cannot get SAM2 checkpoint {shown} from the Hub ({str(e).strip().splitlines()[0][:150] if str(e).strip() else type(e).__name__}); "
-            "download it elsewhere and pass the .safetensors file"
+            f"cannot get SAM2 checkpoint {shown} from the Hub ({why}); download it elsewhere and pass the .safetensors "
+            "file"
         ) from None
 
 
@@ -266,7 +267,8 @@ def video_masks_to_latent_frames(masks: np.ndarray, latent_frames: int, frame_mu
             f"masks have {t} frames; expected {latent_frames} (latent frames) or "
             f"{frame_multiple * (latent_frames - 1) + 1} (video frames)"
         )
-    groups = [masks[:1]] + [masks[1 + frame_multiple * i: 1 + frame_multiple * (i + 1)] for i in range(latent_frames - 1)]
+    groups = [masks[:1]] + [masks[1 + frame_multiple * i: 1 + frame_multiple * (i + 1)]
+                            for i in range(latent_frames - 1)]
     return np.stack([g.astype(np.float32).mean(axis=0) >= 0.5 for g in groups])
 
 
@@ -286,7 +288,8 @@ def read_user_masks(path: str | Path) -> np.ndarray:
     try:
         masks = np.load(path, allow_pickle=False)
     except Exception as e:
-        raise InvalidSettingError(f"cannot read masks {shown} as a .npy array: {str(e).splitlines()[0][:120]}") from None
+        why = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise InvalidSettingError(f"cannot read masks {shown} as a .npy array: {why}") from None
     if not isinstance(masks, np.ndarray):  # an .npz archive renamed .npy
         raise InvalidSettingError(f"masks file {shown} is not a single .npy array (an .npz archive?)")
     if masks.dtype.kind not in "biuf":

@@ -185,7 +185,8 @@ def set_errors(gram: dict[tuple[int, int], np.ndarray], self_gram: dict[int, np.
         row = []
         for g in range(1, max_gap + 1):
             m = gram.get((s, s + g))
-            row.append(float(np.sqrt(max(0.0, m[np.ix_(idx, idx)].sum()))) if m is not None and len(idx) else float("nan"))
+            row.append(float(np.sqrt(max(0.0, m[np.ix_(idx, idx)].sum()))) if m is not None and len(idx)
+                       else float("nan"))
         error.append(row)
     scale = [float(np.sqrt(max(0.0, self_gram[t][np.ix_(idx, idx)].sum()))) if t in self_gram and len(idx)
              else float("nan") for t in steps]
@@ -206,7 +207,7 @@ def greedy_order(grams: list[dict[tuple[int, int], np.ndarray]], steps: range, m
     chosen: list[int] = []
     acc = np.zeros(len(G))  # ‖E_C‖² per pair for the chosen set
     for _ in range(n):
-        best, best_cost, best_acc = -1, np.inf, None
+        best, best_cost, best_acc = -1, np.inf, acc
         for b in range(n):
             if b in chosen:
                 continue
