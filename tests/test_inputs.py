@@ -220,9 +220,50 @@ def test_command_line_fuzzer(monkeypatch, capsys, tmp_path):
         code, err = _main(monkeypatch, capsys, *junk)
         if not _one_line_error(code, err):
             failures.append((junk[5:], code, err[-300:]))
+    for args in _list_option_cases(rng, tmp_path) + _number_cases(tmp_path):  # the classes a second pass found
+        count += 1
+        code, err = _main(monkeypatch, capsys, *args)
+        if not _one_line_error(code, err):
+            failures.append((args, code, err[-300:]))
     print(f"command-line fuzzer: {count} cases, {len(failures)} not one line with exit 2")
     assert failures == []
     assert not (tmp_path / "v.npy").exists() and not (tmp_path / "w.npy").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # a refused command leaves no folder behind
+
+
+def _list_option_cases(rng: random.Random, tmp_path) -> list[list]:
+    """List options with spaces, empty items, duplicates and junk; each case also carries one bad item, so every
+    case must be refused (on that item or before)."""
+    items = {"--seeds": ["1", " 2 ", "x", "", "1", "-1", "1e3"], "--methods": ["baseline", " ", "warp", "baseline", ""],
+             "--budgets": ["0.5", " 0.4", "", "0.5", "nan", "2"]}
+    cases = []
+    for flag, pool in items.items():
+        for _ in range(8):
+            values = rng.sample(pool, k=rng.randrange(2, len(pool)))
+            bad = {"--seeds": "x", "--methods": "", "--budgets": "nan"}[flag]
+            text = ",".join([*values, bad]) if rng.random() < 0.5 else " , ".join([bad, *values])
+            command = (["profile", "--prompt", "a red ball", "--calibrate", "99", "--out", tmp_path / "out" / "p.json"]
+                       if flag == "--budgets" else ["bench", "--out", tmp_path / "out" / "b"])
+            cases.append([*command, flag, text])
+    return cases
+
+
+def _number_cases(tmp_path) -> list[list]:
+    """Non-finite and huge numbers, and counts that would run away, on every command that takes them."""
+    out = tmp_path / "out" / "v.npy"
+    plan = ["plan", "--profile", shipped_profile("tiny")]
+    return [
+        [*plan, "--speedup", "nan"], [*plan, "--speedup", "inf"], [*plan, "--budget", "inf"],
+        [*plan, "--steps", "100000"], [*plan, "--steps", "2", "--budget", "0.1"], [*plan, "--final-full-steps", "999"],
+        [*plan, "--tau", "nan"], [*plan, "--background-share", "1e308"],
+        ["generate", "--prompt", "x", "--out", out, "--nproc", "999", "--context-parallel", "ulysses"],
+        ["generate", "--prompt", "x", "--out", out, "--fps", "1e9"],
+        ["generate", "--prompt", "x", "--out", ""],
+        ["bench", "--repeats", "1000000000", "--methods", "baseline", "--out", tmp_path / "out" / "b"],
+        ["bench", "--prompts", tmp_path, "--out", tmp_path / "out" / "b"],
+        ["profile", "--prompt", "x", "--calibrate", "9", "--budgets", "0.5,0.5", "--out", tmp_path / "out" / "p.json"],
+        ["profile", "--prompt", "x", "--calibrate", "6", "--out", tmp_path / "out" / "p.json"],
+    ]
 
 
 LONG = "a" * 300
@@ -275,8 +316,10 @@ def test_bad_masks_are_refused_before_the_model_loads(monkeypatch, capsys, tmp_p
 
 
 def test_image_on_a_text_to_video_model_is_refused_before_loading(monkeypatch, capsys, tmp_path):
+    from PIL import Image
+
     image = tmp_path / "f.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    Image.new("RGB", (32, 32)).save(image)  # a real image: the model's kind, not the file, is what is wrong
     code, err = _main(monkeypatch, capsys, "generate", "--prompt", "x", "--image", image, "--out", tmp_path / "v.npy")
     assert _one_line_error(code, err) and "text-to-video" in err
 
@@ -288,7 +331,7 @@ def test_pickled_weights_are_not_loaded(tmp_path):
 
     build_tiny_pipeline(num_layers=1).save_pretrained(tmp_path / "bin", safe_serialization=False)
     assert not list((tmp_path / "bin" / "transformer").glob("*.safetensors"))  # the transformer's weights: a pickle
-    with pytest.raises(ModelNotAvailableError, match="cannot load"):
+    with pytest.raises(ModelNotAvailableError, match="pickles are never loaded"):  # refused from the file names
         load_pipeline(str(tmp_path / "bin"), device="cpu")
 
 

@@ -12,19 +12,37 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-
 TEMP_MARK = ".pdit-tmp"
 
 
+def _owner_alive(name: str, prefix: str) -> bool:
+    """Whether the process whose id a temporary's name carries after ``prefix`` (``PREFIX<pid>-...``) still runs: a
+    live writer's temporaries are its own, only a dead one's are leftovers."""
+    pid = name[len(prefix):].split("-", 1)[0]
+    if not pid.isdigit():
+        return False  # an older run's name: no owner recorded
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's live process (or a number no process has: treated as alive, kept)
+    return True
+
+
 def remove_stale_temporaries(dest: str | Path) -> list[Path]:
-    """Remove the temporary files an interrupted write of ``dest`` left beside it (``.NAME.*.pdit-tmp*``)."""
+    """Remove the temporary files an interrupted write of ``dest`` left beside it (``.NAME.<pid>-*.pdit-tmp*``), those
+    of processes that no longer run: a concurrent writer's own are left alone."""
     dest = Path(dest)
     removed: list[Path] = []
+    prefix = f".{dest.name}."
     try:
         candidates = list(dest.parent.glob(f".{glob_escape(dest.name)}.*{TEMP_MARK}*"))
     except OSError:
         return removed
     for p in candidates:
+        if _owner_alive(p.name, prefix):
+            continue
         with contextlib.suppress(OSError):
             p.unlink()
             removed.append(p)
@@ -62,7 +80,7 @@ def atomic_set(folder: str | Path) -> Iterator[Stage]:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=SET_MARK, dir=folder))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{SET_MARK}{os.getpid()}-", dir=folder))
     stage = Stage(tmp)
     try:
         yield stage
@@ -74,11 +92,14 @@ def atomic_set(folder: str | Path) -> Iterator[Stage]:
 
 
 def remove_stale_sets(folder: str | Path) -> None:
-    """Remove the temporary folders of ``atomic_set`` that an interrupted run left in ``folder``."""
+    """Remove the temporary folders of ``atomic_set`` that an interrupted run left in ``folder`` (those of processes
+    that no longer run: a concurrent save's own folder is left alone)."""
     import shutil
 
     with contextlib.suppress(OSError):
         for p in Path(folder).glob(f"{SET_MARK}*"):
+            if _owner_alive(p.name, SET_MARK):
+                continue
             shutil.rmtree(p, ignore_errors=True)
 
 
@@ -89,36 +110,66 @@ def glob_escape(name: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | Path) -> Iterator[Path]:
+def atomic_path(dest: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``dest`` (same suffix); move it onto ``dest`` on success.
 
-    On an exception the temporary file is removed and ``dest`` is left untouched.
+    On an exception the temporary file is removed and ``dest`` is left untouched. Without ``overwrite`` the move
+    fails (``FileExistsError``) when ``dest`` appeared meanwhile (another run writing the same file): a hard link
+    claims the name atomically, so of two runs racing to one file only one writes it.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f"{TEMP_MARK}{dest.suffix}", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}-", suffix=f"{TEMP_MARK}{dest.suffix}",
+                               dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp_path, dest)
+        if overwrite:
+            os.replace(tmp_path, dest)
+        else:
+            _claim(tmp_path, dest)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        if e.filename is None and e.errno is not None:  # a write that failed (a full disk) names no file: this one
+            raise OSError(e.errno, e.strerror, str(dest)) from e
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
 
 
-def atomic_write_bytes(dest: str | Path, data: bytes) -> None:
-    with atomic_path(dest) as tmp:
+def _claim(tmp: Path, dest: Path) -> None:
+    """Move ``tmp`` onto ``dest`` only if ``dest`` does not exist (``FileExistsError`` otherwise)."""
+    import errno
+
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise
+    except OSError as e:  # a filesystem without hard links: check, then move (a narrow race remains there)
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        if dest.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(dest)) from None
+        os.replace(tmp, dest)
+        return
+    tmp.unlink()
+
+
+def atomic_write_bytes(dest: str | Path, data: bytes, overwrite: bool = True) -> None:
+    with atomic_path(dest, overwrite) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
 
 
-def atomic_write_text(dest: str | Path, text: str) -> None:
-    atomic_write_bytes(dest, text.encode("utf-8"))
+def atomic_write_text(dest: str | Path, text: str, overwrite: bool = True) -> None:
+    atomic_write_bytes(dest, text.encode("utf-8"), overwrite)
 
 
 def _umask() -> int:

@@ -109,17 +109,20 @@ class progress:
         return False
 
 
-def relaunch(run: dict) -> None:
+def relaunch(run: dict, source, settings_list) -> None:
     """``--nproc N``: run this same command in N processes through torch's launcher, and exit with its code.
-    Nothing is launched until the process count is checked."""
+    Nothing is launched until the process count, and the sizes on that many processes, are checked."""
     import subprocess
     import sys
 
-    from profiling_dit.pipeline.parallel import launcher_command
+    from profiling_dit.pipeline.parallel import check_context_parallel, launcher_command
 
     nproc = run.get("nproc")
     if nproc is None:
         return
+    command = launcher_command(nproc, run.get("context_parallel"), [])  # the count first
+    for settings in settings_list:
+        check_context_parallel(source, settings, run["context_parallel"], world_size=nproc, device=run["device"])
     args, skip = [], False
     for a in sys.argv[1:]:
         if skip:
@@ -128,7 +131,7 @@ def relaunch(run: dict) -> None:
             skip = True
         elif not a.startswith("--nproc="):
             args.append(a)
-    raise SystemExit(subprocess.call(launcher_command(nproc, run.get("context_parallel"), args)))
+    raise SystemExit(subprocess.call(command + args))
 
 
 def wide_console():

@@ -48,12 +48,20 @@ def flag(name: str) -> str:
 def cli_message(message: str) -> str:
     """`param` → --param for the library's parameters that are flags here; other backquotes stay."""
     flags = _flags()
-    return re.sub(r"`([a-z_0-9]+)`", lambda m: flags.get(m.group(1), m.group(0)), message)
+    # a profile's fields are named "field `model`": a field is not a flag
+    return re.sub(r"(?<!field )`([a-z_0-9]+)`", lambda m: flags.get(m.group(1), m.group(0)), message)
 
 
 def fail(message: str) -> None:
     typer.echo(f"Error: {cli_message(message)}", err=True)
     raise typer.Exit(USER_ERROR_EXIT)
+
+
+def os_message(e: OSError) -> str:
+    """One line for an operating-system error: what failed, on which file (a full disk, a permission, ...)."""
+    what = e.strerror or type(e).__name__
+    files = [str(f) for f in (e.filename, e.filename2) if f]
+    return f"{what}: {' -> '.join(repr(f) for f in files)}" if files else f"{what} ({e})"
 
 
 def enable_debug() -> None:
@@ -76,12 +84,12 @@ def friendly_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (PditError, PermissionError) as e:
+        except (PditError, OSError) as e:  # OSError: a full disk, a folder gone, no permission: the machine's
             if DEBUG["on"]:
                 import traceback
 
                 traceback.print_exception(e, file=sys.stderr)
-            fail(str(e) if isinstance(e, PditError) else f"permission denied: {e.filename or e}")
+            fail(str(e) if isinstance(e, PditError) else os_message(e))
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             sys.exit(130)

@@ -41,7 +41,6 @@ def generate(
 
     from ._common import relaunch, start
 
-    relaunch(run)
     # Everything cheap is checked before anything heavy loads: paths first, then numbers, then files.
     out = check_output_path(out, force)
     report = check_output_path(report, force, extensions=(".json",)) if report is not None else None
@@ -51,6 +50,7 @@ def generate(
     prof, source = preflight.resolve(profile, model)
     settings = preflight.settings_for(source, prof, prompt=prompt, negative_prompt=negative_prompt, seed=seed, fps=fps,
                                       **size)
+    relaunch(run, source, [settings])
     plans, notes = preflight.plans_for(prof, settings, plan) if prof is not None else (None, [])
     notes += preflight.prompt_notes(source, settings.prompts)
     notes += preflight.check_resources(source, [settings], run["device"], run["dtype"])
@@ -65,7 +65,7 @@ def generate(
         extra["parallel"] = parallel.report(extra.get("profiling_dit", {}).get("cache_bytes"))
         if not parallel.main:  # rank 0 writes the outputs
             return parallel.finish()
-    _write(loaded, settings, result, extra, out, compare, report)
+    _write(loaded, settings, result, extra, out, compare, report, force)
     if parallel is not None:
         parallel.finish()
 
@@ -103,26 +103,27 @@ def _stock(con, loaded, settings) -> dict:
     return {"frames": stock.frames, "stock_transformer_s": stock.timings.transformer_s}
 
 
-def _write(loaded, settings, result, extra: dict, out: Path, compare: Path | None, report: Path | None) -> None:
+def _write(loaded, settings, result, extra: dict, out: Path, compare: Path | None, report: Path | None,
+           force: bool) -> None:
     """The video, the labelled comparison and the report, then one line that says what was written."""
     from profiling_dit._io import atomic_write_text
     from profiling_dit.metrics import psnr
     from profiling_dit.pipeline.generation import run_report
     from profiling_dit.pipeline.video_io import side_by_side, write_video
 
-    write_video(result.frames[0], out, fps=settings.fps)
+    write_video(result.frames[0], out, fps=settings.fps, overwrite=force)
     t = result.timings
     if compare is not None:
         stock = extra["compare"].pop("frames")
         write_video(side_by_side(stock[0], result.frames[0], labels=("stock", "cached", "difference x8")), compare,
-                    fps=settings.fps)
+                    fps=settings.fps, overwrite=force)
         extra["compare"].update(output=str(compare), psnr_db=psnr(stock, result.frames))
         typer.echo(f"Wrote {compare}: stock | cached | difference x8; PSNR of cached against stock "
                    f"{extra['compare']['psnr_db']:.2f} dB; measured transformer time "
                     "{extra['compare']['stock_transformer_s']:.1f} s "
                    f"(stock) -> {t.transformer_s:.1f} s (cached) on this machine")
     if report is not None:
-        atomic_write_text(report, json.dumps(run_report(loaded, settings, t, **extra), indent=2) + "\n")
+        atomic_write_text(report, json.dumps(run_report(loaded, settings, t, **extra), indent=2) + "\n", force)
     f, h, w = result.frames.shape[1:4]
     tail = ""
     if "profiling_dit" in extra:

@@ -73,15 +73,15 @@ def profile(
 
     from ._common import relaunch, start
 
-    relaunch(run)
     out = check_output_path(out, force, extensions=(".json",))
     for suffix in PICTURE_SUFFIXES:  # pictures without their profile (an interrupted run's) are overwritten
         check_output_path(Path(f"{out.with_suffix('')}{suffix}"), True, extensions=(".png",))
     source = resolve_model(model)
     gens = [preflight.settings_for(source, prompt=p, negative_prompt=negative_prompt, seed=seed, **size)
             for p in prompt]
+    relaunch(run, source, gens)
     settings = ProfileSettings(**measure)
-    settings.check_for(gens[0])
+    settings.check_for_source(source, gens[0])
     budget_list = (check_calibration(calibrate, o.parse_list("budgets", budgets, float) or STANDARD_BUDGETS)
                    if calibrate else ())
     if calibrate and run.get("context_parallel") is not None:

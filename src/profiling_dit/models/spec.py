@@ -46,6 +46,9 @@ class ArchitectureSpec:
             caches (TaylorSeer) should hook.
         patch_from_config: the (frames, height, width) patch size from the transformer's config; the
             video tokens are the latent grid divided by it, in (frame, row, column) order.
+        positions_from_config: the most token positions along any axis of the video grid the model's position
+            embedding covers (Wan: ``rope_max_seq_len``), or None where there is no such limit; checked before
+            loading.
         prediction_frames_first: the transformer's output is (B, F, C, H, W) (CogVideoX) rather than
             (B, C, F, H, W).
         context_parallel: diffusers' ``enable_parallelism`` works on this class (it has a ``_cp_plan``);
@@ -63,6 +66,7 @@ class ArchitectureSpec:
     num_blocks_from_config: Callable[[dict], int] | None = None
     peer_module_patterns: tuple[str, ...] = ()
     patch_from_config: Callable[[dict], tuple[int, int, int]] = lambda cfg: tuple(cfg["patch_size"])
+    positions_from_config: Callable[[dict], int | None] | None = None
     prediction_frames_first: bool = False
     context_parallel: bool = False
     context_parallel_note: str = "no context-parallel plan for this family"

@@ -8,7 +8,7 @@ model's own processor still produces the output. A test checks these Q/K reprodu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .spec import ArchitectureSpec, Family, ModelAlias, PipelineSpec
 
@@ -19,7 +19,8 @@ WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, fp
 
 # The embedded models' settings, written once: what they were trained for (their pdit_model.json holds the same,
 # written from here by profiling_dit.embedded.tiny.write_model_meta), and the defaults of GenerationSettings.
-EMBEDDED_DEFAULTS = dict(height=128, width=128, frames=17, steps=20, guidance=5.0, fps=16, max_sequence_length=16)
+EMBEDDED_DEFAULTS: dict[str, Any] = dict(height=128, width=128, frames=17, steps=20, guidance=5.0, fps=16,
+                                         max_sequence_length=16)
 
 # The embedded models: trained Wan pipelines shipped inside the package (8 blocks; 20 narrower blocks).
 TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-wan"
@@ -65,6 +66,7 @@ FAMILY = Family(
         defaults=WAN_DEFAULTS,
         self_attention_qk=wan_self_attention_qk,
         num_blocks_from_config=lambda cfg: int(cfg["num_layers"]),
+        positions_from_config=lambda cfg: int(cfg.get("rope_max_seq_len", 1024)),  # diffusers' default
         peer_module_patterns=(r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d+\.ffn"),
         context_parallel=True,  # diffusers' WanTransformer3DModel._cp_plan splits the sequence at blocks.0
     ),

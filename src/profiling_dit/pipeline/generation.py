@@ -71,7 +71,7 @@ def pipeline_kwargs(model: LoadedModel, settings: GenerationSettings) -> dict:
     )
     if spec.pass_negative_prompt:
         kwargs["negative_prompt"] = [settings.negative_prompt] * len(settings.prompts)
-    if spec.needs_image:
+    if settings.image is not None:  # an image-to-video pipeline (checked above)
         kwargs["image"] = _load_image(settings.image, settings.width, settings.height)
     return kwargs
 

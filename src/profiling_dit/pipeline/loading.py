@@ -16,10 +16,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidSettingError, ModelNotAvailableError
 from ..models import MODEL_ALIASES, ArchitectureSpec, arch_for, arch_for_class_name, pipeline_spec
+from .folder import check_meta, check_transformer_config, check_weights, read_json_object
 
 if TYPE_CHECKING:
     import torch
@@ -100,7 +101,8 @@ def _transformer_config_from_folder(folder: Path, requested: str) -> dict:
         raise ModelNotAvailableError(
             f"{requested!r} has no transformer/config.json; pass a folder saved with `pipe.save_pretrained(DIR)`"
         )
-    return _read_json(cfg)
+    read_json_object(folder / "model_index.json", "the pipeline index")
+    return check_transformer_config(read_json_object(cfg, "the transformer config"), cfg)
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -141,7 +143,7 @@ def _hub_transformer_config(repo_id: str, requested: str) -> dict:
 def _source(requested: str, kind: str, location: str, config: dict, meta: dict | None = None) -> ModelSource:
     index, vae = {}, {}
     if kind == "folder":  # small JSON files beside the transformer's config
-        index = _read_optional(Path(location) / "model_index.json")
+        index = read_json_object(Path(location) / "model_index.json", "the pipeline index")
         vae = _read_optional(Path(location) / "vae" / "config.json")
     return ModelSource(requested, kind, location, config.get("_class_name", "<missing _class_name>"),
                        meta or {}, config, index.get("_class_name"), vae)
@@ -174,6 +176,7 @@ def resolve_model(model: str) -> ModelSource:
         source = _source(model, "folder", str(folder), _transformer_config_from_folder(folder, model),
                          _read_meta(folder))
     elif alias is not None:
+        assert alias.repo_id is not None  # an alias without one is an embedded model (above)
         source = _source(model, "hub", alias.repo_id, _hub_transformer_config(alias.repo_id, model))
     else:
         path = Path(model).expanduser()
@@ -196,7 +199,9 @@ def resolve_model(model: str) -> ModelSource:
                 f"unknown model {model!r}: not an alias (`pdit models` lists them), not a folder, "
                 "not a Hub id (owner/name)"
             )
-    arch_for_class_name(source.transformer_class)  # UnsupportedModelError now, before any weights load
+    arch = arch_for_class_name(source.transformer_class)  # UnsupportedModelError now, before any weights load
+    if source.kind == "folder":
+        check_weights(Path(source.location), arch, source.transformer_config)
     return source
 
 
@@ -228,7 +233,7 @@ def unknown_words(source: ModelSource, prompt: str) -> list[str]:
 
 def _read_meta(folder: Path) -> dict:
     meta = folder / PDIT_META_FILE
-    return _read_json(meta) if meta.is_file() else {}
+    return check_meta(read_json_object(meta, "the pdit hints"), meta) if meta.is_file() else {}
 
 
 def resolve_device(device: str = "auto") -> "torch.device":
@@ -285,7 +290,7 @@ class LoadedModel:
     (every library function that takes a model also takes a plain pipeline and wraps it).
     """
 
-    pipe: object
+    pipe: Any  # a diffusers pipeline: its components (transformer, vae, ...) are attributes set at run time
     source: ModelSource
     arch: ArchitectureSpec
     device: "torch.device"

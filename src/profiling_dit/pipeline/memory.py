@@ -17,6 +17,31 @@ from ..errors import InvalidSettingError
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
+def token_grid(source, settings) -> tuple[int, int, int]:
+    """The video tokens along (frames, rows, columns) of a generation of ``settings``, from the saved configs."""
+    cfg = source.transformer_config
+    spatial = int(source.vae_config.get("scale_factor_spatial", 8)) if getattr(source, "vae_config", None) else 8
+    latent_frames = (settings.frames - 1) // source.arch.frame_multiple + 1
+    lh, lw = math.ceil(settings.height / spatial), math.ceil(settings.width / spatial)
+    pt, ph, pw = source.arch.patch_from_config(cfg)
+    return math.ceil(latent_frames / pt), math.ceil(lh / ph), math.ceil(lw / pw)
+
+
+def check_positions(source, settings) -> None:
+    """Refuse sizes whose token grid runs past the positions the model's position embedding covers (a Wan folder
+    with a small ``rope_max_seq_len`` fails deep inside diffusers otherwise)."""
+    arch = source.arch
+    if arch.positions_from_config is None:
+        return
+    limit = arch.positions_from_config(source.transformer_config)
+    grid = token_grid(source, settings)
+    if limit is not None and max(grid) > limit:
+        raise InvalidSettingError(
+            f"{settings.frames} frames at {settings.width}x{settings.height} make a grid of {grid[0]}x{grid[1]}x"
+            f"{grid[2]} tokens (frames x rows x columns), and this model's position embedding covers {limit} "
+            "positions along an axis; lower `frames`, `height` or `width`")
+
+
 def estimate_bytes(source, settings, dtype: str = "float32") -> dict[str, int]:
     """Bytes a generation of ``settings`` needs beyond the weights, by part (``total`` is their sum)."""
     cfg = source.transformer_config
@@ -25,13 +50,14 @@ def estimate_bytes(source, settings, dtype: str = "float32") -> dict[str, int]:
     channels = int(cfg.get("out_channels") or cfg.get("in_channels") or 16)
     latent_frames = (settings.frames - 1) // temporal + 1
     lh, lw = math.ceil(settings.height / spatial), math.ceil(settings.width / spatial)
-    pt, ph, pw = source.arch.patch_from_config(cfg)
-    tokens = math.ceil(latent_frames / pt) * math.ceil(lh / ph) * math.ceil(lw / pw)
+    grid = token_grid(source, settings)
+    tokens = grid[0] * grid[1] * grid[2]
     width = int(cfg.get("num_attention_heads", 1)) * int(cfg.get("attention_head_dim", 64))
     batch = len(settings.prompts)
     video = batch * settings.frames * settings.height * settings.width * 3 * (4 + 8 + 1)
     latents = 8 * batch * channels * latent_frames * lh * lw * 4
-    activations = 12 * 2 * batch * tokens * width * _DTYPE_BYTES.get(dtype, 4)
+    text = int(getattr(source, "meta", {}).get("max_sequence_length") or 512)  # the padded prompt the transformer attends to
+    activations = 12 * 2 * batch * (tokens + text) * width * _DTYPE_BYTES.get(dtype, 4)
     return {"video": video, "latents": latents, "activations": activations, "tokens": tokens,
             "total": video + latents + activations}
 

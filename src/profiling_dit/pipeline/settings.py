@@ -70,6 +70,7 @@ class GenerationSettings:
             if not exists:
                 raise InvalidSettingError(f"`image` {str(self.image)[:120]!r}: no such file; give a PNG or JPEG of the "
                                           "first frame")
+            check_image(self.image)
 
     @property
     def prompts(self) -> tuple[str, ...]:
@@ -100,6 +101,9 @@ class GenerationSettings:
     def check_for_source(self, source) -> "GenerationSettings":
         """``check_for`` plus what the model's saved configs tell before loading: whether it takes a first frame."""
         self.check_for(source.arch)
+        from .memory import check_positions
+
+        check_positions(source, self)
         needs = source.needs_image
         if needs is True and self.image is None:
             raise InvalidSettingError(f"{source.pipeline_class} is image-to-video: give the first frame as `image` "
@@ -112,6 +116,29 @@ class GenerationSettings:
         d = asdict(self)
         d["prompt"] = list(self.prompts) if not isinstance(self.prompt, str) else self.prompt
         return d
+
+
+def check_image(path) -> tuple[int, int]:
+    """An image file's (width, height), read from its header only: a PNG, JPEG or WebP of at most ``MAX_SIDE`` pixels
+    a side (a header that claims more is refused before anything decodes it)."""
+    from PIL import Image, UnidentifiedImageError
+
+    shown = repr(str(path)[:120])
+    try:
+        with Image.open(path) as im:
+            fmt, size = im.format, im.size
+    except Image.DecompressionBombError:
+        raise InvalidSettingError(f"`image` {shown} claims more pixels than any first frame; give a PNG or JPEG of at "
+                                  f"most {MAX_SIDE} pixels a side") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise InvalidSettingError(f"`image` {shown} is not a readable image ({type(e).__name__}); give a PNG or "
+                                  "JPEG") from None
+    if fmt not in ("PNG", "JPEG", "WEBP"):
+        raise InvalidSettingError(f"`image` {shown} is a {fmt} image; give a PNG, JPEG or WebP")
+    if max(size) > MAX_SIDE or min(size) < 1:
+        raise InvalidSettingError(f"`image` {shown} is {size[0]}x{size[1]}; give one of at most {MAX_SIDE} pixels a "
+                                  "side")
+    return size
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> None:

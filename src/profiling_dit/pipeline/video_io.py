@@ -18,15 +18,17 @@ VIDEO_EXTENSIONS = (".mp4", ".gif", ".npy")
 
 def check_output_path(path: str | Path, force: bool = False, extensions=VIDEO_EXTENSIONS) -> Path:
     """Check an output path before any work: known extension, not overwriting, a folder where a file can
-    really be created (tried, then removed), and a name the filesystem accepts. Creates the parent folder and
-    removes temporary files an interrupted earlier write left beside the target. Raises ``OutputPathError``
-    with the fix.
+    really be created (tried, then removed), and a name the filesystem accepts. Creates nothing (missing folders
+    are made when the file is written, so a refused run leaves none behind) and removes temporary files an
+    interrupted earlier write left beside the target. Raises ``OutputPathError`` with the fix.
     """
     import os
 
     from .._io import remove_stale_temporaries
 
     shown = _shown(path)
+    if not str(path).strip():
+        raise OutputPathError("the output path is empty; give a file name such as out" + extensions[0])
     try:
         path = Path(path).expanduser()
         if path.is_dir():
@@ -35,11 +37,14 @@ def check_output_path(path: str | Path, force: bool = False, extensions=VIDEO_EX
             raise OutputPathError(f"cannot write {shown}: the extension must be one of {', '.join(extensions)}")
         if path.exists() and not force:
             raise OutputPathError(f"{shown} already exists; overwrite it with `force`")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(path.parent, os.W_OK):
-            raise OutputPathError(f"cannot write into {_shown(path.parent)}: permission denied")
-        remove_stale_temporaries(path)
-        _try_create(path)
+        folder = next(p for p in (path.parent.absolute(), *path.parent.absolute().parents) if p.exists())
+        if not folder.is_dir():
+            raise OutputPathError(f"cannot write {shown}: {_shown(folder)} is a file, not a folder")
+        if not os.access(folder, os.W_OK):
+            raise OutputPathError(f"cannot write into {_shown(folder)}: permission denied")
+        if folder == path.parent.absolute():
+            remove_stale_temporaries(path)
+        _try_create(folder / path.name)
     except OSError as e:
         raise OutputPathError(f"cannot write {shown}: {e.strerror or e}") from None
     return path
@@ -62,14 +67,23 @@ def _shown(path) -> str:
     return repr(text if len(text) <= 120 else text[:60] + "…" + text[-50:])
 
 
-def write_video(frames: np.ndarray, path: str | Path, fps: int = 16) -> Path:
-    """Write uint8 frames (T, H, W, 3) to ``path``, by extension, atomically."""
+def write_video(frames: np.ndarray, path: str | Path, fps: int = 16, overwrite: bool = True) -> Path:
+    """Write uint8 frames (T, H, W, 3) to ``path``, by extension, atomically (without ``overwrite``, refused when
+    ``path`` exists by then: another run wrote it)."""
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     path = Path(path)
     ext = path.suffix.lower()
-    with atomic_path(path) as tmp:
+    try:
+        return _write_video(frames, path, ext, fps, overwrite)
+    except FileExistsError:
+        raise OutputPathError(f"{str(path)!r} appeared while this run worked (another run wrote it); it was left as "
+                              "it is: give another name, or `force` to overwrite") from None
+
+
+def _write_video(frames: np.ndarray, path: Path, ext: str, fps: int, overwrite: bool) -> Path:
+    with atomic_path(path, overwrite) as tmp:
         if ext == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, frames, allow_pickle=False)
@@ -86,13 +100,36 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int = 16) -> Path:
                 quality=8, macro_block_size=1, output_params=["-movflags", "+faststart"],
             )
             try:
-                for frame in frames:
-                    writer.append_data(frame)
-            finally:
-                writer.close()
+                try:
+                    for frame in frames:
+                        writer.append_data(frame)
+                finally:
+                    writer.close()
+            except (OSError, RuntimeError) as e:  # ffmpeg's failure (a full disk) comes as a broken pipe, and more
+                raise OutputPathError(f"the video encoder could not write {str(path)!r} ({str(e).splitlines()[0]}); "
+                                      "nothing was replaced (a full disk?)") from e
         else:
             raise OutputPathError(f"cannot write {str(path)!r}: unknown extension {ext!r}")
+        _check_written(tmp, path, len(frames))
     return path
+
+
+def _check_written(tmp: Path, path: Path, frames: int) -> None:
+    """The encoder really wrote the video: an encoder that fails (a full disk) may leave an empty or cut file and say
+    nothing; then nothing replaces ``path``."""
+    size = tmp.stat().st_size
+    readable = size > 0
+    if readable and path.suffix.lower() == ".mp4":
+        import imageio.v2 as iio2
+
+        try:  # ffmpeg counts the frames it can decode
+            with iio2.get_reader(tmp, format="FFMPEG") as reader:
+                readable = reader.count_frames() == frames
+        except Exception:  # noqa: BLE001 - any failure to read it back means it was not written whole
+            readable = False
+    if not readable:
+        raise OutputPathError(f"the video encoder did not write {str(path)!r} whole ({size} bytes; a full disk?); "
+                              "nothing was replaced")
 
 
 def side_by_side(reference: np.ndarray, test: np.ndarray, amplify: float = 8.0, gap: int = 4,

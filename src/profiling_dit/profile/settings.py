@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Literal, get_args
 from .._validate import MAX_STEPS, MAX_TOKENS, check_int, check_number
 from ..errors import InvalidSettingError
 
+# the fewest video tokens a profile measures attention from: fewer says nothing about a block
+MIN_QUERIES = 16
+
 if TYPE_CHECKING:
     from ..pipeline.loading import LoadedModel
     from ..pipeline.settings import GenerationSettings
@@ -90,6 +93,18 @@ class ProfileSettings:
             raise InvalidSettingError(f"`mask_step` must be in [0, {gen.steps - 1}], got {self.mask_step}")
         if self.branch == "uncond" and not gen.uses_cfg:
             raise InvalidSettingError("`branch` 'uncond' needs guidance > 1")
+
+    def check_for_source(self, source, gen: GenerationSettings) -> None:
+        """``check_for``, and what the model's saved configs tell before loading: the query stride leaves enough
+        queries to measure (``MIN_QUERIES`` of the video tokens)."""
+        from ..pipeline.memory import token_grid
+
+        self.check_for(gen)
+        f, h, w = token_grid(source, gen)
+        if self.query_stride > 1 and f * h * w // self.query_stride < MIN_QUERIES:
+            raise InvalidSettingError(
+                f"`query_stride` {self.query_stride} leaves {f * h * w // self.query_stride} of the {f * h * w} video "
+                f"tokens to measure attention from; give at most {max(1, f * h * w // MIN_QUERIES)}")
 
     def check_for_model(self, model: LoadedModel, gen: GenerationSettings) -> None:
         self.check_for(gen)

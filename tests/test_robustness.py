@@ -1,0 +1,266 @@
+"""Nothing lost, nothing hung, every bad input refused in one line before anything heavy: full disks, racing
+writers, stale temporaries of live runs, malformed model folders, images and sizes a model cannot take."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from profiling_dit.errors import InvalidSettingError, ModelNotAvailableError, OutputPathError, PditError
+
+FRAMES = (np.arange(5 * 32 * 32 * 3) % 251).astype(np.uint8).reshape(5, 32, 32, 3)
+
+
+# --- a full disk -------------------------------------------------------------------------------------------------
+@pytest.fixture()
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs with a good video in it, then filled to the last byte (root only; skipped otherwise)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a full disk is made with a small tmpfs, which needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        from profiling_dit.pipeline.video_io import write_video
+
+        for ext in ("mp4", "npy"):
+            write_video(FRAMES, mount / f"good.{ext}")
+        (mount / "good.json").write_text('{"report": 1}\n')
+        with open(mount / "filler", "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.parametrize("ext", ["mp4", "npy", "gif"])
+def test_a_full_disk_replaces_nothing_and_says_so(full_disk, ext):
+    from profiling_dit.pipeline.video_io import write_video
+
+    before = (full_disk / f"good.{ext}").read_bytes() if ext != "gif" else None
+    target = full_disk / f"good.{ext}"
+    with pytest.raises((OutputPathError, OSError)) as e:
+        write_video(np.tile(FRAMES, (4, 4, 4, 1)), target)
+    assert "\n" not in str(e.value)
+    if before is not None:
+        assert target.read_bytes() == before  # the good file is still there, whole
+    assert not [p for p in full_disk.iterdir() if ".pdit-tmp" in p.name]  # no temporary left behind
+
+
+def test_a_full_disk_is_one_line_naming_the_file(full_disk):
+    from profiling_dit._io import atomic_write_text
+    from profiling_dit.cli._errors import os_message
+
+    with pytest.raises(OSError) as e:
+        atomic_write_text(full_disk / "good.json", "x" * 100_000)
+    message = os_message(e.value)
+    assert "No space left on device" in message and "good.json" in message and "\n" not in message
+    assert (full_disk / "good.json").read_text() == '{"report": 1}\n'  # the old report is still there
+
+
+@pytest.mark.slow
+def test_generate_on_a_full_disk_keeps_the_old_video_and_exits_2(full_disk):
+    before = (full_disk / "good.mp4").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "profiling_dit.cli", "generate", "--prompt", "a red ball", "--steps",
+                           "2", "--height", "32", "--width", "32", "--frames", "5", "--out", str(full_disk / "good.mp4"),
+                           "--force"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert "Wrote" not in proc.stdout
+    assert (full_disk / "good.mp4").read_bytes() == before
+
+
+# --- racing writers and stale temporaries ---------------------------------------------------------------------------
+def test_of_two_runs_racing_to_one_file_without_force_one_writes_it(tmp_path):
+    from profiling_dit.pipeline.video_io import check_output_path, write_video
+
+    out = tmp_path / "v.npy"
+    check_output_path(out), check_output_path(out)  # both runs' checks pass: the file is not there yet
+    write_video(FRAMES, out, overwrite=False)
+    with pytest.raises(OutputPathError, match="appeared while this run worked"):
+        write_video(FRAMES[::-1].copy(), out, overwrite=False)
+    assert np.array_equal(np.load(out), FRAMES)
+    write_video(FRAMES[::-1].copy(), out, overwrite=True)  # --force
+    assert np.array_equal(np.load(out), FRAMES[::-1])
+
+
+def test_a_live_runs_temporaries_are_not_removed_by_another_run(tmp_path):
+    from profiling_dit._io import SET_MARK, remove_stale_sets, remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    live_set, dead_set = tmp_path / f"{SET_MARK}{os.getpid()}-a", tmp_path / f"{SET_MARK}{dead}-b"
+    live_tmp, dead_tmp = tmp_path / f".v.mp4.{os.getpid()}-x.pdit-tmp.mp4", tmp_path / f".v.mp4.{dead}-y.pdit-tmp.mp4"
+    for p in (live_set, dead_set):
+        p.mkdir()
+    for p in (live_tmp, dead_tmp):
+        p.write_bytes(b"x")
+    remove_stale_sets(tmp_path)
+    assert remove_stale_temporaries(tmp_path / "v.mp4") == [dead_tmp]
+    assert live_set.exists() and live_tmp.exists() and not dead_set.exists() and not dead_tmp.exists()
+
+
+def test_a_refused_output_path_creates_no_folder(tmp_path):
+    from profiling_dit.pipeline.video_io import check_output_path
+
+    with pytest.raises(OutputPathError):
+        check_output_path(tmp_path / "new" / "deeper" / "v.txt")
+    assert check_output_path(tmp_path / "new" / "deeper" / "v.npy") == tmp_path / "new" / "deeper" / "v.npy"
+    assert not (tmp_path / "new").exists()  # made only when the file is written
+    with pytest.raises(OutputPathError, match="empty"):
+        check_output_path("")
+
+
+# --- model folders, checked from their small files before any weights load ------------------------------------------
+@pytest.fixture(scope="module")
+def saved_folder(tmp_path_factory):
+    from profiling_dit.embedded.tiny import build_tiny_pipeline
+
+    folder = tmp_path_factory.mktemp("folder") / "tiny"
+    build_tiny_pipeline(seed=1, num_layers=2).save_pretrained(folder, safe_serialization=True)
+    (folder / "pdit_model.json").write_text(json.dumps({"max_sequence_length": 16, "default_steps": 4}))
+    return folder
+
+
+def _edit_json(name, edit):
+    def apply(folder: Path):
+        path = folder / name
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps(edit(data)))
+    return apply
+
+
+def _write(name, text):
+    def apply(folder: Path):
+        (folder / name).write_text(text)
+    return apply
+
+
+def _bin_only(folder: Path):
+    for p in (folder / "transformer").glob("*.safetensors"):
+        p.rename(p.with_suffix(".bin"))
+
+
+MALFORMED = {
+    "pdit_model.json is a list": (_write("pdit_model.json", "[1, 2]"), "not a JSON object"),
+    "max_sequence_length -1": (_edit_json("pdit_model.json", lambda d: {**d, "max_sequence_length": -1}),
+                               "max_sequence_length"),
+    "max_sequence_length 1e9": (_edit_json("pdit_model.json", lambda d: {**d, "max_sequence_length": 10**9}),
+                                "max_sequence_length"),
+    "transformer config a list": (_write("transformer/config.json", "[]"), "not a JSON object"),
+    "_class_name a list": (_edit_json("transformer/config.json", lambda d: {**d, "_class_name": ["x"]}),
+                           "_class_name"),
+    "3000 layers for 2": (_edit_json("transformer/config.json", lambda d: {**d, "num_layers": 3000}),
+                          "claims 3000 blocks"),
+    "model_index.json not JSON": (_write("model_index.json", "{not json"), "not readable JSON"),
+    ".bin weights only": (_bin_only, "pickles are never loaded"),
+    "a broken safetensors header": (_write("transformer/diffusion_pytorch_model.safetensors", "\x10"),
+                                    "not a safetensors file"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_model_folder_is_refused_in_one_line_before_loading(saved_folder, tmp_path, case):
+    from profiling_dit.pipeline.loading import resolve_model
+
+    folder = tmp_path / "m"
+    shutil.copytree(saved_folder, folder)
+    edit, needle = MALFORMED[case]
+    edit(folder)
+    with pytest.raises(ModelNotAvailableError) as e:
+        resolve_model(str(folder))
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_folder_is_checked_without_importing_diffusers(saved_folder, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(saved_folder, folder)
+    _edit_json("transformer/config.json", lambda d: {**d, "num_layers": 3000})(folder)
+    code = ("import sys\nfrom profiling_dit.pipeline.loading import resolve_model\ntry:\n"
+            f"    resolve_model({str(folder)!r})\nexcept Exception as e:\n    print(type(e).__name__)\n"
+            "print('diffusers' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    assert out == ["ModelNotAvailableError", "False"]
+
+
+def test_sizes_past_the_models_position_embedding_are_refused_before_loading(saved_folder, tmp_path):
+    from profiling_dit import preflight
+    from profiling_dit.pipeline.loading import resolve_model
+
+    folder = tmp_path / "m"
+    shutil.copytree(saved_folder, folder)
+    _edit_json("transformer/config.json", lambda d: {**d, "rope_max_seq_len": 4})(folder)
+    source = resolve_model(str(folder))
+    with pytest.raises(InvalidSettingError, match="position embedding covers 4 positions"):
+        preflight.settings_for(source, prompt="a red ball", height=128, width=128, frames=5)
+    preflight.settings_for(source, prompt="a red ball", height=32, width=32, frames=5)  # 2x2 patches of 16 px: fits
+
+
+def test_a_profile_given_sets_the_sizes_and_steps(saved_folder):
+    import profiling_dit as pdit
+    from profiling_dit import preflight
+
+    profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
+    source = pdit.resolve_model("tiny")
+    settings = preflight.settings_for(source, profile, prompt="a red ball")
+    run = profile.run
+    assert (settings.steps, settings.height, settings.width, settings.frames) == (run.steps, run.height, run.width,
+                                                                                run.frames)
+    assert preflight.settings_for(source, profile, prompt="a red ball", steps=7).steps == 7
+
+
+# --- images --------------------------------------------------------------------------------------------------------
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _png_header(path: Path, width: int, height: int) -> Path:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda p: _png_header(p / "bomb.png", 100_000, 100_000), "more pixels"),
+    (lambda p: _png_header(p / "wide.png", 5000, 10), "at most 4096"),
+    (lambda p: _file(p / "empty.png", b""), "not a readable image"),
+    (lambda p: _file(p / "text.png", b"hello"), "not a readable image"),
+])
+def test_an_image_is_checked_from_its_header(tmp_path, make, needle):
+    from profiling_dit.pipeline.settings import GenerationSettings
+
+    with pytest.raises(InvalidSettingError, match=needle):
+        GenerationSettings(prompt="x", image=str(make(tmp_path)))
+
+
+# --- messages -------------------------------------------------------------------------------------------------------
+def test_a_profile_field_is_not_shown_as_a_flag():
+    from profiling_dit.cli import app  # noqa: F401  (registers the app's flags)
+    from profiling_dit.cli._errors import cli_message
+
+    assert cli_message("profile: field `model` is missing") == "profile: field `model` is missing"
+    assert cli_message("give `model` a folder") == "give --model a folder"
+
+
+def test_every_refusal_here_is_a_pdit_error():
+    assert issubclass(ModelNotAvailableError, PditError) and issubclass(OutputPathError, PditError)
