@@ -56,7 +56,8 @@ def estimate_bytes(source, settings, dtype: str = "float32") -> dict[str, int]:
     batch = len(settings.prompts)
     video = batch * settings.frames * settings.height * settings.width * 3 * (4 + 8 + 1)
     latents = 8 * batch * channels * latent_frames * lh * lw * 4
-    text = int(getattr(source, "meta", {}).get("max_sequence_length") or 512)  # the padded prompt the transformer attends to
+    # the padded prompt the transformer attends to, beside the video tokens
+    text = int(getattr(source, "meta", {}).get("max_sequence_length") or 512)
     activations = 12 * 2 * batch * (tokens + text) * width * _DTYPE_BYTES.get(dtype, 4)
     return {"video": video, "latents": latents, "activations": activations, "tokens": tokens,
             "total": video + latents + activations}
