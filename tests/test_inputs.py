@@ -306,7 +306,8 @@ def test_hostile_inputs_are_one_line_before_any_work(monkeypatch, capsys, tmp_pa
     lambda p: np.save(p, np.zeros((5, 0, 0))),
     lambda p: np.savez(p.with_suffix(".npz"), a=np.zeros((9, 8, 8))) or p.with_suffix(".npz").rename(p),
     lambda p: np.save(p, np.full((9, 8, 8), np.nan)),
-], ids=["object", "string", "structured", "complex", "empty", "npz", "nan"])
+    lambda p: np.save(p, np.zeros((4, 64, 64), np.uint8)),  # 4 frames fit neither 17 video nor 5 latent frames
+], ids=["object", "string", "structured", "complex", "empty", "npz", "nan", "frame-count"])
 def test_bad_masks_are_refused_before_the_model_loads(monkeypatch, capsys, tmp_path, make):
     masks = tmp_path / "m.npy"
     make(masks)

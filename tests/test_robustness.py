@@ -264,3 +264,12 @@ def test_a_profile_field_is_not_shown_as_a_flag():
 
 def test_every_refusal_here_is_a_pdit_error():
     assert issubclass(ModelNotAvailableError, PditError) and issubclass(OutputPathError, PditError)
+
+
+def test_garbage_lpips_weights_are_refused_before_anything_loads(tmp_path):
+    from profiling_dit.bench.runner import BenchSettings
+
+    weights = tmp_path / "lpips.safetensors"
+    weights.write_bytes(b"\xff" * 64)
+    with pytest.raises(InvalidSettingError, match="not a safetensors file"):
+        BenchSettings(prompts=("a red ball",), lpips_weights=str(weights))

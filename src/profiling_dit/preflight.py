@@ -7,6 +7,7 @@ knowing comes back as notes. The CLI runs these first, and so can a script.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .errors import ModelNotAvailableError
 from .pipeline.loading import ModelSource, resolve_model
@@ -48,7 +49,7 @@ def settings_for(source: ModelSource, profile: Profile | None = None, *, prompt,
                  image: str | Path | None = None) -> GenerationSettings:
     """What to generate: each setting as given, else (steps, sizes, guidance) as the profile was made, else the
     model's default; checked against the model's size rules and image input."""
-    given = dict(steps=steps, height=height, width=width, frames=frames, guidance=guidance, fps=fps)
+    given: dict[str, Any] = dict(steps=steps, height=height, width=width, frames=frames, guidance=guidance, fps=fps)
     for key, value in given.items():
         if value is None:
             if profile is not None and key in PROFILED_SETTINGS:
@@ -110,11 +111,13 @@ def prompt_notes(source: ModelSource, prompts) -> list[str]:
     return notes
 
 
-def check_segmentation(sam2: str | None = None, sam2_config: str | None = None, masks=None) -> None:
+def check_segmentation(source: ModelSource, settings: GenerationSettings, sam2: str | None = None,
+                       sam2_config: str | None = None, masks=None) -> None:
     """The foreground source a profile run asks for exists and reads: a SAM2 checkpoint and config, or a masks
-    file (``profile.segmentation``); not both."""
+    file whose frames fit these settings' latent frames (``profile.segmentation``); not both."""
     from .errors import InvalidSettingError
-    from .profile.segmentation import check_sam2_config, read_user_masks, resolve_sam2_checkpoint
+    from .pipeline.memory import token_grid
+    from .profile.segmentation import check_sam2_config, load_user_masks, resolve_sam2_checkpoint
 
     if sam2 is not None and masks is not None:
         raise InvalidSettingError("give `sam2` or `masks`, not both")
@@ -124,4 +127,4 @@ def check_segmentation(sam2: str | None = None, sam2_config: str | None = None, 
         check_sam2_config(sam2_config)
         resolve_sam2_checkpoint(sam2)
     if masks is not None:
-        read_user_masks(masks)
+        load_user_masks(masks, token_grid(source, settings), source.arch.frame_multiple)

@@ -13,10 +13,11 @@ silently reported as a speed point.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -72,6 +73,13 @@ class BenchSettings:
             path = Path(self.lpips_weights).expanduser()
             if not (path.is_file() and path.suffix == ".safetensors"):
                 raise InvalidSettingError(f"`lpips_weights` {str(path)!r} must be an existing .safetensors file")
+            from ..errors import ModelNotAvailableError
+            from ..pipeline.folder import read_safetensors_header
+
+            try:
+                read_safetensors_header(path)
+            except ModelNotAvailableError:
+                raise InvalidSettingError(f"`lpips_weights` {str(path)!r} is not a safetensors file") from None
         # the baseline runs first: every other method is compared with its frames and times
         object.__setattr__(self, "methods", ("baseline", *[m for m in self.methods if m != "baseline"]))
 
@@ -96,7 +104,8 @@ class count_self_attention:
     """Count the self-attention evaluations that really run (installed before any caching method)."""
 
     def __init__(self, model: LoadedModel):
-        self.model, self.counter, self._orig = model, [0], []
+        self.model, self.counter = model, [0]
+        self._orig: list[tuple[Any, Any]] = []  # (attention module, its processor)
 
     def __enter__(self):
         for name in self.model.experts:
@@ -201,7 +210,7 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
             base_tr = base_wall = base_count = None
             for name in bs.methods:
                 method = METHODS[name]
-                ctx = RunContext(model, gen, profile, lambda on_last, g=gen: _calibration_run(model, g, on_last))
+                ctx = RunContext(model, gen, profile, functools.partial(_calibration_run, model, gen))
                 if name not in calib_ctx and name not in not_applicable:
                     try:
                         if len(model.experts) > 1 and not method.multi_expert:
@@ -252,6 +261,8 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
                     tr, wall, count = statistics.median(times), statistics.median(walls), statistics.median(counts)
                     if name == "baseline":
                         ref, base_tr, base_wall, base_count = frames, tr, wall, count
+                    # the baseline runs first (BenchSettings puts it there), and each method at least once
+                    assert ref is not None and frames is not None and base_tr is not None and base_wall is not None
                     row.update(
                         status="ok", transformer_s=tr, wall_s=wall,
                         transformer_speedup=base_tr / tr, wall_speedup=base_wall / wall,

@@ -87,7 +87,7 @@ def profile(
     if calibrate and run.get("context_parallel") is not None:
         raise InvalidSettingError("`calibrate` runs in one process; profile with `context_parallel`, then calibrate "
                                   "without it (or on one GPU)")
-    preflight.check_segmentation(**foreground)
+    preflight.check_segmentation(source, gens[0], **foreground)
     notes = preflight.prompt_notes(source, prompt)
     notes += preflight.check_resources(source, gens, run["device"], run["dtype"])
     con, loaded, parallel = start(source, gens, run, notes)

@@ -76,11 +76,12 @@ def safetensors_names(folder: Path) -> list[str]:
         return list(weight_map)
     names: list[str] = []
     for file in sorted(folder.glob("*.safetensors")):
-        names += [k for k in _header(file) if k != "__metadata__"]
+        names += [k for k in read_safetensors_header(file) if k != "__metadata__"]
     return names
 
 
-def _header(file: Path) -> dict:
+def read_safetensors_header(file: Path) -> dict:
+    """A safetensors file's header (tensor name -> dtype, shape, offsets), read without the tensors."""
     try:
         with open(file, "rb") as f:
             raw = f.read(8)
