@@ -273,3 +273,20 @@ def test_garbage_lpips_weights_are_refused_before_anything_loads(tmp_path):
     weights.write_bytes(b"\xff" * 64)
     with pytest.raises(InvalidSettingError, match="not a safetensors file"):
         BenchSettings(prompts=("a red ball",), lpips_weights=str(weights))
+
+
+def test_of_two_runs_racing_to_one_set_without_force_one_writes_it(tmp_path):
+    from profiling_dit._io import atomic_set
+
+    with atomic_set(tmp_path, overwrite=False) as stage:  # the first run: writes its set
+        stage("pic.png").write_text("first picture")
+        stage("p.json").write_text("first")
+    with pytest.raises(FileExistsError):  # the second, whose checks passed before the first wrote
+        with atomic_set(tmp_path, overwrite=False) as stage:
+            stage("pic.png").write_text("second picture")
+            stage("p.json").write_text("second")
+    assert (tmp_path / "p.json").read_text() == "first" and (tmp_path / "pic.png").read_text() == "first picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json", "pic.png"]  # no staging folder left
+    with atomic_set(tmp_path) as stage:  # --force
+        stage("p.json").write_text("second")
+    assert (tmp_path / "p.json").read_text() == "second"

@@ -68,13 +68,15 @@ class Stage:
 
 
 @contextlib.contextmanager
-def atomic_set(folder: str | Path) -> Iterator[Stage]:
+def atomic_set(folder: str | Path, overwrite: bool = True) -> Iterator[Stage]:
     """Write several files as one set: ``with atomic_set(folder) as stage: write to stage("name.png") …``.
 
     Files are written into a hidden temporary folder inside ``folder`` and moved into place only when the
     block succeeds, in the order they were staged (stage the file that names the others, e.g. a profile's
     JSON, last). On an exception nothing is moved and the temporary folder is removed; one a killed run left
-    behind is removed by ``remove_stale_sets`` on the next run.
+    behind is removed by ``remove_stale_sets`` on the next run. Without ``overwrite``, the last file's name is
+    claimed first (created exclusively, empty, ``FileExistsError`` when another run has it) and nothing is moved
+    unless the claim holds: of two runs racing to one set only one writes it.
     """
     import shutil
 
@@ -82,11 +84,23 @@ def atomic_set(folder: str | Path) -> Iterator[Stage]:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{SET_MARK}{os.getpid()}-", dir=folder))
     stage = Stage(tmp)
+    claimed = None
     try:
         yield stage
+        if not overwrite and stage.staged:
+            claimed = folder / stage.staged[-1]
+            os.close(os.open(claimed, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         for name in stage.staged:
             if (tmp / name).exists():
                 os.replace(tmp / name, folder / name)
+        claimed = None
+    except FileExistsError:
+        raise
+    except BaseException:
+        if claimed is not None:  # our own empty claim: nothing of the set was written
+            with contextlib.suppress(OSError):
+                claimed.unlink()
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -201,14 +201,16 @@ def check_results_folder(folder: str | Path, force: bool = False) -> Path:
     return folder
 
 
-def write_results(results: dict, folder: str | Path, command: str | None = None) -> dict[str, Path]:
+def write_results(results: dict, folder: str | Path, command: str | None = None,
+                  overwrite: bool = True) -> dict[str, Path]:
     """Write ``results.json``, ``results.md`` and ``pareto.png`` into ``folder`` as one set (staged in a
-    temporary folder and moved into place together, the JSON last)."""
+    temporary folder and moved into place together, the JSON last; without ``overwrite`` results that appeared
+    meanwhile are left alone: ``FileExistsError``)."""
     from .._io import atomic_set, remove_stale_sets
 
     folder = Path(folder)
     remove_stale_sets(folder)
-    with atomic_set(folder) as stage:
+    with atomic_set(folder, overwrite) as stage:
         pareto_plot(results, stage("pareto.png"))
         stage("results.md").write_text(to_markdown(results, command) + "\n", encoding="utf-8")
         stage("results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import Callable
+from typing import Callable, cast
 
 from .._progress import count_progress
 from .._validate import check_int
@@ -122,12 +122,13 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
         if not candidates:
             raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
                                "raise the lowest of `budgets`")
-        candidates.sort(key=lambda p: p.predicted_error)
+        candidates.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
         best, best_score = None, -math.inf
         for plan in candidates[:2]:
             value = score(plan.cached_blocks, plan.full_steps, f"budget {budget:g}: candidate")
             if value > best_score:
                 best, best_score = plan, value
+        assert best is not None  # there were candidates
         cached, full = best.cached_blocks, list(best.full_steps)
         improved = True
         while improved and done[0] - start < per_budget:

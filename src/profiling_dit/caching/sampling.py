@@ -6,8 +6,9 @@ the speedup that implies.
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Callable
+from typing import Callable, cast
 
 from ..errors import InvalidSettingError
 from ..pipeline.generation import GenerationResult, GenerationSettings, generate
@@ -44,8 +45,9 @@ def apply(pipe, profile: Profile, *, steps: int | None = None, **options) -> dic
     model = as_model(pipe)
     profile = as_profile(profile)
     plans = make_plans(model, profile, steps, **options)
-    replan = {name: (lambda n, name=name: make_plan(profile, n, name if len(plans) > 1 else None, **options))
-              for name in plans}
+    replan: dict[str, Callable[[int], Plan]] = {
+        name: functools.partial(make_plan, profile, component=name if len(plans) > 1 else None, **options)
+        for name in plans}
     install(model, plans, replan=replan)
     return plans
 
@@ -74,10 +76,11 @@ def install(model, plans: dict[str, Plan], *, compile: bool = False,
             transformer = getattr(pipe, name)
             if compile:
                 compile_blocks(transformer)
+            step_range: Callable[[int], tuple[int, int]] | None = (
+                (lambda n, name=name: expert_step_ranges(pipe, n)[name]) if two else None)
             apply_profiling_dit(
                 transformer, plan, steps_provider=lambda: getattr(pipe, "num_timesteps", None),
-                step_range=(lambda n, name=name: expert_step_ranges(pipe, n)[name]) if two else None,
-                replan=(replan or {}).get(name))
+                step_range=step_range, replan=(replan or {}).get(name))
             done.append(transformer)
             logger.info("ProfilingDiT on %s: %s, %d blocks cached, %.0f%% of block evaluations computed", name,
                         plan.origin or "a plan by hand", len(plan.cached_blocks), 100 * plan.computed_share)
@@ -97,8 +100,8 @@ def remove(pipe) -> None:
 def applied(pipe) -> dict[str, Plan]:
     """The plans installed on the pipeline's transformers (empty when none)."""
     model = as_model(pipe)
-    return {name: applied_plan(getattr(model.pipe, name)) for name in model.experts
-            if is_applied(getattr(model.pipe, name))}
+    return {name: cast(Plan, applied_plan(getattr(model.pipe, name)))  # an applied transformer has its plan
+            for name in model.experts if is_applied(getattr(model.pipe, name))}
 
 
 def plan_summaries(plans: dict[str, Plan], steps: int) -> dict[str, dict]:

@@ -61,6 +61,9 @@ def os_message(e: OSError) -> str:
     """One line for an operating-system error: what failed, on which file (a full disk, a permission, ...)."""
     what = e.strerror or type(e).__name__
     files = [str(f) for f in (e.filename, e.filename2) if f]
+    if isinstance(e, FileExistsError) and files:  # a run without --force lost a race for its output
+        return (f"{files[0]!r} appeared while this run worked (another run wrote it); it was left as it is: give "
+                "another name, or --force to overwrite")
     return f"{what}: {' -> '.join(repr(f) for f in files)}" if files else f"{what} ({e})"
 
 

@@ -62,10 +62,10 @@ def bench(
     notes += preflight.check_resources(source, [bs.generation(p, 0) for p in prompt_list], device, dtype.value)
     if repeats == 1:
         notes.append("`repeats` 1: each speedup is one timing on this machine; give 3 or more for medians")
-    _run(source, prof, profile, bs, out, notes, device, dtype.value)
+    _run(source, prof, profile, bs, out, notes, device, dtype.value, force)
 
 
-def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: str) -> None:
+def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: str, force: bool) -> None:
     import shlex
     import sys
 
@@ -82,7 +82,7 @@ def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: s
     command = "pdit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     results.update({"command": command, "model": source.ref, "profile": str(profile_path) if profile_path else None,
                     "environment": {**device_info(loaded.device), "versions": library_versions()}})
-    paths = write_results(results, out, command)
+    paths = write_results(results, out, command, overwrite=force)
     print_bench_table(results)
     typer.echo(f"Wrote {', '.join(str(p) for p in paths.values())}")
 

@@ -98,12 +98,12 @@ def profile(
                                   "planner's plans): leave it out")
     prof = _measure(con, loaded, prompt, settings, gens[0], **foreground)
     if calibrate:
-        prof = _calibrate(con, loaded, prof, out, budget_list, calibrate)
+        prof = _calibrate(con, loaded, prof, out, budget_list, calibrate, force)
     if parallel is not None:
         parallel.finish()
         if not parallel.main:  # rank 0 writes the profile
             return
-    prof.save(out)
+    prof.save(out, overwrite=force or bool(calibrate))  # calibration saved the measured profile there already
     _summary(con, out, prof)
 
 
@@ -126,12 +126,12 @@ def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, mas
                              image=g.image, segmenter=segmenter, masks=masks, on_step=bar.step)
 
 
-def _calibrate(con, loaded, prof, out: Path, budgets, generations: int):
+def _calibrate(con, loaded, prof, out: Path, budgets, generations: int, force: bool):
     from profiling_dit.caching.calibrate import calibrate
 
     from ._common import progress
 
-    prof.save(out)  # the measured profile is kept whatever calibration does
+    prof.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
     with progress(con, "Calibrating", generations) as bar:
         return calibrate(loaded, prof, budgets, generations, on_generation=lambda i, n, what: bar.update(i, what))
 

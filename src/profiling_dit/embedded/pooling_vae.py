@@ -28,6 +28,8 @@ How the weights do it:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 Z_DIM = 12
@@ -36,7 +38,7 @@ _K = 100.0  # offset of the channel pairs; values are in [-1, 1] (pixels) or a f
 _Z = 20.0  # where the head's SiLU works: SiLU(20 + e) = 20 + e to 2e-9
 _LOGVAR = -30.0  # Wan clamps the log-variance to [-30, 20]: a deterministic encoder
 
-POOLING_VAE_CONFIG = dict(
+POOLING_VAE_CONFIG: dict[str, Any] = dict(
     base_dim=24,  # encoder: 12 values as 24 paired channels at every level
     decoder_base_dim=12,  # decoder: 12 values, 6 after the first upsampling, 3 pairs at the head
     z_dim=Z_DIM,
@@ -61,9 +63,11 @@ def _zero_residuals(module: torch.nn.Module) -> None:
 
     for m in module.modules():
         if isinstance(m, WanResidualBlock):
+            assert m.conv2.bias is not None  # the stock block's convolutions have biases
             m.conv2.weight.zero_()
             m.conv2.bias.zero_()
         elif isinstance(m, WanAttentionBlock):
+            assert m.proj.bias is not None
             m.proj.weight.zero_()
             m.proj.bias.zero_()
 
@@ -198,7 +202,7 @@ def build_pooling_vae(seed: int = 0):
         torch.random.set_rng_state(state)
     _build_encoder(vae)
     _build_decoder(vae)
-    return vae.eval()
+    return vae.eval()  # type: ignore[attr-defined]  # mypy reads diffusers' torch-less placeholder class
 
 
 def reference_latents(video: torch.Tensor) -> torch.Tensor:

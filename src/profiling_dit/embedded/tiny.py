@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -89,7 +90,7 @@ def embedded_transformer_config(arch: str) -> dict:
     return dict(EMBEDDED_TRANSFORMER_CONFIGS[arch])
 
 
-TINY_TEXT_ENCODER_CONFIG = dict(
+TINY_TEXT_ENCODER_CONFIG: dict[str, Any] = dict(
     d_model=64,
     d_kv=16,
     d_ff=128,
@@ -166,7 +167,7 @@ def build_tiny_pipeline(seed: int = 0, num_layers: int | None = None, arch: str 
         tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
     )
     for module in (text_encoder, vae, transformer):
-        module.eval()
+        module.eval()  # type: ignore[union-attr]  # mypy reads diffusers' torch-less placeholder class
     return pipe
 
 

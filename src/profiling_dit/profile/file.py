@@ -393,17 +393,18 @@ class Profile(BlockProfile):
             raise ProfileError(f"cannot read {source}: {e.strerror or e}") from None
         return cls.from_json(blob, source)
 
-    def save(self, path: str | Path, pictures: bool = True) -> Path:
+    def save(self, path: str | Path, pictures: bool = True, overwrite: bool = True) -> Path:
         """Write the profile JSON and, with ``pictures``, its pictures beside it (``STEM.heatmap.png``,
         ``STEM.l1.png`` and, for a profile just measured, ``STEM.masks.png``), as one set: all are written to a
         temporary folder first and moved into place together, the JSON last, so an interrupted save leaves
-        the previous files as they were and the JSON never names a missing picture."""
+        the previous files as they were and the JSON never names a missing picture. Without ``overwrite`` a file
+        that appeared meanwhile (another run saving to the same name) is left alone (``FileExistsError``)."""
         from .._io import atomic_set, remove_stale_sets
 
         path = Path(path).expanduser()
         remove_stale_sets(path.parent)
         profile = self
-        with atomic_set(path.parent) as stage:
+        with atomic_set(path.parent, overwrite) as stage:
             if pictures:
                 from .plots import write_profile_pictures
 
