@@ -124,7 +124,7 @@ def _check_written(tmp: Path, path: Path, frames: int) -> None:
 
         try:  # ffmpeg counts the frames it can decode
             with iio2.get_reader(tmp, format="FFMPEG") as reader:
-                readable = reader.count_frames() == frames
+                readable = reader.count_frames() == frames  # type: ignore[attr-defined]  # the FFMPEG reader has it
         except Exception:  # noqa: BLE001 - any failure to read it back means it was not written whole
             readable = False
     if not readable:
