@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_int, check_step_list
+from ._validate import check_int, check_number, check_step_list
 from .errors import InvalidSettingError
 
 
@@ -77,11 +76,7 @@ class Plan:
         if not isinstance(self.origin, str):
             raise InvalidSettingError(f"`origin` must be a string, got {type(self.origin).__name__}")
         if self.predicted_error is not None:
-            if (isinstance(self.predicted_error, bool) or not isinstance(self.predicted_error, (int, float))
-                    or not math.isfinite(self.predicted_error)):
-                raise InvalidSettingError(f"`predicted_error` must be a finite number or None, got "
-                                          f"{self.predicted_error!r}")
-            object.__setattr__(self, "predicted_error", float(self.predicted_error))
+            object.__setattr__(self, "predicted_error", check_number("predicted_error", self.predicted_error))
 
     # -- what it computes --
     @property

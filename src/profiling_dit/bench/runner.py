@@ -63,8 +63,8 @@ class BenchSettings:
             raise InvalidSettingError("`prompts` is empty")
         if not self.seeds:
             raise InvalidSettingError("`seeds` is empty")
-        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63 for s in self.seeds):
-            raise InvalidSettingError(f"`seeds` must be integers in [0, 2^63 - 1], got {list(self.seeds)}")
+        for seed in self.seeds:
+            check_int("seeds", seed, 0, 2**63 - 1)
         check_int("repeats", self.repeats, 1, MAX_REPEATS)
         if len(self.prompts) > MAX_PROMPTS:
             raise InvalidSettingError(f"`prompts` holds {len(self.prompts)} prompts; a bench runs every method on "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .._validate import check_int
 from ..errors import InvalidSettingError
 
 MODES = ("ulysses", "ring")
@@ -207,8 +208,7 @@ def launcher_command(nproc: int, mode: str | None, args: list[str], module: str 
         raise InvalidSettingError("`nproc` starts the processes itself; leave it out under torchrun")
     if mode is None:
         raise InvalidSettingError("`nproc` goes with `context_parallel` (ulysses or ring)")
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 2:
-        raise InvalidSettingError(f"`nproc` must be an integer >= 2, got {nproc!r}")
+    check_int("nproc", nproc, 2)
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     most, what = (gpus, "GPUs") if gpus else (os.cpu_count() or 1, "CPU cores")
     if nproc > most:

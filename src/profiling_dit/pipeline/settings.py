@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from .._validate import check_int, check_number
 from ..errors import InvalidSettingError
 from ..models.wan import EMBEDDED_DEFAULTS
 
@@ -49,15 +49,13 @@ class GenerationSettings:
             raise InvalidSettingError("`prompt` is empty; give a text prompt such as \"a red ball\"")
         if not isinstance(self.prompt, str):
             object.__setattr__(self, "prompt", prompts)
-        _check_int("steps", self.steps, 1, MAX_STEPS)
-        _check_int("height", self.height, 1, MAX_SIDE)
-        _check_int("width", self.width, 1, MAX_SIDE)
-        _check_int("frames", self.frames, 1, MAX_FRAMES)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_int("fps", self.fps, 1, 240)
-        if (isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float))
-                or not math.isfinite(self.guidance) or not 0 <= self.guidance <= 100):
-            raise InvalidSettingError(f"`guidance` must be a number in [0, 100], got {self.guidance!r}")
+        check_int("steps", self.steps, 1, MAX_STEPS)
+        check_int("height", self.height, 1, MAX_SIDE)
+        check_int("width", self.width, 1, MAX_SIDE)
+        check_int("frames", self.frames, 1, MAX_FRAMES)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_int("fps", self.fps, 1, 240)
+        check_number("guidance", self.guidance, 0, 100)
         if not isinstance(self.negative_prompt, str):
             raise InvalidSettingError(f"`negative_prompt` must be a string, got {type(self.negative_prompt).__name__}")
         if self.image is not None:
@@ -139,8 +137,3 @@ def check_image(path) -> tuple[int, int]:
         raise InvalidSettingError(f"`image` {shown} is {size[0]}x{size[1]}; give one of at most {MAX_SIDE} pixels a "
                                   "side")
     return size
-
-
-def _check_int(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidSettingError(f"`{name}` must be an integer in [{lo}, {hi}], got {value!r}")
