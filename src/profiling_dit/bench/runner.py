@@ -22,13 +22,17 @@ from typing import Any, Callable
 import numpy as np
 
 from .._validate import check_int
-from ..errors import InvalidSettingError
+from ..errors import InvalidSettingError, PditError
 from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from ..models.wan import EMBEDDED_DEFAULTS
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
 from .methods import METHODS, NotApplicable, RunContext, label
 from .report import summarize
+
+class BenchError(PditError):
+    """A bench that cannot go on (stock sampling itself failed)."""
+
 
 # judge(frames, prompt) -> True/False, or None when it cannot judge that prompt (quality against ground truth)
 Judge = Callable[[np.ndarray, str], "bool | None"]
@@ -255,7 +259,11 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
                         runs.append(row)
                         continue
                     except Exception as e:  # a peer that breaks is reported, never dropped
-                        row.update(status="failed", reason=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                        if name == "baseline":  # nothing can be compared with stock sampling that did not run
+                            raise BenchError(f"stock sampling failed on {prompt[:60]!r}, seed {seed} ({why}); the "
+                                             "bench compares every method with it") from e
+                        row.update(status="failed", reason=why)
                         runs.append(row)
                         continue
                     tr, wall, count = statistics.median(times), statistics.median(walls), statistics.median(counts)
