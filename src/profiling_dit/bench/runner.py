@@ -30,6 +30,7 @@ from ..pipeline.loading import LoadedModel, as_model
 from .methods import METHODS, NotApplicable, RunContext, label
 from .report import summarize
 
+
 class BenchError(PditError):
     """A bench that cannot go on (stock sampling itself failed)."""
 
