@@ -290,3 +290,73 @@ def test_of_two_runs_racing_to_one_set_without_force_one_writes_it(tmp_path):
     with atomic_set(tmp_path) as stage:  # --force
         stage("p.json").write_text("second")
     assert (tmp_path / "p.json").read_text() == "second"
+
+
+def test_model_folder_fuzzer_finds_no_traceback(saved_folder, tmp_path):
+    """Seeded mutations of a saved folder's small files (types, huge and negative numbers, lists, strings, keys
+    removed): each must resolve, or be refused in one line as a PditError."""
+    import random
+
+    from profiling_dit.pipeline.loading import resolve_model
+
+    rng = random.Random(7)
+    values = [None, -1, 0, 10**30, 1.5e308, "x", [], [1], {}, True, float("nan")]
+    files = {"pdit_model.json": ["max_sequence_length", "default_steps", "default_height", "trained", "judge"],
+             "transformer/config.json": ["_class_name", "num_layers", "patch_size", "rope_max_seq_len",
+                                         "num_attention_heads"],
+             "model_index.json": ["_class_name", "transformer"]}
+    outcomes = {"accepted": 0, "refused": 0}
+    for i in range(40):
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(saved_folder, folder)
+        name = rng.choice(list(files))
+        data = json.loads((folder / name).read_text())
+        key = rng.choice(files[name])
+        if rng.random() < 0.2:
+            data.pop(key, None)
+        else:
+            data[key] = rng.choice(values)
+        (folder / name).write_text(json.dumps(data))  # NaN is written as NaN, which JSON does not allow
+        try:
+            resolve_model(str(folder))
+            outcomes["accepted"] += 1
+        except PditError as e:
+            assert "\n" not in str(e), str(e)
+            outcomes["refused"] += 1
+        shutil.rmtree(folder)
+    assert outcomes["refused"] > 10
+
+
+def test_a_bench_of_the_baseline_alone_draws_its_plot(tmp_path):
+    from profiling_dit.bench.report import pareto_plot
+
+    results = {"summary": [{"method": "baseline", "setting": "defaults", "status": "ok", "psnr": float("inf"),
+                            "computed_share": 1.0, "transformer_speedup": 1.0}],
+               "runs": [], "settings": {"prompts": ["x"], "seeds": [0], "steps": 4}}
+    assert pareto_plot(results, tmp_path / "p.png").stat().st_size > 0
+
+
+def test_a_prompts_file_too_long_to_bench_is_one_line(tmp_path):
+    from profiling_dit.bench.runner import read_prompts
+
+    big = tmp_path / "prompts.txt"
+    big.write_text("a red ball\n" * 10_000)
+    with pytest.raises(InvalidSettingError, match="over 64 KB"):
+        read_prompts(str(big))
+    with pytest.raises(InvalidSettingError, match="folder"):
+        read_prompts(str(tmp_path))
+
+
+def test_processes_that_cannot_split_the_heads_are_refused_before_launching(monkeypatch, capsys, tmp_path):
+    import subprocess as sp
+
+    from profiling_dit.cli.app import main
+
+    launched = []
+    monkeypatch.setattr(sp, "call", lambda *a, **k: launched.append(a) or 0)
+    monkeypatch.setattr(sys, "argv", ["pdit", "generate", "--model", "tiny-deep", "--prompt", "a red ball", "--out",
+                                      str(tmp_path / "v.npy"), "--nproc", "2", "--context-parallel", "ulysses"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "splits the 1 attention heads" in err and launched == []
