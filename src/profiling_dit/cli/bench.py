@@ -10,6 +10,8 @@ import typer
 from . import _options as o
 from ._errors import friendly_errors
 
+DEFAULT_PROMPT = "a red circle moving right over grass"
+
 
 @friendly_errors
 @o.size_options("size")
@@ -19,7 +21,8 @@ def bench(
     model: o.OptionalModelOpt = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile for the profiling-dit methods.")] = None,
     prompts: Annotated[Optional[list[str]], typer.Option(
-        "--prompts", help="A text file (one prompt a line) or a prompt; give it once.")] = None,
+        "--prompts", help="A text file (one prompt a line) or a prompt; give it once \\[default: the prompt "
+                          f"{DEFAULT_PROMPT!r}].")] = None,
     seeds: Annotated[Optional[list[str]], typer.Option(
         "--seeds", help="Seeds: repeat the flag or separate by commas \\[default: 0].")] = None,
     methods: Annotated[Optional[list[str]], typer.Option(
@@ -52,7 +55,7 @@ def bench(
     prof, source = preflight.resolve(profile, model)
     if prompts and len(prompts) > 1:  # typer would keep the last one without a word
         raise InvalidSettingError("--prompts is given more than once; give one file (one prompt a line) or one prompt")
-    prompt_list = read_prompts(prompts[0] if prompts else "a red circle moving right over grass")
+    prompt_list = read_prompts(prompts[0] if prompts else DEFAULT_PROMPT)
     gen = preflight.settings_for(source, prof, prompt=prompt_list[0], **size)
     bs = BenchSettings(prompts=prompt_list, seeds=o.parse_list("seeds", seeds, int) or (0,),
                        methods=o.parse_list("methods", methods) or tuple(METHODS), sweep=sweep, repeats=repeats,
