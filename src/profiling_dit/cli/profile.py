@@ -167,6 +167,11 @@ def _summary(con, out: Path, prof) -> None:
         typer.echo(f"  calibrated, budget {entry.budget:g}: {len(entry.plan.cached_blocks)} blocks cached, full steps "
                    f"{list(entry.plan.full_steps)}, {psnr} against stock sampling on the first prompt "
                    f"({entry.generations} generations)")
+    if prof.plans:
+        run = prof.run
+        spent = sum(entry.generations for entry in prof.plans) + 1  # and the stock run they are compared with
+        typer.echo(f"Calibrating the plans in it took {spent} generations of {run.steps} steps at {run.frames}x{run.height}x"
+                   f"{run.width} (frames x height x width), each as costly as one stock video of that size.")
     typer.echo(f"Next: pdit plan --profile {out}   then   pdit generate --profile {out} --prompt \"...\" "
                "--out video.mp4 [--budget 0.5]")
     if min(prof.foreground_share) == 0:
