@@ -35,11 +35,11 @@ def main(argv=None) -> int:
 
     import profiling_dit as pdit
     from profiling_dit._io import atomic_write_text
-    from profiling_dit.accelerate.plan import implied_speedup
-    from profiling_dit.accelerate.sampling import configs_for, generate_cached
+    from profiling_dit.caching.sampling import generate_cached
+    from profiling_dit.plan import implied_speedup
     from profiling_dit.bench.runner import BenchSettings, run_bench
     from profiling_dit.environment import device_info, library_versions
-    from profiling_dit.pipeline.timing import block_time_share
+    from profiling_dit.pipeline.generation import block_time_share
 
     profile = pdit.Profile.load(args.profile)
     model = pdit.load_pipeline(args.model or profile.model.requested, device=args.device)
@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     results = run_bench(model, profile, bs)
     gen = bs.generation(prompts[0], args.seed)
     block_share = block_time_share(model, gen)
-    config = configs_for(model, profile, args.steps)["transformer"]
-    _, summary = generate_cached(model, gen, config)
+    plans = pdit.make_plans(model, profile, args.steps)
+    _, summary = generate_cached(model, gen, plans)
 
     rows = []
     runs = {(r["method"], r["prompt"]): r for r in results["runs"]}
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     result = {
         "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
         "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"prompts": prompts},
-        "config": config.to_dict(),
+        "plan_made": plans["transformer"].to_dict(),
         "plan": {"full_compute_steps": summary["full_compute_steps"], "timeline": summary["timeline"]},
         "cache_bytes": summary["cache_bytes"],
         "block_time_share": block_share,

@@ -70,10 +70,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     import profiling_dit as pdit
-    from profiling_dit.accelerate.plan import implied_speedup
+    from profiling_dit.plan import implied_speedup
     from profiling_dit.environment import device_info, library_versions
     from profiling_dit.pipeline.loading import LoadedModel
-    from profiling_dit.pipeline.timing import block_time_share
+    from profiling_dit.pipeline.generation import block_time_share
 
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     share = block_time_share(model, pdit.GenerationSettings(prompt=gen.prompt, steps=2, frames=args.frames,
                                                            height=args.height, width=args.width))
     log("block_time_share", share)
-    (cached, summary), secs, mem = peak(lambda: pdit.generate_cached(model, gen, profile, compile=args.compile))
+    plans = pdit.make_plans(model, profile, gen.steps)
+    (cached, summary), secs, mem = peak(lambda: pdit.generate_cached(model, gen, plans, compile=args.compile))
     speedup = stock.timings.transformer_s / cached.timings.transformer_s
     implied = implied_speedup(share, summary["computed_share"])
     log("cached", {"computed_share": summary["computed_share"], "full_compute_steps": summary["full_compute_steps"],

@@ -40,9 +40,9 @@ def even_full_steps(count: int, steps: int) -> tuple[int, ...]:
 
 
 def computed_share(num_blocks: int, cached: int, full: int, steps: int) -> float:
-    from profiling_dit.accelerate.planner import Plan
+    from profiling_dit.plan import Plan
 
-    return Plan(num_blocks, steps, tuple(range(cached)), tuple(range(full)), 0.0).computed_share
+    return Plan(num_blocks, steps, tuple(range(cached)), tuple(range(full))).computed_share
 
 
 def spearman(a, b) -> float:
@@ -215,9 +215,9 @@ def masks(model_ref: str, prompts: list[str], out: Path, steps: int | None) -> t
 # --- 2. sets --------------------------------------------------------------------------------------------------
 def sets(model_ref: str, profile_path: str, prompts: list[str], seeds: list[int], comparisons: list[tuple[int, int]],
          random_sets: int, extras: dict[str, str], seed: int, out: Path) -> tuple[dict, str]:
-    from profiling_dit import Profile, ProfilingDiTConfig
-    from profiling_dit.accelerate.sampling import generate_cached
-    from profiling_dit.bench.metrics import psnr
+    from profiling_dit import Plan, Profile
+    from profiling_dit.caching.sampling import generate_cached
+    from profiling_dit.metrics import psnr
     from profiling_dit.embedded.synthetic import prompt_judge
     from profiling_dit.pipeline.generation import GenerationSettings, generate
     from profiling_dit.pipeline.loading import load_pipeline, resolve_model
@@ -250,9 +250,9 @@ def sets(model_ref: str, profile_path: str, prompts: list[str], seeds: list[int]
                      even_full_steps(int(round(whole_full)), steps)))
     configs = []
     for label, kind, name, cached, fs in runs:
-        cfg = ProfilingDiTConfig(num_blocks=n_blocks, background_blocks=cached, steps=steps, full_steps=fs,
-                                 final_full_steps=0, origin=f"paper_claim {name}")
-        got = float(cfg.plan(steps).mean())
+        cfg = Plan(num_blocks=n_blocks, steps=steps, cached_blocks=cached, full_steps=fs,
+                   origin=f"paper_claim {name}")
+        got = float(cfg.mask().mean())
         want = computed_share(n_blocks, len(cached), len(fs), steps)
         if abs(got - want) > 1e-9:
             raise RuntimeError(f"{name}: computed share {got} != {want}")
@@ -266,10 +266,10 @@ def sets(model_ref: str, profile_path: str, prompts: list[str], seeds: list[int]
                                  width=d["run"]["width"], frames=d["run"]["frames"], guidance=d["run"]["guidance"])
         ref = generate(model, gen).frames[0]
         for (label, kind, name, cached, fs), cfg in zip(runs, configs):
-            frames = generate_cached(model, gen, cfg)[0].frames[0]
+            frames = generate_cached(model, gen, {"transformer": cfg})[0].frames[0]
             results.append({"case": ci, "prompt": prompt, "seed": case_seed, "comparison": label, "kind": kind,
                             "set": name, "cached_blocks": list(cached), "full_steps": list(fs),
-                            "computed_share": float(cfg.plan(steps).mean()), "psnr": psnr(ref, frames),
+                            "computed_share": float(cfg.mask().mean()), "psnr": psnr(ref, frames),
                             "judge": prompt_judge(frames, prompt)})
         print(f"case {ci + 1}/{len(cases)} done, {time.time() - t0:.0f} s", flush=True)
     data = {"model": model_ref, "profile": str(profile_path), "blocks": n_blocks, "steps": steps,

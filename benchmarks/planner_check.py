@@ -36,9 +36,9 @@ def main(argv=None) -> int:
 
     import profiling_dit as pdit
     from profiling_dit._io import atomic_write_text
-    from profiling_dit.accelerate.planner import (StalenessModel, _place_full_steps, full_step_count, plan_cost,
+    from profiling_dit.caching.planner import (StalenessModel, _place_full_steps, full_step_count, plan_cost,
                                                   segment_costs)
-    from profiling_dit.bench.metrics import psnr
+    from profiling_dit.metrics import psnr
     from profiling_dit.embedded.synthetic import split_scenes
 
     t0 = time.time()
@@ -89,10 +89,10 @@ def main(argv=None) -> int:
             continue
         key = (k, tuple(full))
         if key not in measured:  # the same plan under two labels runs once
-            config = pdit.ProfilingDiTConfig(num_blocks=n, background_blocks=tuple(order[:k]), steps=steps,
-                                             full_steps=full)
+            config = {"transformer": pdit.Plan(num_blocks=n, steps=steps, cached_blocks=tuple(order[:k]),
+                                               full_steps=full)}
             values = [psnr(ref, pdit.generate_cached(model, g, config)[0].frames) for g, ref in zip(gens, stock)]
-            measured[key] = (values, float(config.plan(steps).mean()))
+            measured[key] = (values, config["transformer"].computed_share)
         values, plan_share = measured[key]
         rows.append({"plan": label, "target_share": share, "computed_share": plan_share, "cached": k,
                      "full_steps": list(full), "psnr_db": float(np.mean(values)), "psnr_per_prompt": values,

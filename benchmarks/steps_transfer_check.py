@@ -26,7 +26,7 @@ def main(argv=None) -> int:
 
     import profiling_dit as pdit
     from profiling_dit._io import atomic_write_text
-    from profiling_dit.bench.metrics import psnr
+    from profiling_dit.metrics import psnr
 
     model = pdit.load_pipeline("tiny", device="cpu")
     profile = pdit.Profile.load(pdit.shipped_profile("tiny"))
@@ -35,11 +35,12 @@ def main(argv=None) -> int:
     stock = [pdit.generate(model, g).frames for g in gens]
     rows = []
     for budget in (float(b) for b in args.budgets.split(",")):
-        planned = dataclasses.replace(profile, plans=()).config(steps=args.steps, budget=budget)
-        calibrated = profile.config(steps=args.steps, budget=budget)  # the calibrated plan, mapped within budget
+        planned = pdit.make_plan(dataclasses.replace(profile, plans=()), steps=args.steps, budget=budget)
+        calibrated = pdit.make_plan(profile, steps=args.steps, budget=budget)  # the calibrated plan, mapped
         for name, config in (("planner at this step count", planned), ("calibrated plan, mapped", calibrated)):
-            values = [psnr(ref, pdit.generate_cached(model, g, config)[0].frames) for g, ref in zip(gens, stock)]
-            rows.append({"budget": budget, "plan": name, "computed_share": float(config.plan(args.steps).mean()),
+            plans = {"transformer": config}
+            values = [psnr(ref, pdit.generate_cached(model, g, plans)[0].frames) for g, ref in zip(gens, stock)]
+            rows.append({"budget": budget, "plan": name, "computed_share": config.computed_share,
                          "full_steps": list(config.full_steps), "psnr_db": float(np.mean(values)),
                          "psnr_per_case": values})
             print(f"budget {budget}: {name:28s} share {rows[-1]['computed_share']:.3f} PSNR {rows[-1]['psnr_db']:.2f}",
