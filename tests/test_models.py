@@ -243,7 +243,11 @@ def test_profile_refuses_another_family(family, tmp_path, tiny_model):
 
 def test_image_to_video_needs_an_image(family, tmp_path):
     if family.name != "wan-i2v":
-        res = _cli("generate", "--model", family.folder, "--prompt", "x", "--image", __file__,
+        from PIL import Image
+
+        image = tmp_path / "first.png"
+        Image.new("RGB", (32, 32)).save(image)  # a real image: the model's kind, not the file, is what is wrong
+        res = _cli("generate", "--model", family.folder, "--prompt", "x", "--image", image,
                    "--out", tmp_path / "v.npy")
         assert res.exit_code == 2 and "text-to-video" in res.output
         return
