@@ -1,10 +1,11 @@
 """The caching methods ``pdit bench`` compares, one module per family: ours and the paper's ablations
-(``ours``), diffusers' own caches (``diffusers_caches``), TeaCache (``teacache``, our hooks), cache-dit
-(``cachedit``, optional extra). Each is a ``Method`` adapter (``base``)."""
+(``ours``), diffusers' own caches (``diffusers_caches``), TeaCache (``teacache``, our hooks), EasyCache, DiCache,
+LeMiCa and ERTACache (one module each, on the same run-skipping hooks), cache-dit (``cachedit``, optional extra).
+Each is a ``Method`` adapter (``base``); ``docs/peers.md`` says where each comes from and what differs."""
 
 from __future__ import annotations
 
-from . import cachedit, diffusers_caches, ours, teacache
+from . import cachedit, dicache, diffusers_caches, easycache, ertacache, lemica, ours, teacache
 from .base import Method, NotApplicable, RunContext, label, noop
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -12,6 +13,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     *ours.METHODS,
     *diffusers_caches.METHODS,
     *teacache.METHODS,
+    *easycache.METHODS,
+    *dicache.METHODS,
+    *lemica.METHODS,
+    *ertacache.METHODS,
     *cachedit.METHODS,
 )}
 
