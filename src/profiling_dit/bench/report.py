@@ -12,16 +12,20 @@ from typing import Any
 
 import numpy as np
 
-# A case whose frames equal stock sampling's has infinite PSNR; it counts as this in a mean over cases.
+# A case whose frames equal stock sampling's has infinite PSNR; it counts as this in a mean over cases. Finite PSNRs,
+# above it or not, count as measured.
 PSNR_IDENTICAL_DB = 60.0
+# What must match, case by case, for two settings to count as the same plan (bit-identical frames give equal values).
+SAME_PLAN_KEYS = ("computed_share", "psnr", "ssim", "temporal_error", "motion_ratio")
 # A measured speedup this much above 1 / computed share (the most skipping blocks can give) is flagged.
 SPEEDUP_BOUND_TOLERANCE = 1.05
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """One row per method × setting: means over prompts × seeds (PSNR: identical cases count as
-    ``PSNR_IDENTICAL_DB``), with flags for settings that skipped nothing and for measured speedups above what
-    their computed share allows."""
+    """One row per method × setting: means over prompts × seeds (PSNR: identical cases, whose PSNR is infinite, count
+    as ``PSNR_IDENTICAL_DB``; finite ones as measured), with flags for settings that skipped nothing and for measured
+    speedups above what their computed share allows. Settings of one family that ran the same plan are folded into
+    the first (``fold_same_plans``)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in runs:
         groups[(r["method"], r["setting"])].append(r)
@@ -41,7 +45,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         psnrs = [r["psnr"] for r in ok]
         row["identical_cases"] = sum(math.isinf(v) for v in psnrs)
         row["psnr"] = (float("inf") if row["identical_cases"] == len(ok)
-                       else float(np.mean([min(v, PSNR_IDENTICAL_DB) for v in psnrs])))
+                       else float(np.mean([PSNR_IDENTICAL_DB if math.isinf(v) else v for v in psnrs])))
         judged = [r["judge_passed"] for r in ok if r.get("judge_passed") is not None]
         row["judge_passed"], row["judge_cases"] = sum(judged), len(judged)
         flags = []
@@ -57,7 +61,43 @@ def summarize(runs: list[dict]) -> list[dict]:
         if flags:
             row["flag"] = "; ".join(flags)
         out.append(row)
-    return out
+    return fold_same_plans(out, runs)
+
+
+def _case_results(rows: list[dict]) -> tuple | None:
+    """A setting's results case by case (sorted by prompt and seed), or None when a case did not run."""
+    if any(r["status"] != "ok" for r in rows):
+        return None
+    # repr: NaN equals NaN and an identical case's inf equals inf
+    return tuple(sorted((r["prompt"], r["seed"], *(repr(float(r[k])) for k in SAME_PLAN_KEYS)) for r in rows))
+
+
+def _family(method: str) -> str:
+    from .methods import METHODS
+
+    return METHODS[method].family if method in METHODS else method
+
+
+def fold_same_plans(summary: list[dict], runs: list[dict]) -> list[dict]:
+    """Mark settings of one method family whose every case gave the same results as an earlier setting's (the same
+    computed share, PSNR, SSIM and temporal measures on every prompt and seed: the same plan, e.g. the paper's
+    inverse and average schedules when the profile suggests T_max = T_min): the later row gets ``same_plan_as``
+    (shown once, under the first) and the first lists them in ``same_plan``. Baseline rows are never folded."""
+    cases: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in runs:
+        cases[(r["method"], r["setting"])].append(r)
+    first: dict[tuple[str, tuple], dict] = {}
+    for row in summary:
+        if row["status"] != "ok" or row["method"] == "baseline":
+            continue
+        key = _case_results(cases[(row["method"], row["setting"])])
+        if key is None:
+            continue
+        kept = first.setdefault((_family(row["method"]), key), row)
+        if kept is not row:
+            row["same_plan_as"] = f"{kept['method']} ({kept['setting']})"
+            kept.setdefault("same_plan", []).append(f"{row['method']} ({row['setting']})")
+    return summary
 
 
 def _fmt(v, spec):
@@ -73,6 +113,13 @@ def _judged(row: dict) -> str:
     return f"{row['judge_passed']}/{row['judge_cases']}" if row.get("judge_cases") else "–"
 
 
+def _note(row: dict) -> str:
+    notes = [row["flag"]] if row.get("flag") else []
+    if row.get("same_plan"):
+        notes.append(f"same plan as {', '.join(row['same_plan'])} (shown once)")
+    return "; ".join(notes)
+
+
 HEADERS = ("method", "setting", "transformer speedup", "wall speedup", "computed share", "PSNR dB", "SSIM", "LPIPS",
            "temporal error", "motion ratio", "judge", "note")
 
@@ -81,13 +128,15 @@ def table(results: dict) -> list[tuple[str, ...]]:
     """The summary as rows of text cells, in ``HEADERS`` order (Markdown and the terminal show the same)."""
     rows = []
     for r in results["summary"]:
+        if r.get("same_plan_as"):
+            continue  # shown once, in the row of the setting it equals
         if r["status"] != "ok":
             rows.append((r["method"], r["setting"], *["–"] * 9, f"{r['status']}: {r.get('reason')}"))
             continue
         rows.append((r["method"], r["setting"], _fmt(r["transformer_speedup"], ".2f") + "x",
                      _fmt(r["wall_speedup"], ".2f") + "x", _fmt(r["computed_share"], ".3f"), _fmt(r["psnr"], ".2f"),
                      _fmt(r["ssim"], ".4f"), _fmt(r.get("lpips"), ".4f"), _fmt(r["temporal_error"], ".4f"),
-                     _fmt(r["motion_ratio"], ".3f"), _judged(r), r.get("flag", "")))
+                     _fmt(r["motion_ratio"], ".3f"), _judged(r), _note(r)))
     for name, reason in results["not_applicable"].items():
         rows.append((name, "–", *["–"] * 9, f"not applicable: {reason}"))
     return rows
@@ -100,7 +149,9 @@ def header_lines(results: dict) -> list[str]:
              f"{s['height']}x{s['width']}, {s['steps']} steps, guidance {s['guidance']}; "
              + (f"median of {repeats} repeats" if repeats > 1 else "one timed run each (no repeats: speedups are "
                 "single timings)") + " after a warm-up. Speedups against stock sampling of the same prompt and seed; "
-             f"quality against its frames (identical frames count as {PSNR_IDENTICAL_DB:.0f} dB in a mean). "
+             "quality against its frames (identical frames, whose PSNR is infinite, count as "
+             f"{PSNR_IDENTICAL_DB:.0f} dB in a mean; finite PSNRs as measured; settings of one family that ran the "
+             "same plan are shown once). "
              f"LPIPS: {results['lpips']}."]
     return lines
 
@@ -119,7 +170,8 @@ METHOD_COLORS = {
     "profiling-dit": "#d62728", "profiling-dit-paper": "#ff9896", "profiling-dit-foreground": "#c49c94",
     "profiling-dit-inverse": "#f7b6d2", "profiling-dit-average": "#dbdb8d", "first-block-cache": "#1f77b4",
     "taylorseer": "#2ca02c", "magcache": "#9467bd", "pab": "#8c564b", "seacache": "#17becf",
-    "fastercache": "#bcbd22", "teacache": "#ff7f0e", "cache-dit": "#7f7f7f",
+    "fastercache": "#bcbd22", "teacache": "#ff7f0e", "cache-dit": "#7f7f7f", "easycache": "#e377c2",
+    "dicache": "#aec7e8", "lemica": "#98df8a", "ertacache": "#c5b0d5",
 }
 _SHORT = {"budget": "", "background_share": "bg ", "threshold": "t ", "cache_interval": "every ", "skip_range": "skip ",
           "max_skip_steps": None}
@@ -142,7 +194,8 @@ def pareto_plot(results: dict, path: Path) -> Path:
 
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
-    rows = [r for r in results["summary"] if r["status"] == "ok" and r["method"] != "baseline"]
+    rows = [r for r in results["summary"]
+            if r["status"] == "ok" and r["method"] != "baseline" and not r.get("same_plan_as")]
     params = {(r["method"], r["setting"]): r.get("params") for r in results.get("runs", [])}
     finite = [r["psnr"] for r in rows if math.isfinite(r["psnr"])]
     cap = (max(finite) + 3) if finite else 60.0
