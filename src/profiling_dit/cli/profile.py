@@ -170,8 +170,9 @@ def _summary(con, out: Path, prof) -> None:
     if prof.plans:
         run = prof.run
         spent = sum(entry.generations for entry in prof.plans) + 1  # and the stock run they are compared with
-        typer.echo(f"Calibrating the plans in it took {spent} generations of {run.steps} steps at {run.frames}x{run.height}x"
-                   f"{run.width} (frames x height x width), each as costly as one stock video of that size.")
+        typer.echo(f"Calibrating the plans in it took {spent} generations of {run.steps} steps at {run.frames}x"
+                   f"{run.height}x{run.width} (frames x height x width), each as costly as one stock video of that "
+                   "size.")
     typer.echo(f"Next: pdit plan --profile {out}   then   pdit generate --profile {out} --prompt \"...\" "
                "--out video.mp4 [--budget 0.5]")
     if min(prof.foreground_share) == 0:
