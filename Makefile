@@ -43,7 +43,7 @@ bench: $(STAMP) bench-peers
 
 # ProfilingDiT against stock sampling, the paper's method and the other caching methods, as speed-quality sweeps
 # on held-out prompts and seeds (the profile was made and calibrated on others), at 20 steps and at 30.
-PEERS := baseline,profiling-dit,profiling-dit-paper,first-block-cache,taylorseer,magcache,pab,seacache,fastercache,teacache,cache-dit
+PEERS := baseline,profiling-dit,profiling-dit-paper,first-block-cache,taylorseer,magcache,pab,seacache,fastercache,teacache,easycache,dicache,lemica,ertacache,cache-dit
 bench-peers: $(STAMP)
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --repeats 1 --sweep --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out --force
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --repeats 1 --sweep --steps 30 --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out-30steps --force
