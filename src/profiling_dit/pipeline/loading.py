@@ -75,6 +75,14 @@ class ModelSource:
             return self.requested
         return Path(self.location).name
 
+    def component_config(self, name: str) -> dict | None:
+        """A component's saved config (``transformer_2/config.json``) of a local folder, or None (a Hub model, or a
+        folder without that component)."""
+        path = Path(self.location) / name / "config.json"
+        if self.kind != "folder" or not path.is_file():
+            return None
+        return read_json_object(path, f"the {name} config")
+
     def default(self, key: str):
         """Default for a setting: the model folder's hint, else the architecture's default."""
         meta_key = f"default_{key}"

@@ -424,6 +424,11 @@ class Profile(BlockProfile):
 
         if isinstance(model, ModelSource):
             _compare(identity_from_source(model), self.model, "the profile", "the model's")
+            for expert in self.experts[1:]:  # the first is the top level's; the others, from their saved configs
+                config = model.component_config(expert.component)
+                if config is not None:
+                    _compare({"config_hash": config_hash(config)}, expert,
+                             f"the profile's block profile for {expert.component}", "the model's")
             return
         model = as_model(model) if not isinstance(model, LoadedModel) else model
         experts = model.experts
