@@ -27,7 +27,7 @@ from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from ..models.wan import EMBEDDED_DEFAULTS
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
-from .methods import METHODS, NotApplicable, RunContext, label
+from .methods import DEFAULT_METHODS, METHODS, NotApplicable, RunContext, label
 from .report import summarize
 
 
@@ -48,7 +48,7 @@ MAX_PROMPTS = 1000
 class BenchSettings:
     prompts: tuple[str, ...]
     seeds: tuple[int, ...] = (0,)
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] = DEFAULT_METHODS
     sweep: bool = False
     repeats: int = 1
     steps: int = EMBEDDED_DEFAULTS["steps"]

@@ -27,7 +27,8 @@ def bench(
         "--seeds", help="Seeds: repeat the flag or separate by commas \\[default: 0].")] = None,
     methods: Annotated[Optional[list[str]], typer.Option(
         "--methods",
-        help="Methods: repeat the flag or separate by commas \\[default: all; see `pdit bench --list`].")] = None,
+        help="Methods: repeat the flag or separate by commas \\[default: all but lemica; see "
+             "`pdit bench --list`].")] = None,
     sweep: Annotated[bool, typer.Option(
         "--sweep", metavar="", help="Run each method at several settings (speed-quality curves).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed repeats per run (median).")] = 1,
@@ -44,7 +45,7 @@ def bench(
     if list_methods:
         return _list_methods()
     from profiling_dit import preflight
-    from profiling_dit.bench.methods import METHODS
+    from profiling_dit.bench.methods import DEFAULT_METHODS
     from profiling_dit.bench.report import check_results_folder
     from profiling_dit.bench.runner import BenchSettings, read_prompts
     from profiling_dit.errors import InvalidSettingError
@@ -58,7 +59,7 @@ def bench(
     prompt_list = read_prompts(prompts[0] if prompts else DEFAULT_PROMPT)
     gen = preflight.settings_for(source, prof, prompt=prompt_list[0], **size)
     bs = BenchSettings(prompts=prompt_list, seeds=o.parse_list("seeds", seeds, int) or (0,),
-                       methods=o.parse_list("methods", methods) or tuple(METHODS), sweep=sweep, repeats=repeats,
+                       methods=o.parse_list("methods", methods) or DEFAULT_METHODS, sweep=sweep, repeats=repeats,
                        steps=gen.steps, height=gen.height, width=gen.width, frames=gen.frames, guidance=gen.guidance,
                        image=gen.image, lpips_weights=str(lpips_weights.expanduser()) if lpips_weights else None)
     notes = preflight.prompt_notes(source, prompt_list)

@@ -20,6 +20,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     *cachedit.METHODS,
 )}
 
-DEFAULT_METHODS = tuple(METHODS)
+# what a bench runs when it names no methods: all but those whose calibration alone costs many generations
+DEFAULT_METHODS = tuple(name for name, m in METHODS.items() if m.in_default_run)
 
 __all__ = ["METHODS", "DEFAULT_METHODS", "Method", "NotApplicable", "RunContext", "label"]

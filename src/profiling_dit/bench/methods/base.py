@@ -35,6 +35,8 @@ class Method:
     calibrate: Callable[[RunContext], None] | None = None
     note: str = ""
     multi_expert: bool = False  # handles pipelines with two transformers (Wan2.2 A14B)
+    # in a bench that names no methods; False for a method whose calibration alone costs many generations
+    in_default_run: bool = True
 
     def settings(self, sweep: bool) -> tuple[dict, ...]:
         return self.sweep if sweep else (self.default,)

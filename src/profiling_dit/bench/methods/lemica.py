@@ -232,5 +232,6 @@ METHODS = (
     Method("lemica", "lemica", {"budget": 0.5}, tuple({"budget": b} for b in (0.2, 0.3, 0.4, 0.5, 0.6, 0.8)),
            _apply, _remove, calibrate=_calibrate,
            note="segment errors calibrated on the calibration prompt: one generation per segment, about 5 per step "
-                "(93 at 20 steps)"),
+                "(93 at 20 steps); only when named in --methods",
+           in_default_run=False),
 )
