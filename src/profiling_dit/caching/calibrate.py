@@ -22,7 +22,7 @@ from ..metrics import psnr
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import as_model
 from ..plan import Plan
-from ..profile.file import CalibratedPlan, Profile, as_profile
+from ..profile.file import CalibratedPlan, Profile, as_profile, finite_or_none
 from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
 from .planner import plan_for_budget, predicted_error
 from .sampling import generate_cached
@@ -147,10 +147,10 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
                         break
         error = predicted_error(table, n, steps, len(cached), full)
         found = Plan(num_blocks=n, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
-                     predicted_error=error if math.isfinite(error) else None,
+                     predicted_error=finite_or_none(error),
                      origin=f"calibrated for budget {budget:g}")
         plans.append(CalibratedPlan(component="transformer", budget=budget, plan=found,
-                                    calibration_psnr_db=best_score if math.isfinite(best_score) else None,
+                                    calibration_psnr_db=finite_or_none(best_score),
                                     generations=done[0] - start))
     kept = tuple(p for p in profile.plans
                  if not (p.plan.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))

@@ -16,13 +16,12 @@ from .._validate import check_int
 from ..errors import InvalidSettingError, ProfileError
 from ..pipeline.settings import MAX_STEPS
 from ..plan import Plan, map_full_steps
-from ..profile.file import BlockProfile, Profile, as_profile
+from ..profile.file import BlockProfile, Profile, as_profile, finite_or_none
 from .schedules import paper_plan, rescale_paper_knobs
 
 # `schedule` names a user can give: the paper's stepwise schedule and its ablations (paper Table 4)
 PAPER_SCHEDULES = {"paper": "stepwise", "inverse": "inverse", "average": "average"}
 SCHEDULE_NAMES = tuple(PAPER_SCHEDULES)
-PAPER_KNOBS = ("warmup", "interval_max", "interval_min", "reuse")
 
 logger = logging.getLogger(__name__)
 V1_NOTE = ("this profile has no staleness table (made by profiling-dit 0.1, schema version 1): using the paper's "
@@ -156,7 +155,7 @@ def _planned(profile: Profile, component: str, blocks: BlockProfile, num_blocks:
             full = map_full_steps(entry.plan.full_steps, entry.plan.steps, n, count)
             error = predicted_error(blocks.staleness, num_blocks, n, k, full)
             return Plan(num_blocks=num_blocks, steps=n, cached_blocks=entry.plan.cached_blocks, full_steps=full,
-                        predicted_error=error if error != float("inf") else None,
+                        predicted_error=finite_or_none(error),
                         origin=f"calibrated for budget {budget:g} at {entry.plan.steps} steps, mapped to {n}")
     sizes = [len(split)] if split is not None else None
     return plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
