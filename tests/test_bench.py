@@ -171,3 +171,39 @@ def test_cli_bench_list_options_and_counts_are_one_line(cli, tmp_path, args, nee
     res = cli("bench", *args, "--out", tmp_path / "b")
     assert res.exit_code == 2 and res.output.count("\n") == 1 and needle in res.output, res.output
     assert not (tmp_path / "b").exists()  # refused before anything is written
+
+
+def _lead_results():
+    """A bench with a known answer: ours at shares 0.3, 0.4, 0.5 (25, 28, 27 dB: an inversion), two peers."""
+    rows, runs = [], []
+    ours = {"budget=0.3": (0.3, [24.0, 26.0]), "budget=0.4": (0.4, [29.0, 27.0]), "budget=0.5": (0.5, [27.5, 26.5])}
+    peers = {("magcache", "t=1"): (0.35, [26.0, 26.0]), ("teacache", "t=2"): (0.5, [27.0, 28.0]),
+             ("teacache", "t=3"): (0.9, [40.0, 40.0])}  # outside the compared shares
+    for (method, setting), (share, values) in [*((("profiling-dit", k), v) for k, v in ours.items()), *peers.items()]:
+        rows.append({"method": method, "setting": setting, "status": "ok", "computed_share": share,
+                     "psnr": sum(values) / 2})
+        runs += [{"method": method, "setting": setting, "status": "ok", "prompt": "p", "seed": seed, "psnr": v}
+                 for seed, v in enumerate(values)]
+    return {"summary": rows, "runs": runs}
+
+
+def test_the_lead_over_peers_is_measured_point_by_point():
+    from profiling_dit.bench.lead import compare_with_peers, lead_lines
+
+    lead = compare_with_peers(_lead_results())
+    points = {p["method"]: p for p in lead["points"]}
+    assert set(points) == {"magcache", "teacache"}  # the peer at share 0.9 is outside [0.25, 0.8]
+    assert not points["magcache"]["beaten"] and points["magcache"]["gap_db"] == pytest.approx(-1.0)
+    assert points["teacache"]["beaten"] and points["teacache"]["gap_db"] == pytest.approx(0.5)
+    # 27.5 dB on ours' envelope (0.3, 25) → (0.4, 28): share 0.3 + 0.1 · 2.5 / 3
+    assert points["teacache"]["compute_ratio"] == pytest.approx((0.3 + 0.1 * 2.5 / 3) / 0.5)
+    assert points["magcache"]["compute_ratio"] == pytest.approx((0.3 + 0.1 / 3) / 0.35)
+    assert [p["method"] for p in lead["losses"]] == ["magcache"]
+    (inv,) = lead["inversions"]
+    assert (inv["from"], inv["to"], inv["cases_lower"]) == ("budget=0.4", "budget=0.5", 2)
+    assert inv["drop_db"] == pytest.approx(1.0) and inv["per_case_spread_db"] == pytest.approx(0.5)
+    assert inv["larger_than_spread"]
+    text = "\n".join(lead_lines(lead))
+    assert "loses to magcache (t=1, share 0.350: 1.00 dB behind)" in text and "larger than it" in text
+    assert compare_with_peers({"summary": [r for r in _lead_results()["summary"]
+                                           if r["method"] == "profiling-dit"]}) == {}

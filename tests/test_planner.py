@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -167,6 +168,52 @@ def test_calibration_keeps_to_its_generations(tmp_path, saved_tiny_dir):
     assert Profile.load(tmp_path / "c.json").plans == calibrated.plans
     config = make_plan(calibrated, steps=6, budget=0.5)
     assert config.origin.startswith("calibrated")
+
+
+def test_calibration_scores_every_prompt_at_the_reduced_size_and_never_worsens_with_budget(saved_tiny_dir,
+                                                                                          monkeypatch):
+    import profiling_dit as pdit
+    from profiling_dit.caching import calibrate as module
+    from profiling_dit.caching.calibrate import calibrate, calibration_cost
+
+    model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
+    prompts = ["a red ball", "a blue cube"]
+    profile = pdit.profile_model(model, prompts, steps=8, height=64, width=32, frames=9)
+    seen: list[tuple] = []
+    for name in ("generate", "generate_cached"):
+        real = getattr(module, name)
+
+        def spy(model, gen, *rest, _real=real, **kw):
+            seen.append((gen.prompt, gen.frames, gen.height, gen.width))
+            return _real(model, gen, *rest, **kw)
+
+        monkeypatch.setattr(module, name, spy)
+    budgets = (0.4, 0.5, 0.6, 0.7)
+    calibrated = calibrate(model, profile, budgets=budgets, max_generations=30, progress=False)
+    assert {s[1:] for s in seen} == {(5, 32, 16)}  # half the sides, frames 4k+1 with half the k
+    assert len(seen) <= 30 and [s[0] for s in seen[:2]] == prompts
+    assert sorted(s[0] for s in seen) == sorted(prompts * (len(seen) // 2))  # every candidate on both prompts
+    scores = [p.calibration_psnr_db if p.calibration_psnr_db is not None else math.inf for p in calibrated.plans]
+    assert scores == sorted(scores), "a larger budget may keep the plan below it, so it never scores lower"
+    assert {(p.calibration_prompts, p.calibration_size) for p in calibrated.plans} == {(2, (5, 32, 16))}
+    cost = calibration_cost(calibrated)
+    assert cost["generations"] == len(seen) and cost["size"] == (5, 32, 16) and cost["profiled_size"] == (9, 64, 32)
+    assert cost["pixel_share"] == pytest.approx(5 * 32 * 16 / (9 * 64 * 32))
+    with pytest.raises(InvalidSettingError, match="at least 18"):
+        calibrate(model, profile, budgets=budgets, max_generations=17, progress=False)
+
+
+def test_calibration_size_keeps_to_the_model_size_rules():
+    from profiling_dit.caching.calibrate import calibration_size
+    from profiling_dit.models import arch_for_class_name
+
+    wan = arch_for_class_name("WanTransformer3DModel")
+    assert calibration_size(17, 128, 128, wan, 0.5) == (9, 64, 64)
+    assert calibration_size(81, 480, 832, wan, 0.5) == (41, 240, 416)
+    assert calibration_size(17, 128, 128, wan, 1.0) == (17, 128, 128)
+    assert calibration_size(5, 16, 16, wan, 0.25) == (5, 16, 16)  # never under one unit
+    with pytest.raises(InvalidSettingError, match="scale"):
+        calibration_size(17, 128, 128, wan, 0)
 
 
 def test_cli_plan_is_a_dry_run(cli):

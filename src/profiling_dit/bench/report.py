@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .lead import compare_with_peers, lead_lines
+
 # A case whose frames equal stock sampling's has infinite PSNR; it counts as this in a mean over cases. Finite PSNRs,
 # above it or not, count as measured.
 PSNR_IDENTICAL_DB = 60.0
@@ -162,6 +164,9 @@ def to_markdown(results: dict, command: str | None = None) -> str:
         lines += [f"Command: `{command}`", ""]
     lines += [*header_lines(results), "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(row) + " |" for row in table(results)]
+    lead = lead_lines(results["lead"] if "lead" in results else compare_with_peers(results))
+    if lead:
+        lines += ["", *lead]
     return "\n".join(lines)
 
 

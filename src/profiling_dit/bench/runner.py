@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +27,7 @@ from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from ..models.wan import EMBEDDED_DEFAULTS
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
+from .lead import compare_with_peers
 from .methods import DEFAULT_METHODS, METHODS, NotApplicable, RunContext, label
 from .report import summarize
 
@@ -201,6 +202,9 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
             on_progress(done[0], total, what)
 
     first = bs.generation(bs.prompts[0], bs.seeds[0])
+    # Peers that calibrate do it on the profiling prompt when there is a profile, as ours did (not on a scored case)
+    calibration = (replace(first, prompt=profile.run.prompts[0], seed=profile.run.seed)
+                   if profile is not None else first)
     generate(model, GenerationSettings(prompt=first.prompts[0], steps=2, height=bs.height, width=bs.width,
                                        frames=bs.frames, guidance=bs.guidance, image=bs.image))  # warm-up
     tick("warm-up")
@@ -223,8 +227,8 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
                                                 f"{', '.join(model.experts)}")
                         method.check(ctx)
                         if method.calibrate is not None:
-                            cctx = RunContext(model, first, profile,
-                                              lambda on_last: _calibration_run(model, first, on_last))
+                            cctx = RunContext(model, calibration, profile,
+                                              lambda on_last: _calibration_run(model, calibration, on_last))
                             method.calibrate(cctx)
                             tick(f"{name}: calibration")
                             calib_ctx[name] = cctx
@@ -282,7 +286,7 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
                         lpips=None if lpips is None else lpips(ref, frames),
                     )
                     runs.append(row)
-    return {
+    results = {
         "settings": asdict(bs),
         "runs": runs,
         "summary": summarize(runs),
@@ -290,7 +294,10 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
         "calibration": {k: {kk: (list(vv) if isinstance(vv, tuple) else vv) for kk, vv in v.calibration.items()}
                         for k, v in calib_ctx.items() if v.calibration},
         "lpips": lpips_status,
+        "calibration_run": {"prompt": calibration.prompt, "seed": calibration.seed},
     }
+    results["lead"] = compare_with_peers(results)
+    return results
 
 
 def _calibration_run(model: LoadedModel, gen: GenerationSettings, on_last: Callable | None) -> None:

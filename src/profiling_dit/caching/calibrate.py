@@ -1,11 +1,14 @@
-"""Calibration: refine the planner's plans with real generations on the profiling prompt, per budget.
+"""Calibration: refine the planner's plans with real generations on the profiling prompts, per budget.
 
-For each budget: the planner's best plan for each of the two cached-set sizes it predicts best are generated
-and compared with stock sampling (PSNR of the frames); from the better one, a local search moves one full
-step by ±1 at a time and keeps a move when PSNR improves, until the budget's share of generations is spent
-or no move helps. The plans, with the PSNR they reached, are stored in the profile (``Profile.plans``) and
-used whenever a call asks for that budget at that step count. Everything stays static: a plan is a list of
-full steps and a set of cached blocks, known before sampling.
+Every candidate plan is generated for each profiling prompt (at a reduced size by default: half the height, width
+and frames, an eighth of the tokens) and scored by its mean PSNR against stock sampling of the same prompt and size.
+Budgets are taken from the smallest up. For each, the candidates are the planner's best plan for each of the two
+cached-set sizes it predicts best, and the plan kept for the budget below (it fits this budget too, so a larger
+budget never calibrates to a worse score); from the best, a local search moves one full step by ±1 at a time and
+keeps a move when the score improves, until the budget's share of generations is spent or no move helps. The plans,
+with the score they reached, are stored in the profile (``Profile.plans``) and used whenever a call asks for that
+budget at that step count. Everything stays static: a plan is a list of full steps and a set of cached blocks,
+known before sampling, whatever size it was calibrated at.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import math
 from typing import Callable, cast
 
 from .._progress import count_progress
-from .._validate import check_int
+from .._validate import check_int, check_number
 from ..errors import InvalidSettingError, ProfileError
 from ..metrics import psnr
 from ..pipeline.generation import GenerationSettings, generate
@@ -28,13 +31,14 @@ from .planner import plan_for_budget, predicted_error
 from .sampling import generate_cached
 
 _PSNR_CAP = 99.0  # identical frames
+DEFAULT_SCALE = 0.5
 
 logger = logging.getLogger(__name__)
 
 
-def check_calibration(max_generations: int, budgets) -> list[float]:
+def check_calibration(max_generations: int, budgets, prompts: int = 1) -> list[float]:
     """The budgets to calibrate (sorted), once checked: shares in (0, 1), none twice, and enough generations for
-    them. Cheap: run it before profiling."""
+    them (each candidate is generated once per prompt). Cheap: run it before profiling."""
     try:
         values = [float(b) for b in budgets]
     except (TypeError, ValueError):
@@ -43,25 +47,44 @@ def check_calibration(max_generations: int, budgets) -> list[float]:
         raise InvalidSettingError(f"`budgets` must be shares in (0, 1), got {values}")
     if len(set(values)) != len(values):
         raise InvalidSettingError(f"`budgets` gives a budget twice ({values}); give each once")
-    least = 1 + 2 * len(values)
+    least = prompts * (1 + 2 * len(values))
     check_int("max_generations", max_generations, 1)
     if max_generations < least:
+        each = f" for each of {prompts} prompts" if prompts > 1 else ""
         raise InvalidSettingError(
             f"`max_generations` {max_generations} is too few for {len(values)} budgets: give at least {least} (one "
-            f"stock run, two candidates a budget), or calibrate fewer `budgets` (each takes two generations or more)")
+            f"stock run and two candidates a budget{each}), or calibrate fewer `budgets` (each takes two "
+            "generations a prompt or more)")
     return sorted(values)
 
 
-def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200, *,
-              on_generation: Callable[[int, int, str], None] | None = None, progress: bool = True) -> Profile:
-    """Calibrated plans for ``budgets`` on the profile's first prompt and settings, with at most
-    ``max_generations`` generations (one of them stock sampling); returns the profile with them.
+def calibration_size(frames: int, height: int, width: int, arch, scale: float = DEFAULT_SCALE) -> tuple[int, int, int]:
+    """(frames, height, width) at ``scale`` of a size, kept to the model family's size rules (``arch``: its
+    ``ArchitectureSpec``): sides to multiples of its spatial multiple, frames to k·multiple + 1, none below one unit."""
+    check_number("scale", scale, 0, 1, lo_open=True)
+    m, k = arch.spatial_multiple, arch.frame_multiple
+
+    def side(value: int) -> int:
+        return max(m, round(value * scale / m) * m) if value % m == 0 else value
+
+    f = (frames - 1) // k
+    return max(1, round(f * scale)) * k + 1 if (frames - 1) % k == 0 else frames, side(height), side(width)
+
+
+def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200, *, scale: float = DEFAULT_SCALE,
+              prompts=None, on_generation: Callable[[int, int, str], None] | None = None,
+              progress: bool = True) -> Profile:
+    """Calibrated plans for ``budgets``, scored on every profiling prompt at ``scale`` of the profiled size, with
+    at most ``max_generations`` generations (a stock run per prompt among them); returns the profile with them.
 
     Args:
         pipe: the profiled pipeline (or ``LoadedModel``); one transformer (two-expert pipelines use the planner).
         profile: a ``Profile`` with a staleness table (schema version 2).
         budgets: computed shares to calibrate, each in (0, 1).
-        max_generations: the most generations in all (they are shared equally by the budgets).
+        max_generations: the most generations in all, at the calibration size (shared equally by the budgets).
+        scale: generate at this share of the profiled height, width and frames (kept to the model's size rules);
+            1 calibrates at the profiled size. At 0.5 a generation has an eighth of the tokens.
+        prompts: the prompts to score on (default: the profile's).
         on_generation: ``on_generation(done, total, what)`` after each generation.
         progress: without ``on_generation``, show a progress bar (tqdm).
     """
@@ -70,47 +93,59 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
     profile.check_fits(model)
     if profile.experts:
         raise ProfileError("calibration runs on one transformer; two-expert pipelines use the planner's plans")
-    table = profile.blocks.staleness
-    if table is None:
+    if profile.blocks.staleness is None:
         raise ProfileError("this profile has no staleness table (schema version 1); profile the model again")
-    budgets = check_calibration(max_generations, budgets)
+    texts = (tuple(profile.run.prompts) if prompts is None else (prompts,) if isinstance(prompts, str)
+             else tuple(prompts))
+    if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise InvalidSettingError("`prompts` must be one or more non-empty prompts")
+    budgets = check_calibration(max_generations, budgets, len(texts))
+    run = profile.run
+    size = calibration_size(run.frames, run.height, run.width, model.arch, scale)
     with count_progress(on_generation, max_generations, "Calibrating", progress) as on_generation:
-        return _calibrate(model, profile, budgets, max_generations, on_generation)
+        return _calibrate(model, profile, budgets, max_generations, texts, size, on_generation)
 
 
-def _calibrate(model, profile: Profile, budgets: list[float], max_generations: int,
-               on_generation: Callable[[int, int, str], None] | None) -> Profile:
+def _calibrate(model, profile: Profile, budgets: list[float], max_generations: int, texts: tuple[str, ...],
+               size: tuple[int, int, int], on_generation: Callable[[int, int, str], None] | None) -> Profile:
     table = profile.blocks.staleness
     run = profile.run
     n, steps = profile.model.num_blocks, run.steps
-    gen = GenerationSettings(prompt=run.prompts[0], negative_prompt=run.negative_prompt, steps=steps,
-                             height=run.height, width=run.width, frames=run.frames, guidance=run.guidance,
-                             seed=run.seed)
-    total = max_generations
+    frames, height, width = size
+    settings = [GenerationSettings(prompt=text, negative_prompt=run.negative_prompt, steps=steps, height=height,
+                                   width=width, frames=frames, guidance=run.guidance, seed=run.seed)
+                for text in texts]
     done = [0]
 
     def tick(what: str):
         done[0] += 1
         if on_generation is not None:
-            on_generation(done[0], total, what)
+            on_generation(done[0], max_generations, what)
 
-    reference = generate(model, gen).frames
-    tick("stock sampling")
+    references = []
+    for gen in settings:
+        references.append(generate(model, gen).frames)
+        tick("stock sampling")
     cache: dict[tuple, float] = {}
 
     def score(cached: tuple[int, ...], full: tuple[int, ...], what: str) -> float:
         key = (cached, full)
         if key not in cache:
             plan = Plan(num_blocks=n, steps=steps, cached_blocks=cached, full_steps=full)
-            frames = generate_cached(model, gen, {"transformer": plan})[0].frames
-            cache[key] = min(_PSNR_CAP, psnr(reference, frames))
+            values = []
+            for gen, reference in zip(settings, references):
+                frames_out = generate_cached(model, gen, {"transformer": plan})[0].frames
+                values.append(min(_PSNR_CAP, psnr(reference, frames_out)))
+                tick(what)
+            cache[key] = sum(values) / len(values)
             logger.debug("calibration, %s: %d blocks cached, full steps %s: %.2f dB", what, len(cached), full,
                          cache[key])
-            tick(what)
         return cache[key]
 
-    per_budget = (max_generations - 1) // len(budgets)
-    plans = []
+    per_budget = (max_generations - len(texts)) // len(budgets)
+    cost = len(texts)  # generations a new candidate takes
+    plans: list[CalibratedPlan] = []
+    below: Plan | None = None
     for budget in budgets:
         start = done[0]
         candidates = []
@@ -123,19 +158,19 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
             raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
                                "raise the lowest of `budgets`")
         candidates.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
-        best, best_score = None, -math.inf
-        for plan in candidates[:2]:
+        candidates = candidates[:2] + ([below] if below is not None else [])
+        best, best_score = candidates[0], -math.inf
+        for plan in candidates:
             value = score(plan.cached_blocks, plan.full_steps, f"budget {budget:g}: candidate")
             if value > best_score:
                 best, best_score = plan, value
-        assert best is not None  # there were candidates
         cached, full = best.cached_blocks, list(best.full_steps)
         improved = True
-        while improved and done[0] - start < per_budget:
+        while improved and done[0] - start + cost <= per_budget:
             improved = False
             for i in range(1, len(full) - 1):
                 for move in (-1, 1):
-                    if done[0] - start >= per_budget:
+                    if done[0] - start + cost > per_budget:
                         break
                     new = full[i] + move
                     if new <= 0 or new >= steps - 1 or new in full:
@@ -149,9 +184,29 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
         found = Plan(num_blocks=n, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
                      predicted_error=finite_or_none(error),
                      origin=f"calibrated for budget {budget:g}")
+        below = found
         plans.append(CalibratedPlan(component="transformer", budget=budget, plan=found,
                                     calibration_psnr_db=finite_or_none(best_score),
-                                    generations=done[0] - start))
+                                    generations=done[0] - start, calibration_prompts=len(texts),
+                                    calibration_size=None if size == (run.frames, run.height, run.width) else size))
     kept = tuple(p for p in profile.plans
                  if not (p.plan.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
     return dataclasses.replace(profile, plans=kept + tuple(plans))
+
+
+def calibration_cost(profile) -> dict:
+    """What a profile's calibrated plans took: ``generations`` in all (the stock runs included), at ``size``
+    (frames, height, width) against the ``profiled_size``, and ``pixel_share``, the calibration size's pixels as a
+    share of the profiled size's (a generation's cost grows at least this fast with size). Empty when the profile
+    has no calibrated plans."""
+    profile = as_profile(profile)
+    if not profile.plans:
+        return {}
+    run = profile.run
+    profiled = (run.frames, run.height, run.width)
+    first = profile.plans[0]
+    size = first.calibration_size or profiled
+    generations = sum(entry.generations for entry in profile.plans) + first.calibration_prompts
+    return {"generations": generations, "steps": first.steps, "size": tuple(size), "profiled_size": profiled,
+            "prompts": first.calibration_prompts,
+            "pixel_share": math.prod(size) / math.prod(profiled)}

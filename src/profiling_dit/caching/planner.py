@@ -33,7 +33,7 @@ from ..plan import Plan
 # The computed share planned when no budget is given: half the block evaluations, about 2x on the blocks.
 DEFAULT_BUDGET = 0.5
 # The budgets calibrated by default and swept by ``pdit bench --sweep``.
-STANDARD_BUDGETS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+STANDARD_BUDGETS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 
 def full_step_count(budget: float, steps: int, num_blocks: int, cached: int) -> int:

@@ -94,6 +94,7 @@ def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: s
 def print_bench_table(results: dict) -> None:
     from rich.table import Table
 
+    from profiling_dit.bench.lead import lead_lines
     from profiling_dit.bench.report import HEADERS, header_lines, table
 
     from ._common import wide_console
@@ -105,6 +106,8 @@ def print_bench_table(results: dict) -> None:
     for row in table(results):
         t.add_row(*row)
     wide_console().print(t)
+    for line in lead_lines(results.get("lead") or {}):
+        typer.echo(line)
 
 
 def _list_methods() -> None:

@@ -42,30 +42,38 @@ foreground_options = o.option_group(
 )
 
 
+# Refining the plans with real generations (``profiling_dit.calibrate``).
+calibration_options = o.option_group(
+    "calibration",
+    calibrate=(Annotated[int, typer.Option(
+        "--calibrate", help="Refine the plans of --budgets with at most N generations, scored on every prompt (0: "
+                            "no calibration; at least 1 + 2 per budget, for each prompt).")], 0),
+    budgets=(Annotated[Optional[list[str]], typer.Option(
+        "--budgets", help="Budgets (computed shares) to calibrate: repeat the flag or separate by commas \\[default: "
+                          "0.25, 0.3, ... 0.8].")], None),
+    calibration_scale=(Annotated[float, typer.Option(
+        "--calibration-scale", help="Calibrate at this share of the height, width and frames (1: the profiled "
+                                    "size; 0.5: an eighth of the tokens).")], 0.5),
+)
+
+
 @friendly_errors
 @o.size_options("size")
 @o.run_options("run")
 @measure_options
 @foreground_options
+@calibration_options
 def profile(
     prompt: Annotated[list[str], typer.Option("--prompt", "-p", help="Prompt; repeat for several (one profile).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Profile JSON; pictures go beside it.")],
     model: o.ModelOpt = "tiny",
     negative_prompt: o.NegativePromptOpt = "",
     seed: o.SeedOpt = 0,
-    calibrate: Annotated[int, typer.Option(
-        "--calibrate", help="Refine the plans of --budgets with at most N generations on the first prompt (0: no "
-                            "calibration; at least 1 + 2 per budget).")] = 0,
-    budgets: Annotated[Optional[list[str]], typer.Option(
-        "--budgets", help="Budgets (computed shares) to calibrate: repeat the flag or separate by commas \\[default: "
-                          "0.3, 0.35, ... 0.75].")] = None,
     force: o.ForceOpt = False,
-    *, size: dict, run: dict, measure: dict, foreground: dict,
+    *, size: dict, run: dict, measure: dict, foreground: dict, calibration: dict,
 ) -> None:
     """Profile which blocks attend to the foreground; write the profile JSON and its pictures."""
     from profiling_dit import preflight
-    from profiling_dit.caching.calibrate import check_calibration
-    from profiling_dit.caching.planner import STANDARD_BUDGETS
     from profiling_dit.errors import InvalidSettingError
     from profiling_dit.pipeline.loading import resolve_model
     from profiling_dit.pipeline.video_io import check_output_path
@@ -82,11 +90,7 @@ def profile(
     relaunch(run, source, gens)
     settings = ProfileSettings(**measure)
     settings.check_for_source(source, gens[0])
-    budget_list = (check_calibration(calibrate, o.parse_list("budgets", budgets, float) or STANDARD_BUDGETS)
-                   if calibrate else ())
-    if calibrate and run.get("context_parallel") is not None:
-        raise InvalidSettingError("`calibrate` runs in one process; profile with `context_parallel`, then calibrate "
-                                  "without it (or on one GPU)")
+    calibrate = _check_calibration(calibration, len(prompt), run)
     preflight.check_segmentation(source, gens[0], **foreground)
     notes = preflight.prompt_notes(source, prompt)
     notes += preflight.check_resources(source, gens, run["device"], run["dtype"])
@@ -98,7 +102,7 @@ def profile(
                                   "planner's plans): leave it out")
     prof = _measure(con, loaded, prompt, settings, gens[0], **foreground)
     if calibrate:
-        prof = _calibrate(con, loaded, prof, out, budget_list, calibrate, force)
+        prof = _calibrate(con, loaded, prof, out, force, **calibrate)
     if parallel is not None:
         parallel.finish()
         if not parallel.main:  # rank 0 writes the profile
@@ -126,20 +130,40 @@ def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, mas
                              image=g.image, segmenter=segmenter, masks=masks, on_step=bar.step)
 
 
-def _calibrate(con, loaded, prof, out: Path, budgets, generations: int, force: bool):
+def _check_calibration(options: dict, prompts: int, run: dict) -> dict:
+    """``calibrate``'s arguments from the calibration flags, checked before anything loads ({} without calibration)."""
+    from profiling_dit._validate import check_number
+    from profiling_dit.caching.calibrate import check_calibration
+    from profiling_dit.caching.planner import STANDARD_BUDGETS
+    from profiling_dit.errors import InvalidSettingError
+
+    generations = options.get("calibrate", 0)
+    if not generations:
+        return {}
+    budgets = check_calibration(generations, o.parse_list("budgets", options.get("budgets"), float)
+                                or STANDARD_BUDGETS, prompts)
+    scale = check_number("calibration_scale", options.get("calibration_scale", 0.5), 0, 1, lo_open=True)
+    if run.get("context_parallel") is not None:
+        raise InvalidSettingError("`calibrate` runs in one process; profile with `context_parallel`, then calibrate "
+                                  "without it (or on one GPU)")
+    return {"budgets": budgets, "max_generations": generations, "scale": scale}
+
+
+def _calibrate(con, loaded, prof, out: Path, force: bool, **options):
     from profiling_dit.caching.calibrate import calibrate
 
     from ._common import progress
 
     prof.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
-    with progress(con, "Calibrating", generations) as bar:
-        return calibrate(loaded, prof, budgets, generations, on_generation=lambda i, n, what: bar.update(i, what))
+    with progress(con, "Calibrating", options["max_generations"]) as bar:
+        return calibrate(loaded, prof, **options, on_generation=lambda i, n, what: bar.update(i, what))
 
 
 def _summary(con, out: Path, prof) -> None:
     """What was written and found, the default plan, the calibrated plans, and the next command."""
     import warnings
 
+    from profiling_dit.caching.calibrate import calibration_cost
     from profiling_dit.caching.preview import preview
     from profiling_dit.errors import PditError
 
@@ -164,15 +188,17 @@ def _summary(con, out: Path, prof) -> None:
                        f"{default['full_compute_steps']}, {default['computed_share']:.0%} of block evaluations{speed}.")
     for entry in prof.plans:
         psnr = f"{entry.calibration_psnr_db:.1f} dB" if entry.calibration_psnr_db is not None else "identical frames"
+        on = f"the mean over {entry.calibration_prompts} prompts" if entry.calibration_prompts > 1 else "one prompt"
         typer.echo(f"  calibrated, budget {entry.budget:g}: {len(entry.plan.cached_blocks)} blocks cached, full steps "
-                   f"{list(entry.plan.full_steps)}, {psnr} against stock sampling on the first prompt "
-                   f"({entry.generations} generations)")
-    if prof.plans:
-        run = prof.run
-        spent = sum(entry.generations for entry in prof.plans) + 1  # and the stock run they are compared with
-        typer.echo(f"Calibrating the plans in it took {spent} generations of {run.steps} steps at {run.frames}x"
-                   f"{run.height}x{run.width} (frames x height x width), each as costly as one stock video of that "
-                   "size.")
+                   f"{list(entry.plan.full_steps)}, {psnr} against stock sampling ({on}, {entry.generations} "
+                   "generations)")
+    cost = calibration_cost(prof)
+    if cost:
+        f, h, w = cost["size"]
+        at = ("the profiled size" if cost["size"] == cost["profiled_size"] else
+              f"{cost['pixel_share']:.0%} of the profiled size's pixels")
+        typer.echo(f"Calibrating the plans in it took {cost['generations']} generations of {cost['steps']} steps at "
+                   f"{f}x{h}x{w} (frames x height x width; {at}).")
     typer.echo(f"Next: pdit plan --profile {out}   then   pdit generate --profile {out} --prompt \"...\" "
                "--out video.mp4 [--budget 0.5]")
     if min(prof.foreground_share) == 0:

@@ -265,7 +265,8 @@ class ExpertProfile(BlockProfile):
 @dataclass(frozen=True, init=False)
 class CalibratedPlan:
     """A plan refined with real generations on the profiling prompts for one budget (computed share), with the
-    PSNR it reached against stock sampling and the generations it took. Saved flat: the plan's fields beside
+    PSNR it reached against stock sampling (a mean over ``calibration_prompts`` prompts, at ``calibration_size``)
+    and the generations it took. Saved flat: the plan's fields beside
     these. ``plan`` is that ``Plan``, for its transformer's block count (attached when the profile is read)."""
 
     component: Component
@@ -277,13 +278,18 @@ class CalibratedPlan:
     predicted_error: NonNegative | None = None
     calibration_psnr_db: float | None = None
     generations: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
+    calibration_prompts: Annotated[int, Meta(ge=1, le=1000, description="prompts the PSNR is a mean over")] = 1
+    calibration_size: Annotated[tuple[Size, Size, Size] | None, Meta(
+        description="[frames, height, width] of the calibration generations; null: the profiled size")] = None
 
     def __init__(self, component: str, budget: float, plan: Plan, calibration_psnr_db: float | None = None,
-                 generations: int = 0):
+                 generations: int = 0, calibration_prompts: int = 1,
+                 calibration_size: tuple[int, int, int] | None = None):
         values = {"component": component, "budget": budget, "steps": plan.steps, "cached_blocks": plan.cached_blocks,
                   "full_steps": plan.full_steps, "computed_share": plan.computed_share,
                   "predicted_error": plan.predicted_error, "calibration_psnr_db": calibration_psnr_db,
-                  "generations": generations}
+                  "generations": generations, "calibration_prompts": calibration_prompts,
+                  "calibration_size": None if calibration_size is None else tuple(calibration_size)}
         for name, value in values.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_plan", plan)
