@@ -201,6 +201,21 @@ def test_calibration_scores_every_prompt_at_the_reduced_size_and_never_worsens_w
     assert cost["pixel_share"] == pytest.approx(5 * 32 * 16 / (9 * 64 * 32))
     with pytest.raises(InvalidSettingError, match="at least 18"):
         calibrate(model, profile, budgets=budgets, max_generations=17, progress=False)
+    seen.clear()
+    calibrate(model, profile, budgets=budgets, max_generations=18, progress=False)
+    assert len(seen) <= 18  # the fewest allowed still keeps to them
+
+
+def test_a_smaller_budgets_plan_grows_into_the_gaps():
+    from profiling_dit.caching.calibrate import _grown
+
+    plan = Plan(num_blocks=4, steps=20, cached_blocks=(0, 1, 2, 3), full_steps=(0, 1, 8, 11, 19))
+    assert _grown(plan, 0.25) is plan  # already at its budget
+    assert _grown(plan, 0.3).full_steps == (0, 1, 8, 11, 15, 19)  # the widest gap, 11 → 19, split first
+    assert _grown(plan, 0.35).full_steps == (0, 1, 4, 8, 11, 15, 19)
+    grown = _grown(plan, 0.5)
+    assert grown.computed_share <= 0.5 + 1e-9 and set(plan.full_steps) <= set(grown.full_steps)
+    assert len(_grown(plan, 0.99).full_steps) == 19 and _grown(plan, 1.0).full_steps == tuple(range(20))
 
 
 def test_calibration_size_keeps_to_the_model_size_rules():

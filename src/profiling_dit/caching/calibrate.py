@@ -3,8 +3,9 @@
 Every candidate plan is generated for each profiling prompt (at a reduced size by default: half the height, width
 and frames, an eighth of the tokens) and scored by its mean PSNR against stock sampling of the same prompt and size.
 Budgets are taken from the smallest up. For each, the candidates are the planner's best plan for each of the two
-cached-set sizes it predicts best, and the plan kept for the budget below (it fits this budget too, so a larger
-budget never calibrates to a worse score); from the best, a local search moves one full step by ±1 at a time and
+cached-set sizes it predicts best, and the plan kept for the budget below, grown to this budget (full steps added in
+the middle of its widest gaps) and as it was (it fits this budget too, so a larger budget never calibrates to a
+lower score); from the best, a local search moves one full step by ±1 at a time and
 keeps a move when the score improves, until the budget's share of generations is spent or no move helps. The plans,
 with the score they reached, are stored in the profile (``Profile.plans``) and used whenever a call asks for that
 budget at that step count. Everything stays static: a plan is a list of full steps and a set of cached blocks,
@@ -27,7 +28,7 @@ from ..pipeline.loading import as_model
 from ..plan import Plan
 from ..profile.file import CalibratedPlan, Profile, as_profile, finite_or_none
 from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
-from .planner import plan_for_budget, predicted_error
+from .planner import full_step_count, plan_for_budget, predicted_error
 from .sampling import generate_cached
 
 _PSNR_CAP = 99.0  # identical frames
@@ -158,9 +159,13 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
             raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
                                "raise the lowest of `budgets`")
         candidates.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
-        candidates = candidates[:2] + ([below] if below is not None else [])
+        # the plan kept below, grown to this budget, and as it was (scored already: it costs nothing)
+        candidates = candidates[:2] + ([_grown(below, budget), below] if below is not None else [])
         best, best_score = candidates[0], -math.inf
-        for plan in candidates:
+        for i, plan in enumerate(candidates):
+            fresh = (plan.cached_blocks, plan.full_steps) not in cache
+            if i >= 2 and fresh and done[0] - start + cost > per_budget:
+                continue  # no generations left for it (the first two always fit: check_calibration)
             value = score(plan.cached_blocks, plan.full_steps, f"budget {budget:g}: candidate")
             if value > best_score:
                 best, best_score = plan, value
@@ -192,6 +197,21 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
     kept = tuple(p for p in profile.plans
                  if not (p.plan.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
     return dataclasses.replace(profile, plans=kept + tuple(plans))
+
+
+def _grown(plan: Plan, budget: float) -> Plan:
+    """``plan`` with full steps added while it stays within ``budget``, each in the middle of the widest gap between
+    full steps (the earliest of equals): the plan kept for a smaller budget, grown to use this one."""
+    count = full_step_count(budget, plan.steps, plan.num_blocks, len(plan.cached_blocks))
+    full = list(plan.full_steps)
+    while len(full) < count:
+        width, i = max((full[j + 1] - full[j], -j) for j in range(len(full) - 1))
+        if width < 2:
+            break
+        full.insert(1 - i, full[-i] + width // 2)
+    if len(full) == len(plan.full_steps):
+        return plan
+    return Plan(num_blocks=plan.num_blocks, steps=plan.steps, cached_blocks=plan.cached_blocks, full_steps=tuple(full))
 
 
 def calibration_cost(profile) -> dict:
