@@ -288,3 +288,20 @@ def test_sam2_path_with_random_weights(cli, tmp_path):
     prof = json.loads(out.read_text())
     assert prof["segmenter"]["name"] == "sam2" and "sam2_hiera_tiny_random" in prof["segmenter"]["detail"]
     assert len(prof["masks"][0]) == 2  # 5 frames -> 2 latent frames
+
+
+@pytest.mark.slow
+def test_cli_calibrate_refines_a_profile_made_earlier(cli, small_profile, tmp_path):
+    out = tmp_path / "calibrated.json"
+    res = cli("calibrate", "--profile", small_profile, "--out", out)
+    assert res.exit_code == 2 and "calibrate" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()
+    res = cli("calibrate", "--profile", small_profile, "--calibrate", 10, "--budgets", "0.5,0.7",
+              "--calibration-scale", 1, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "calibrated, budget 0.5" in res.output and "the mean over 2 prompts" in res.output
+    assert "width; the profiled size)" in res.output
+    calibrated = Profile.load(out)
+    assert [p.budget for p in calibrated.plans] == [0.5, 0.7]
+    assert sum(p.generations for p in calibrated.plans) + 2 <= 10
+    assert calibrated.split == Profile.load(small_profile).split  # the measured part as it was

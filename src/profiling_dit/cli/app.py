@@ -9,6 +9,7 @@ import typer
 
 from . import _errors
 from .bench import bench
+from .calibrate import calibrate
 from .generate import generate
 from .models import models
 from .plan import plan
@@ -46,6 +47,7 @@ def _root(ctx: typer.Context,
 app.command()(models)
 app.command()(generate)
 app.command()(profile)
+app.command()(calibrate)
 app.command()(plan)
 app.command()(bench)
 _errors.APP["app"] = app  # messages name the commands' flags

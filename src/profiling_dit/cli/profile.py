@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _options as o
+from ._calibration import calibration_options, check_calibration_options, run_calibration
 from ._errors import friendly_errors
 
 PICTURE_SUFFIXES = (".heatmap.png", ".l1.png", ".masks.png")
@@ -39,21 +40,6 @@ foreground_options = o.option_group(
         "--sam2-config", help="SAM2 config: tiny, small, base_plus, large, or a config path.")], None),
     masks=(Annotated[Optional[Path], typer.Option(
         "--masks", help="Your own foreground masks (.npy, frames x H x W).")], None),
-)
-
-
-# Refining the plans with real generations (``profiling_dit.calibrate``).
-calibration_options = o.option_group(
-    "calibration",
-    calibrate=(Annotated[int, typer.Option(
-        "--calibrate", help="Refine the plans of --budgets with at most N generations, scored on every prompt (0: "
-                            "no calibration; at least 1 + 2 per budget, for each prompt).")], 0),
-    budgets=(Annotated[Optional[list[str]], typer.Option(
-        "--budgets", help="Budgets (computed shares) to calibrate: repeat the flag or separate by commas \\[default: "
-                          "0.25, 0.3, ... 0.8].")], None),
-    calibration_scale=(Annotated[float, typer.Option(
-        "--calibration-scale", help="Calibrate at this share of the height, width and frames (1: the profiled "
-                                    "size; 0.5: an eighth of the tokens).")], 0.5),
 )
 
 
@@ -90,7 +76,7 @@ def profile(
     relaunch(run, source, gens)
     settings = ProfileSettings(**measure)
     settings.check_for_source(source, gens[0])
-    calibrate = _check_calibration(calibration, len(prompt), run)
+    calibrate = check_calibration_options(calibration, len(prompt), run)
     preflight.check_segmentation(source, gens[0], **foreground)
     notes = preflight.prompt_notes(source, prompt)
     notes += preflight.check_resources(source, gens, run["device"], run["dtype"])
@@ -102,13 +88,14 @@ def profile(
                                   "planner's plans): leave it out")
     prof = _measure(con, loaded, prompt, settings, gens[0], **foreground)
     if calibrate:
-        prof = _calibrate(con, loaded, prof, out, force, **calibrate)
+        prof.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
+        prof = run_calibration(con, loaded, prof, **calibrate)
     if parallel is not None:
         parallel.finish()
         if not parallel.main:  # rank 0 writes the profile
             return
     prof.save(out, overwrite=force or bool(calibrate))  # calibration saved the measured profile there already
-    _summary(con, out, prof)
+    summary(con, out, prof)
 
 
 def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, masks=None):
@@ -130,36 +117,7 @@ def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, mas
                              image=g.image, segmenter=segmenter, masks=masks, on_step=bar.step)
 
 
-def _check_calibration(options: dict, prompts: int, run: dict) -> dict:
-    """``calibrate``'s arguments from the calibration flags, checked before anything loads ({} without calibration)."""
-    from profiling_dit._validate import check_number
-    from profiling_dit.caching.calibrate import check_calibration
-    from profiling_dit.caching.planner import STANDARD_BUDGETS
-    from profiling_dit.errors import InvalidSettingError
-
-    generations = options.get("calibrate", 0)
-    if not generations:
-        return {}
-    budgets = check_calibration(generations, o.parse_list("budgets", options.get("budgets"), float)
-                                or STANDARD_BUDGETS, prompts)
-    scale = check_number("calibration_scale", options.get("calibration_scale", 0.5), 0, 1, lo_open=True)
-    if run.get("context_parallel") is not None:
-        raise InvalidSettingError("`calibrate` runs in one process; profile with `context_parallel`, then calibrate "
-                                  "without it (or on one GPU)")
-    return {"budgets": budgets, "max_generations": generations, "scale": scale}
-
-
-def _calibrate(con, loaded, prof, out: Path, force: bool, **options):
-    from profiling_dit.caching.calibrate import calibrate
-
-    from ._common import progress
-
-    prof.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
-    with progress(con, "Calibrating", options["max_generations"]) as bar:
-        return calibrate(loaded, prof, **options, on_generation=lambda i, n, what: bar.update(i, what))
-
-
-def _summary(con, out: Path, prof) -> None:
+def summary(con, out: Path, prof) -> None:
     """What was written and found, the default plan, the calibrated plans, and the next command."""
     import warnings
 
