@@ -53,9 +53,11 @@ bench-peers: $(STAMP)
 bench-peers-30steps: $(STAMP)
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --repeats 1 --sweep --steps 30 --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out-30steps --force
 
-# Regenerate the shipped profile of the embedded model.
+# Regenerate the shipped profile of the embedded model: measure, then calibrate the plans on both prompts.
+CALIBRATION := 240
 profile-tiny: $(STAMP)
-	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --calibrate 200 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
+	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
+	$(BIN)/pdit calibrate --profile src/profiling_dit/assets/profiles/tiny-wan.json --calibrate $(CALIBRATION) --out src/profiling_dit/assets/profiles/tiny-wan.json --force
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card
@@ -82,7 +84,8 @@ DEEP_CLAIM := benchmarks/results/paper-claim-tiny-deep
 # average over the three
 DEEP_SET_RANKING := r_attn
 profile-tiny-deep: $(STAMP)
-	$(BIN)/pdit profile --model tiny-deep --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --set-ranking $(DEEP_SET_RANKING) --calibrate 200 --out src/profiling_dit/assets/profiles/tiny-wan-deep.json --force
+	$(BIN)/pdit profile --model tiny-deep --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --set-ranking $(DEEP_SET_RANKING) --out src/profiling_dit/assets/profiles/tiny-wan-deep.json --force
+	$(BIN)/pdit calibrate --profile src/profiling_dit/assets/profiles/tiny-wan-deep.json --calibrate $(CALIBRATION) --out src/profiling_dit/assets/profiles/tiny-wan-deep.json --force
 
 paper-claim: $(STAMP)
 	$(BIN)/python benchmarks/paper_claim.py masks --model tiny-deep --out $(DEEP_CLAIM)

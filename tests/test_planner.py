@@ -189,7 +189,7 @@ def test_calibration_scores_every_prompt_at_the_reduced_size_and_never_worsens_w
 
         monkeypatch.setattr(module, name, spy)
     budgets = (0.4, 0.5, 0.6, 0.7)
-    calibrated = calibrate(model, profile, budgets=budgets, max_generations=30, progress=False)
+    calibrated = calibrate(model, profile, budgets=budgets, max_generations=30, scale=0.5, progress=False)
     assert {s[1:] for s in seen} == {(5, 32, 16)}  # half the sides, frames 4k+1 with half the k
     assert len(seen) <= 30 and [s[0] for s in seen[:2]] == prompts
     assert sorted(s[0] for s in seen) == sorted(prompts * (len(seen) // 2))  # every candidate on both prompts
@@ -200,9 +200,9 @@ def test_calibration_scores_every_prompt_at_the_reduced_size_and_never_worsens_w
     assert cost["generations"] == len(seen) and cost["size"] == (5, 32, 16) and cost["profiled_size"] == (9, 64, 32)
     assert cost["pixel_share"] == pytest.approx(5 * 32 * 16 / (9 * 64 * 32))
     with pytest.raises(InvalidSettingError, match="at least 18"):
-        calibrate(model, profile, budgets=budgets, max_generations=17, progress=False)
+        calibrate(model, profile, budgets=budgets, max_generations=17, scale=0.5, progress=False)
     seen.clear()
-    calibrate(model, profile, budgets=budgets, max_generations=18, progress=False)
+    calibrate(model, profile, budgets=budgets, max_generations=18, scale=0.5, progress=False)
     assert len(seen) <= 18  # the fewest allowed still keeps to them
 
 
