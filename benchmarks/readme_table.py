@@ -46,7 +46,8 @@ def headline(results: dict) -> str:
         near = [p for p in peers if p["computed_share"] <= r["computed_share"] + SHARE_TOLERANCE]
         best = max(near, key=lambda p: p["psnr"]) if near else None
         theirs = ("none that cheap", "–", "–") if best is None else (
-            f"{best['method']}, {best['setting']}", f"{best['computed_share']:.3f}", f"{best['psnr']:.2f}{_judged(best)}")
+            f"{best['method']}, {best['setting']}", f"{best['computed_share']:.3f}",
+            f"{best['psnr']:.2f}{_judged(best)}")
         mark = "**" if best is None or r["psnr"] > best["psnr"] else ""
         out.append(f"| {r['setting'].split('=')[-1]} | {r['computed_share']:.3f} | {mark}{r['psnr']:.2f}{mark}"
                    f"{_judged(r)} | " + " | ".join(theirs) + " |")
