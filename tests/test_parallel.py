@@ -91,7 +91,10 @@ def test_every_rank_exits_on_a_bad_input(tmp_path):
     res = _torchrun("-m", "profiling_dit.cli", "generate", "--prompt", "x", "--frames", "16",
                     "--context-parallel", "ulysses", "--out", tmp_path / "v.npy", timeout=120)
     assert res.returncode != 0
-    assert res.stderr.count("Error: --frames 16 is not allowed") == 2  # both ranks, one line each
+    # one line from each rank that got to print it: once one rank fails, torchrun stops the other, which on a busy
+    # machine can come before its own message (seen on a 2-core machine running two benchmarks beside the suite)
+    assert 1 <= res.stderr.count("Error: --frames 16 is not allowed") <= 2
+    assert "Traceback (most recent call last)" not in res.stderr
     assert not (tmp_path / "v.npy").exists()
 
 
