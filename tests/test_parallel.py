@@ -94,7 +94,7 @@ def test_every_rank_exits_on_a_bad_input(tmp_path):
     # one line from each rank that got to print it: once one rank fails, torchrun stops the other, which on a busy
     # machine can come before its own message (seen on a 2-core machine running two benchmarks beside the suite)
     assert 1 <= res.stderr.count("Error: --frames 16 is not allowed") <= 2
-    assert "Traceback (most recent call last)" not in res.stderr
+    assert "profiling_dit/" not in res.stderr  # no traceback through our code (torchrun prints its own)
     assert not (tmp_path / "v.npy").exists()
 
 
