@@ -37,7 +37,7 @@ def check_calibration_options(options: dict, prompts: int, run: dict) -> dict:
         return {}
     budgets = check_calibration(generations, o.parse_list("budgets", options.get("budgets"), float)
                                 or STANDARD_BUDGETS, prompts)
-    scale = check_number("calibration_scale", options.get("calibration_scale", 1.0), 0, 1, lo_open=True)
+    scale = check_number("calibration_scale", options["calibration_scale"], 0, 1, lo_open=True)
     if run.get("context_parallel") is not None:
         raise InvalidSettingError("`calibrate` runs in one process; profile with `context_parallel`, then calibrate "
                                   "without it (or on one GPU)")
