@@ -52,7 +52,7 @@ bench-peers-30steps: $(STAMP)
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1,2 --repeats 1 --sweep --steps 30 --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out-30steps --force
 
 # Regenerate the shipped profile of the embedded model: measure, then calibrate the plans on both prompts.
-CALIBRATION := 240
+CALIBRATION := 300
 profile-tiny: $(STAMP)
 	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
 	$(BIN)/pdit calibrate --profile src/profiling_dit/assets/profiles/tiny-wan.json --calibrate $(CALIBRATION) --out src/profiling_dit/assets/profiles/tiny-wan.json --force

@@ -206,6 +206,77 @@ def test_calibration_scores_every_prompt_at_the_reduced_size_and_never_worsens_w
     assert len(seen) <= 18  # the fewest allowed still keeps to them
 
 
+def test_segment_paths_least_sum_and_lowest_worst_case():
+    from profiling_dit.caching.planner import min_sum_path, minimax_path
+
+    # 6 steps, 3 full steps 0 → a → 5: sums a=1: 4, a=2: 6, a=3: 6, a=4: 4.5; worst edges 4, 5, 3, 4.5
+    weights = {(0, 2): 1.0, (2, 5): 5.0, (0, 3): 3.0, (3, 5): 3.0, (0, 4): 4.5, (1, 5): 4.0}
+    assert min_sum_path(weights, 6, 3) == (0, 1, 5)
+    assert minimax_path(weights, 6, 3) == (0, 3, 5)
+    assert min_sum_path(weights, 6, 6) == minimax_path(weights, 6, 6) == (0, 1, 2, 3, 4, 5)
+    with pytest.raises(ValueError, match="no path"):
+        min_sum_path({(0, 2): 1.0}, 6, 2)
+
+
+def test_segment_search_measures_each_segment_once_and_tries_its_paths(saved_tiny_dir, monkeypatch):
+    import profiling_dit as pdit
+    from profiling_dit.caching import calibrate as module
+    from profiling_dit.caching.calibrate import calibrate, calibration_cost, segment_count, segment_gap
+    from profiling_dit.caching.planner import full_step_count, min_sum_path, minimax_path
+
+    model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
+    prompts = ["a red ball", "a blue cube"]
+    steps, budgets = 8, (0.5, 0.7)
+    profile = pdit.profile_model(model, prompts, steps=steps, height=32, width=32, frames=5)
+    gap = segment_gap(steps, budgets, profile.blocks.staleness.max_gap)
+    n = profile.model.num_blocks
+    seen: list[tuple] = []
+    real = module.generate_cached
+
+    def spy(model, gen, plans, *rest, **kw):
+        plan = plans["transformer"]
+        seen.append((gen.prompt, plan.cached_blocks, plan.full_steps))
+        return real(model, gen, plans, *rest, **kw)
+
+    monkeypatch.setattr(module, "generate_cached", spy)
+    # a known error per segment: long segments and those starting early cost more, so the paths are known
+    errors = iter([])
+
+    def known(reference, frames):
+        i, j = next(errors)
+        return (j - i) ** 2 / (1 + i)
+
+    monkeypatch.setattr(module, "_squared_error", known)
+    count = segment_count(steps, budgets, profile.blocks.staleness.max_gap)
+    segments = [(i, j) for i in range(steps) for j in range(i + 2, min(i + gap, steps - 1) + 1)]
+    assert len(segments) == count
+    errors = iter(segments)
+    least = count + 2 * (1 + 2 * len(budgets))
+    with pytest.raises(InvalidSettingError, match=f"at least {least}"):
+        calibrate(model, profile, budgets=budgets, max_generations=least - 1, segment_search=True, progress=False)
+    calibrated = calibrate(model, profile, budgets=budgets, max_generations=least + 8, segment_search=True,
+                           progress=False)
+    measured = seen[:count]
+    assert all(p == prompts[0] and cached == tuple(range(n)) for p, cached, _ in measured)  # the first prompt only
+    assert [tuple(t for t in range(steps) if t not in full) for _, _, full in measured] == [
+        tuple(range(i + 1, j)) for i, j in segments]  # one segment reused per generation, each once
+    weights = {(i, j): (j - i) ** 2 / (1 + i) for i, j in segments}
+    scored = {(cached, full) for _, cached, full in seen[count:]}
+    for budget in budgets:
+        nodes = full_step_count(budget, steps, n, n)
+        for path in (min_sum_path(weights, steps, nodes), minimax_path(weights, steps, nodes)):
+            assert (tuple(range(n)), path) in scored  # tried for this budget, on both prompts
+            assert sum(1 for p, c, f in seen[count:] if (c, f) == (tuple(range(n)), path)) == 2
+    assert len(seen) + 2 <= least + 8
+    assert {p.segment_generations for p in calibrated.plans} == {count}
+    assert calibration_cost(calibrated)["generations"] == len(seen) + 2  # the stock runs go through `generate`
+    # left to itself, calibration runs the segment search when it leaves four candidates a budget after it
+    enough = count + 2 * (1 + 4 * len(budgets))
+    errors = iter(segments)
+    assert {p.segment_generations for p in calibrate(model, profile, budgets, enough, progress=False).plans} == {count}
+    assert {p.segment_generations for p in calibrate(model, profile, budgets, enough - 1, progress=False).plans} == {0}
+
+
 def test_a_smaller_budgets_plan_grows_into_the_gaps():
     from profiling_dit.caching.calibrate import _grown
 

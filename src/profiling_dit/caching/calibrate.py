@@ -2,14 +2,24 @@
 
 Every candidate plan is generated for each profiling prompt (at the profiled size, or at ``scale`` of it: 0.5 has an
 eighth of the tokens) and scored by its mean PSNR against stock sampling of the same prompt and size.
-Budgets are taken from the smallest up. For each, the candidates are the planner's best plan for each of the two
-cached-set sizes it predicts best, and the plan kept for the budget below, grown to this budget (full steps added in
-the middle of its widest gaps) and as it was (it fits this budget too, so a larger budget never calibrates to a
-lower score); from the best, a local search moves one full step by ±1 at a time and
-keeps a move when the score improves, until the budget's share of generations is spent or no move helps. The plans,
-with the score they reached, are stored in the profile (``Profile.plans``) and used whenever a call asks for that
-budget at that step count. Everything stays static: a plan is a list of full steps and a set of cached blocks,
-known before sampling, whatever size it was calibrated at.
+
+The segment search comes first, when the generations allow it (``segment_search``; learnt from LeMiCa, whose
+whole-step schedules beat the staleness table's at shares 0.4 to 0.6 on held-out prompts): with every block cached,
+one generation per segment i → j (full steps i and j, step i's deltas reused on the steps between) measures that
+segment's error on the result (the mean squared error of the first prompt's video against stock sampling's). The
+staleness table measures a reuse's error where it happens; this measures what is left of it at the end, after the
+later steps have amplified or damped it.
+
+Budgets are then taken from the smallest up. For each, the candidates are the full steps whose measured segment
+errors add up to the least (mean squared errors of independent errors add up), the planner's best plan, the full
+steps with the lowest worst-case segment error (LeMiCa's criterion), the planner's best plan for the second cached-set
+size it predicts best, and the plan kept for the budget below, grown to this budget (full steps added in the middle of
+its widest gaps) and as it was (it fits this budget too, so a larger budget never calibrates to a lower score); from
+the best, a local search moves one full step by ±1 at a time and keeps a move when the score improves, until the
+budget's share of generations is spent or no move helps. The plans, with the score they reached, are stored in the
+profile (``Profile.plans``) and used whenever a call asks for that budget at that step count. Everything stays
+static: a plan is a list of full steps and a set of cached blocks, known before sampling, whatever size it was
+calibrated at.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ import logging
 import math
 from typing import Callable, cast
 
+import numpy as np
+
 from .._progress import count_progress
 from .._validate import check_int, check_number
 from ..errors import InvalidSettingError, ProfileError
@@ -26,9 +38,9 @@ from ..metrics import psnr
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import as_model
 from ..plan import Plan
-from ..profile.file import CalibratedPlan, Profile, as_profile, finite_or_none
+from ..profile.file import CalibratedPlan, Profile, Staleness, as_profile, finite_or_none
 from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
-from .planner import full_step_count, plan_for_budget, predicted_error
+from .planner import full_step_count, min_sum_path, minimax_path, plan_for_budget, predicted_error
 from .sampling import generate_cached
 
 _PSNR_CAP = 99.0  # identical frames
@@ -74,9 +86,29 @@ def calibration_size(frames: int, height: int, width: int, arch, scale: float = 
     return max(1, round(f * scale)) * k + 1 if (frames - 1) % k == 0 else frames, side(height), side(width)
 
 
+def segment_count(steps: int, budgets, max_gap: int | None = None) -> int:
+    """How many generations the segment search measures at ``steps`` steps for these budgets: one per segment
+    i → j (full steps i and j, step i's deltas reused on the steps between, j − i ≥ 2) no longer than
+    ``segment_gap`` allows."""
+    return len(_segments(steps, segment_gap(steps, budgets, max_gap)))
+
+
+def segment_gap(steps: int, budgets, max_gap: int | None = None) -> int:
+    """The longest segment (j − i) the segment search measures: two steps longer than even spacing needs for the
+    smallest budget's full steps (with every block cached), and no longer than the staleness table's ``max_gap``
+    reuses (+ 1)."""
+    nodes = max(2, steps - math.ceil((1.0 - min(budgets)) * steps - 1e-9))
+    gap = math.ceil((steps - 1) / max(1, nodes - 1)) + 2
+    return max(2, min(gap, steps - 1, (max_gap + 1) if max_gap else steps - 1))
+
+
+def _segments(steps: int, gap: int) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(steps) for j in range(i + 2, min(i + gap, steps - 1) + 1)]
+
+
 def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200, *, scale: float = DEFAULT_SCALE,
-              prompts=None, on_generation: Callable[[int, int, str], None] | None = None,
-              progress: bool = True) -> Profile:
+              prompts=None, segment_search: bool | None = None,
+              on_generation: Callable[[int, int, str], None] | None = None, progress: bool = True) -> Profile:
     """Calibrated plans for ``budgets``, scored on every profiling prompt at ``scale`` of the profiled size, with
     at most ``max_generations`` generations (a stock run per prompt among them); returns the profile with them.
 
@@ -89,6 +121,10 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
             1 (the default) calibrates at the profiled size. At 0.5 a generation has an eighth of the tokens, but on
             the embedded models the plans it chose scored up to 3 dB lower at the full size.
         prompts: the prompts to score on (default: the profile's).
+        segment_search: first measure, with every block cached, each segment's error on the result of the first
+            prompt (one generation per segment: ``segment_count``, 93 at 20 steps), and try for each budget the full
+            steps whose segment errors add up to the least and those with the lowest worst case. None (the
+            default): when ``max_generations`` leaves at least four candidates a budget after it.
         on_generation: ``on_generation(done, total, what)`` after each generation.
         progress: without ``on_generation``, show a progress bar (tqdm).
     """
@@ -106,12 +142,21 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
     budgets = check_calibration(max_generations, budgets, len(texts))
     run = profile.run
     size = calibration_size(run.frames, run.height, run.width, model.arch, scale)
+    segments = segment_count(run.steps, budgets, profile.blocks.staleness.max_gap)
+    if segment_search is None:
+        segment_search = max_generations >= segments + len(texts) * (1 + 4 * len(budgets))
+    elif segment_search and max_generations < segments + len(texts) * (1 + 2 * len(budgets)):
+        raise InvalidSettingError(
+            f"`max_generations` {max_generations} is too few for the segment search ({segments} generations) and "
+            f"{len(budgets)} budgets: give at least {segments + len(texts) * (1 + 2 * len(budgets))}, or "
+            "`segment_search=False`")
     with count_progress(on_generation, max_generations, "Calibrating", progress) as on_generation:
-        return _calibrate(model, profile, budgets, max_generations, texts, size, on_generation)
+        return _calibrate(model, profile, budgets, max_generations, texts, size, bool(segment_search), on_generation)
 
 
 def _calibrate(model, profile: Profile, budgets: list[float], max_generations: int, texts: tuple[str, ...],
-               size: tuple[int, int, int], on_generation: Callable[[int, int, str], None] | None) -> Profile:
+               size: tuple[int, int, int], segment_search: bool,
+               on_generation: Callable[[int, int, str], None] | None) -> Profile:
     table = profile.blocks.staleness
     run = profile.run
     n, steps = profile.model.num_blocks, run.steps
@@ -146,7 +191,16 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
                          cache[key])
         return cache[key]
 
-    per_budget = (max_generations - len(texts)) // len(budgets)
+    everything = tuple(range(n))
+    weights: dict[tuple[int, int], float] = {}
+    if segment_search:
+        for i, j in _segments(steps, segment_gap(steps, budgets, cast(Staleness, table).max_gap)):
+            plan = Plan(num_blocks=n, steps=steps, cached_blocks=everything,
+                        full_steps=tuple(t for t in range(steps) if not i < t < j))
+            frames_out = generate_cached(model, settings[0], {"transformer": plan})[0].frames
+            weights[(i, j)] = _squared_error(references[0], frames_out)
+            tick(f"segment {i} → {j}")
+    per_budget = (max_generations - len(texts) - len(weights)) // len(budgets)
     cost = len(texts)  # generations a new candidate takes
     plans: list[CalibratedPlan] = []
     below: Plan | None = None
@@ -162,8 +216,11 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
             raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
                                "raise the lowest of `budgets`")
         candidates.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
-        # the plan kept below, grown to this budget, and as it was (scored already: it costs nothing)
-        candidates = candidates[:2] + ([_grown(below, budget), below] if below is not None else [])
+        paths = _segment_paths(weights, n, steps, budget)
+        # the segment search's paths first, then the plan kept below, grown to this budget, and as it was (scored
+        # already: it costs nothing)
+        candidates = (paths[:1] + candidates[:1] + paths[1:] + candidates[1:2]
+                      + ([_grown(below, budget), below] if below is not None else []))
         best, best_score = candidates[0], -math.inf
         for i, plan in enumerate(candidates):
             fresh = (plan.cached_blocks, plan.full_steps) not in cache
@@ -196,10 +253,35 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
         plans.append(CalibratedPlan(component="transformer", budget=budget, plan=found,
                                     calibration_psnr_db=finite_or_none(best_score),
                                     generations=done[0] - start, calibration_prompts=len(texts),
-                                    calibration_size=None if size == (run.frames, run.height, run.width) else size))
+                                    calibration_size=None if size == (run.frames, run.height, run.width) else size,
+                                    segment_generations=len(weights)))
     kept = tuple(p for p in profile.plans
                  if not (p.plan.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
     return dataclasses.replace(profile, plans=kept + tuple(plans))
+
+
+def _squared_error(reference, frames) -> float:
+    """Mean squared error of two videos on a 0..1 scale (what PSNR is the log of; it adds up over independent
+    errors)."""
+    a = np.asarray(reference, dtype=np.float64) / 255.0
+    b = np.asarray(frames, dtype=np.float64) / 255.0
+    return float(np.mean((a - b) ** 2))
+
+
+def _segment_paths(weights: dict[tuple[int, int], float], n: int, steps: int, budget: float) -> list[Plan]:
+    """The plans caching every block whose full steps are the least-sum and the lowest-worst-case paths over the
+    measured segment errors, for this budget (none without measured segments, or when no path fits)."""
+    if not weights:
+        return []
+    count = full_step_count(budget, steps, n, n)
+    plans = []
+    for search in (min_sum_path, minimax_path):
+        try:
+            full = search(weights, steps, count)
+        except ValueError:
+            continue
+        plans.append(Plan(num_blocks=n, steps=steps, cached_blocks=tuple(range(n)), full_steps=full))
+    return plans
 
 
 def _grown(plan: Plan, budget: float) -> Plan:
@@ -229,7 +311,8 @@ def calibration_cost(profile) -> dict:
     profiled = (run.frames, run.height, run.width)
     first = profile.plans[0]
     size = first.calibration_size or profiled
-    generations = sum(entry.generations for entry in profile.plans) + first.calibration_prompts
+    generations = (sum(entry.generations for entry in profile.plans) + first.calibration_prompts
+                   + first.segment_generations)
     return {"generations": generations, "steps": first.steps, "size": tuple(size), "profiled_size": profiled,
-            "prompts": first.calibration_prompts,
+            "prompts": first.calibration_prompts, "segment_generations": first.segment_generations,
             "pixel_share": math.prod(size) / math.prod(profiled)}

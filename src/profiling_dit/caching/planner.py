@@ -243,3 +243,67 @@ def plan_cost(errors: np.ndarray, weights: np.ndarray, full_steps) -> float:
         else:
             total += weights[t] * errors[last, t]
     return float(total)
+
+
+# --- paths on measured segment errors (calibration's segment search; LeMiCa's schedule) -----------------------
+def minimax_path(weights: dict[tuple[int, int], float], steps: int, nodes: int) -> tuple[int, ...]:
+    """The full steps 0 = f_0 < … < f_{nodes−1} = steps − 1 whose segment errors ``weights[(f_i, f_{i+1})]``, sorted
+    from largest down, are lexicographically smallest: the lowest worst-case segment first, then the second worst,
+    and so on. A segment of consecutive steps (nothing reused) weighs 0 unless given; a missing segment is not
+    allowed. Raises ``ValueError`` when no path covers the steps.
+
+    Dynamic programming over (step, nodes used) is exact: adding the same segments to two paths keeps their
+    lexicographic order (of the descending-sorted weights), so the best path to a step is the best prefix for
+    every continuation."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if steps == 1:
+        if nodes != 1:
+            raise ValueError("a one-step call has one full step")
+        return (0,)
+    if not 2 <= nodes <= steps:
+        raise ValueError(f"the full step count must be in [2, {steps}], got {nodes}")
+    into = _segments_into(weights, steps)
+    # best[k][j]: (descending-sorted weights, path) over paths 0 → j through k + 1 nodes
+    best: list[dict[int, tuple[tuple[float, ...], tuple[int, ...]]]] = [{0: ((), (0,))}]
+    for k in range(1, nodes):
+        layer: dict[int, tuple[tuple[float, ...], tuple[int, ...]]] = {}
+        for j in range(1, steps):
+            for i, w in into.get(j, ()):
+                if i not in best[k - 1]:
+                    continue
+                prev_key, prev_path = best[k - 1][i]
+                key = tuple(sorted(prev_key + (w,), reverse=True))
+                if j not in layer or key < layer[j][0]:
+                    layer[j] = (key, prev_path + (j,))
+        best.append(layer)
+    if steps - 1 not in best[-1]:
+        raise ValueError(f"no path of {nodes} full steps in {steps} covers the measured segments; measure longer "
+                         "segments or give a larger budget")
+    return best[-1][steps - 1][1]
+
+
+def min_sum_path(weights: dict[tuple[int, int], float], steps: int, nodes: int) -> tuple[int, ...]:
+    """As ``minimax_path``, but the path whose segment errors add up to the least (errors as mean squared errors of
+    the result add up when the segments' effects are independent). Raises ``ValueError`` when no path covers."""
+    if not 2 <= nodes <= steps:
+        raise ValueError(f"the full step count must be in [2, {steps}], got {nodes}")
+    cost = np.full((steps + 1, steps + 1), np.inf)
+    for j, sources in _segments_into(weights, steps).items():
+        for i, w in sources:
+            cost[i, j] = w
+    placed = _place_full_steps(cost, nodes, 1)
+    if placed is None:
+        raise ValueError(f"no path of {nodes} full steps in {steps} covers the measured segments; measure longer "
+                         "segments or give a larger budget")
+    return placed[1]
+
+
+def _segments_into(weights: dict[tuple[int, int], float], steps: int) -> dict[int, list[tuple[int, float]]]:
+    """For each step j, the segments i → j that end there, with their weights (consecutive steps: 0 unless given)."""
+    edges = {(i, i + 1): 0.0 for i in range(steps - 1)} | dict(weights)
+    into: dict[int, list[tuple[int, float]]] = {}
+    for (i, j), w in edges.items():
+        if 0 <= i < j < steps:
+            into.setdefault(j, []).append((i, float(w)))
+    return into

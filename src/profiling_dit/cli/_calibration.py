@@ -13,7 +13,9 @@ calibration_options = o.option_group(
     "calibration",
     calibrate=(Annotated[int, typer.Option(
         "--calibrate", help="Refine the plans of --budgets with at most N generations, scored on every prompt (0: "
-                            "no calibration; at least 1 + 2 per budget, for each prompt).")], 0),
+                            "no calibration; at least 1 + 2 per budget, for each prompt). With enough (1 + 4 per "
+                            "budget and prompt, and one per segment: 93 at 20 steps), a segment search comes first.")],
+        0),
     budgets=(Annotated[Optional[list[str]], typer.Option(
         "--budgets", help="Budgets (computed shares) to calibrate: repeat the flag or separate by commas \\[default: "
                           "0.25, 0.3, ... 0.8].")], None),

@@ -156,7 +156,9 @@ def summary(con, out: Path, prof) -> None:
         at = ("the profiled size" if cost["size"] == cost["profiled_size"] else
               f"{cost['pixel_share']:.0%} of the profiled size's pixels")
         typer.echo(f"Calibrating the plans in it took {cost['generations']} generations of {cost['steps']} steps at "
-                   f"{f}x{h}x{w} (frames x height x width; {at}).")
+                   f"{f}x{h}x{w} (frames x height x width; {at})"
+                   + (f", {cost['segment_generations']} of them measuring segment errors."
+                      if cost["segment_generations"] else "."))
     typer.echo(f"Next: pdit plan --profile {out}   then   pdit generate --profile {out} --prompt \"...\" "
                "--out video.mp4 [--budget 0.5]")
     if min(prof.foreground_share) == 0:

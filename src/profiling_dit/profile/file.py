@@ -281,15 +281,18 @@ class CalibratedPlan:
     calibration_prompts: Annotated[int, Meta(ge=1, le=1000, description="prompts the PSNR is a mean over")] = 1
     calibration_size: Annotated[tuple[Size, Size, Size] | None, Meta(
         description="[frames, height, width] of the calibration generations; null: the profiled size")] = None
+    segment_generations: Annotated[int, Meta(ge=0, le=1_000_000, description=(
+        "generations the calibration's segment search took, shared by all its budgets (0: none)"))] = 0
 
     def __init__(self, component: str, budget: float, plan: Plan, calibration_psnr_db: float | None = None,
                  generations: int = 0, calibration_prompts: int = 1,
-                 calibration_size: tuple[int, int, int] | None = None):
+                 calibration_size: tuple[int, int, int] | None = None, segment_generations: int = 0):
         values = {"component": component, "budget": budget, "steps": plan.steps, "cached_blocks": plan.cached_blocks,
                   "full_steps": plan.full_steps, "computed_share": plan.computed_share,
                   "predicted_error": plan.predicted_error, "calibration_psnr_db": calibration_psnr_db,
                   "generations": generations, "calibration_prompts": calibration_prompts,
-                  "calibration_size": None if calibration_size is None else tuple(calibration_size)}
+                  "calibration_size": None if calibration_size is None else tuple(calibration_size),
+                  "segment_generations": segment_generations}
         for name, value in values.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_plan", plan)

@@ -20,6 +20,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import StateManager
 
 from ..._compat import remove_hook
+from ...caching.planner import minimax_path
 from ._stack import StackState, install_stack, remove_stack, step_of
 from .base import Method, NotApplicable
 
@@ -84,41 +85,8 @@ def remove_lemica(transformer: torch.nn.Module) -> None:
 def lemica_schedule(weights: dict[tuple[int, int], float], steps: int, full_steps: int) -> tuple[int, ...]:
     """The path 0 → steps−1 through exactly ``full_steps`` nodes whose edge weights, sorted in descending order, are
     lexicographically smallest. ``weights[(i, j)]`` is edge i → j's error; an edge of consecutive steps (nothing
-    reused) weighs 0 unless given; a missing edge does not exist.
-
-    Dynamic programming over (node, nodes used) is exact: adding the same edges to two paths keeps their
-    lexicographic order (of the descending-sorted weights), so the best path to a node is the best prefix for
-    every continuation."""
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    if steps == 1:
-        if full_steps != 1:
-            raise ValueError("a one-step call has one full step")
-        return (0,)
-    if not 2 <= full_steps <= steps:
-        raise ValueError(f"full_steps must be in [2, {steps}], got {full_steps}")
-    edges = {(i, i + 1): 0.0 for i in range(steps - 1)} | dict(weights)
-    into: dict[int, list[tuple[int, float]]] = {}
-    for (i, j), w in edges.items():
-        if 0 <= i < j < steps:
-            into.setdefault(j, []).append((i, float(w)))
-    # best[k][j]: (descending-sorted weights, path) over paths 0 → j through k + 1 nodes
-    best: list[dict[int, tuple[tuple[float, ...], tuple[int, ...]]]] = [{0: ((), (0,))}]
-    for k in range(1, full_steps):
-        layer: dict[int, tuple[tuple[float, ...], tuple[int, ...]]] = {}
-        for j in range(1, steps):
-            for i, w in into.get(j, ()):
-                if i not in best[k - 1]:
-                    continue
-                prev_key, prev_path = best[k - 1][i]
-                key = tuple(sorted(prev_key + (w,), reverse=True))
-                if j not in layer or key < layer[j][0]:
-                    layer[j] = (key, prev_path + (j,))
-        best.append(layer)
-    if steps - 1 not in best[-1]:
-        raise ValueError(f"no schedule of {full_steps} full steps in {steps} covers the calibrated segments; "
-                         "calibrate longer segments (max_gap) or give a larger budget")
-    return best[-1][steps - 1][1]
+    reused) weighs 0 unless given; a missing edge does not exist. Exact (``caching.planner.minimax_path``)."""
+    return minimax_path(weights, steps, full_steps)
 
 
 def segments(steps: int, max_gap: int) -> list[tuple[int, int]]:
