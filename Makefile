@@ -93,7 +93,7 @@ paper-claim: $(STAMP)
 
 # The same on the 20-block model, then ours against the dynamic peers and the best static ones on a second held-out
 # set that no plan, setting or design choice was tuned on (reported separately). About 70 minutes here.
-PEERS_SECOND_SET := baseline,profiling-dit,magcache,teacache,easycache,dicache,ertacache
+PEERS_SECOND_SET := baseline,profiling-dit,magcache,teacache,easycache,dicache,lemica,ertacache
 bench-peers-deep: $(STAMP)
 	$(BIN)/pdit bench --model tiny-deep --profile src/profiling_dit/assets/profiles/tiny-wan-deep.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1 --repeats 1 --sweep --methods $(PEERS) --out benchmarks/results/bench-tiny-deep-held-out --force
 	$(BIN)/pdit bench --model tiny-deep --profile src/profiling_dit/assets/profiles/tiny-wan-deep.json --prompts benchmarks/prompts-tiny-held-out-2.txt --seeds 3 --repeats 1 --sweep --methods $(PEERS_SECOND_SET) --out benchmarks/results/bench-tiny-deep-held-out-2 --force
