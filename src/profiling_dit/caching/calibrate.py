@@ -38,9 +38,9 @@ from ..metrics import psnr
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import as_model
 from ..plan import Plan
-from ..profile.file import CalibratedPlan, Profile, Staleness, as_profile, finite_or_none
+from ..profile.file import CalibratedPlan, Profile, as_profile, finite_or_none
 from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
-from .planner import full_step_count, min_sum_path, minimax_path, plan_for_budget, predicted_error
+from .planner import full_step_count, min_sum_path, minimax_path, plan_for_budget, predicted_error, segments
 from .sampling import generate_cached
 
 _PSNR_CAP = 99.0  # identical frames
@@ -90,20 +90,16 @@ def segment_count(steps: int, budgets, max_gap: int | None = None) -> int:
     """How many generations the segment search measures at ``steps`` steps for these budgets: one per segment
     i → j (full steps i and j, step i's deltas reused on the steps between, j − i ≥ 2) no longer than
     ``segment_gap`` allows."""
-    return len(_segments(steps, segment_gap(steps, budgets, max_gap)))
+    return len(segments(steps, segment_gap(steps, budgets, max_gap)))
 
 
 def segment_gap(steps: int, budgets, max_gap: int | None = None) -> int:
     """The longest segment (j − i) the segment search measures: two steps longer than even spacing needs for the
     smallest budget's full steps (with every block cached), and no longer than the staleness table's ``max_gap``
     reuses (+ 1)."""
-    nodes = max(2, steps - math.ceil((1.0 - min(budgets)) * steps - 1e-9))
+    nodes = max(2, full_step_count(min(budgets), steps, 1, 1))
     gap = math.ceil((steps - 1) / max(1, nodes - 1)) + 2
     return max(2, min(gap, steps - 1, (max_gap + 1) if max_gap else steps - 1))
-
-
-def _segments(steps: int, gap: int) -> list[tuple[int, int]]:
-    return [(i, j) for i in range(steps) for j in range(i + 2, min(i + gap, steps - 1) + 1)]
 
 
 def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200, *, scale: float = DEFAULT_SCALE,
@@ -142,20 +138,21 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
     budgets = check_calibration(max_generations, budgets, len(texts))
     run = profile.run
     size = calibration_size(run.frames, run.height, run.width, model.arch, scale)
-    segments = segment_count(run.steps, budgets, profile.blocks.staleness.max_gap)
+    measured = segments(run.steps, segment_gap(run.steps, budgets, profile.blocks.staleness.max_gap))
+    least = len(measured) + len(texts) * (1 + 2 * len(budgets))
     if segment_search is None:
-        segment_search = max_generations >= segments + len(texts) * (1 + 4 * len(budgets))
-    elif segment_search and max_generations < segments + len(texts) * (1 + 2 * len(budgets)):
+        segment_search = max_generations >= len(measured) + len(texts) * (1 + 4 * len(budgets))
+    elif segment_search and max_generations < least:
         raise InvalidSettingError(
-            f"`max_generations` {max_generations} is too few for the segment search ({segments} generations) and "
-            f"{len(budgets)} budgets: give at least {segments + len(texts) * (1 + 2 * len(budgets))}, or "
-            "`segment_search=False`")
+            f"`max_generations` {max_generations} is too few for the segment search ({len(measured)} generations) "
+            f"and {len(budgets)} budgets: give at least {least}, or `segment_search=False`")
     with count_progress(on_generation, max_generations, "Calibrating", progress) as on_generation:
-        return _calibrate(model, profile, budgets, max_generations, texts, size, bool(segment_search), on_generation)
+        return _calibrate(model, profile, budgets, max_generations, texts, size,
+                          measured if segment_search else [], on_generation)
 
 
 def _calibrate(model, profile: Profile, budgets: list[float], max_generations: int, texts: tuple[str, ...],
-               size: tuple[int, int, int], segment_search: bool,
+               size: tuple[int, int, int], measured: list[tuple[int, int]],
                on_generation: Callable[[int, int, str], None] | None) -> Profile:
     table = profile.blocks.staleness
     run = profile.run
@@ -193,13 +190,12 @@ def _calibrate(model, profile: Profile, budgets: list[float], max_generations: i
 
     everything = tuple(range(n))
     weights: dict[tuple[int, int], float] = {}
-    if segment_search:
-        for i, j in _segments(steps, segment_gap(steps, budgets, cast(Staleness, table).max_gap)):
-            plan = Plan(num_blocks=n, steps=steps, cached_blocks=everything,
-                        full_steps=tuple(t for t in range(steps) if not i < t < j))
-            frames_out = generate_cached(model, settings[0], {"transformer": plan})[0].frames
-            weights[(i, j)] = _squared_error(references[0], frames_out)
-            tick(f"segment {i} → {j}")
+    for i, j in measured:  # the segment search (empty when it is off)
+        plan = Plan(num_blocks=n, steps=steps, cached_blocks=everything,
+                    full_steps=tuple(t for t in range(steps) if not i < t < j))
+        frames_out = generate_cached(model, settings[0], {"transformer": plan})[0].frames
+        weights[(i, j)] = _squared_error(references[0], frames_out)
+        tick(f"segment {i} → {j}")
     per_budget = (max_generations - len(texts) - len(weights)) // len(budgets)
     cost = len(texts)  # generations a new candidate takes
     plans: list[CalibratedPlan] = []

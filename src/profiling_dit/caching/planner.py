@@ -283,6 +283,12 @@ def minimax_path(weights: dict[tuple[int, int], float], steps: int, nodes: int) 
     return best[-1][steps - 1][1]
 
 
+def segments(steps: int, max_gap: int) -> list[tuple[int, int]]:
+    """The segments i → j (full steps i and j) that reuse something (j − i ≥ 2) and span at most ``max_gap``
+    steps."""
+    return [(i, j) for i in range(steps) for j in range(i + 2, min(i + max_gap, steps - 1) + 1)]
+
+
 def min_sum_path(weights: dict[tuple[int, int], float], steps: int, nodes: int) -> tuple[int, ...]:
     """As ``minimax_path``, but the path whose segment errors add up to the least (errors as mean squared errors of
     the result add up when the segments' effects are independent). Raises ``ValueError`` when no path covers."""

@@ -20,7 +20,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import StateManager
 
 from ..._compat import remove_hook
-from ...caching.planner import minimax_path
+from ...caching.planner import minimax_path, segments
 from ._stack import StackState, install_stack, remove_stack, step_of
 from .base import Method, NotApplicable
 
@@ -87,11 +87,6 @@ def lemica_schedule(weights: dict[tuple[int, int], float], steps: int, full_step
     lexicographically smallest. ``weights[(i, j)]`` is edge i → j's error; an edge of consecutive steps (nothing
     reused) weighs 0 unless given; a missing edge does not exist. Exact (``caching.planner.minimax_path``)."""
     return minimax_path(weights, steps, full_steps)
-
-
-def segments(steps: int, max_gap: int) -> list[tuple[int, int]]:
-    """The edges i → j that reuse something (j − i ≥ 2) and span at most ``max_gap`` steps."""
-    return [(i, j) for i in range(steps) for j in range(i + 2, min(i + max_gap, steps - 1) + 1)]
 
 
 def default_max_gap(steps: int, smallest_share: float = 0.2) -> int:
