@@ -37,7 +37,7 @@ lint: $(STAMP)
 # Speed, quality and profiling cost on the embedded model (CPU here); results in benchmarks/results/.
 # About 50 minutes on 2 CPU cores.
 bench: $(STAMP) bench-peers
-	$(BIN)/python benchmarks/bench_cache.py --profile src/profiling_dit/assets/profiles/tiny-wan.json --repeats 3 --out benchmarks/results/cache-tiny-cpu
+	$(BIN)/python benchmarks/bench_cache.py --profile src/profiling_dit/assets/profiles/tiny-wan.json --repeats 5 --out benchmarks/results/cache-tiny-cpu
 	$(BIN)/python benchmarks/bench_profile.py --out benchmarks/results/profile-tiny-cpu
 	$(BIN)/python benchmarks/scaling.py --nproc 1,2 --out benchmarks/results/scaling-tiny-cpu
 
