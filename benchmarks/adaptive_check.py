@@ -23,32 +23,11 @@ TAUS = (0.15, 0.3, 0.6)
 _RUN = "pdit_adaptive_check"
 
 
-def _decision(manager, full: frozenset, tau: float):
-    from profiling_dit.bench.methods._stack import mean_abs, step_of
-
-    def decide(s, args, kwargs) -> bool:
-        step = step_of(manager, s)
-        x = args[0].detach() if args else kwargs["hidden_states"].detach()
-        if step in full or s.rate is None or s.prev_in is None or s.last_out is None:
-            compute, s.accumulated = True, 0.0
-        else:
-            s.accumulated += s.rate * mean_abs(x - s.prev_in) / max(mean_abs(s.last_out), 1e-12)
-            compute = s.accumulated >= tau
-            if compute:
-                s.accumulated = 0.0
-        s.prev_in = x
-        if compute:
-            s.computed_in = x
-        s.calls += 1
-        return compute
-    return decide
-
-
 def _apply(ctx, params) -> None:
     from diffusers.hooks.hooks import StateManager
 
     from profiling_dit.bench.methods._stack import install_stack
-    from profiling_dit.bench.methods.easycache import _measure_rate, _State
+    from profiling_dit.bench.methods.easycache import _measure_rate, _State, refresh_decision
     from profiling_dit.caching.policy import make_plans
 
     plan = make_plans(ctx.model, ctx.profile, ctx.settings.steps, budget=params["budget"])["transformer"]
@@ -57,8 +36,8 @@ def _apply(ctx, params) -> None:
                          f"{list(plan.cached_blocks)}")
     manager = StateManager(_State)
     full = frozenset(plan.full_steps)
-    install_stack(ctx.model.pipe.transformer, _RUN, manager, lambda run_id: _decision(manager, full, params["tau"]),
-                  _measure_rate)
+    install_stack(ctx.model.pipe.transformer, _RUN, manager,
+                  lambda run_id: refresh_decision(manager, full.__contains__, params["tau"]), _measure_rate)
 
 
 def _remove(ctx) -> None:
@@ -91,7 +70,8 @@ def main(argv=None) -> int:
                              methods=("profiling-dit", "adaptive"), sweep=True)
     results = run_bench(model, profile, settings, judge=None,
                         on_progress=lambda i, n, what: print(f"{i}/{n} {what}", flush=True))
-    command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/adaptive_check.py", *sys.argv[1:]])
+    given = sys.argv[1:] if argv is None else argv
+    command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/adaptive_check.py", *given])
     paths = write_results(results, Path(args.out), command, overwrite=True)
     print(paths["results.md"].read_text(encoding="utf-8"))
     return 0

@@ -14,6 +14,7 @@ and the last step always compute.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from diffusers.hooks.hooks import StateManager
@@ -68,18 +69,19 @@ class _State(StackState):
         self.estimates: list[float] = []  # per call: the summed estimate (nan where the step was bound to compute)
 
 
-def _decision(manager: StateManager, config: EasyCacheConfig):
+def refresh_decision(manager: StateManager, bound: Callable[[int], bool], threshold: float):
+    """EasyCache's per-call decision: compute on the steps ``bound`` says, and until k is known; elsewhere sum the
+    estimated output change since the last computed step and compute once it reaches ``threshold``."""
     def decide(s: _State, args, kwargs) -> bool:
         step = step_of(manager, s)
         x = args[0].detach() if args else kwargs["hidden_states"].detach()
-        if (step < config.warmup_steps or step >= config.num_inference_steps - 1 or s.rate is None
-                or s.prev_in is None or s.last_out is None):
+        if bound(step) or s.rate is None or s.prev_in is None or s.last_out is None:
             compute, s.accumulated = True, 0.0
             s.estimates.append(float("nan"))
         else:
             s.accumulated += s.rate * mean_abs(x - s.prev_in) / max(mean_abs(s.last_out), 1e-12)
             s.estimates.append(s.accumulated)
-            compute = s.accumulated >= config.threshold
+            compute = s.accumulated >= threshold
             if compute:
                 s.accumulated = 0.0
         s.prev_in = x
@@ -105,7 +107,11 @@ def apply_easycache(transformer: torch.nn.Module, config: EasyCacheConfig) -> St
     """Install EasyCache on ``transformer``'s block stack (one run of the shared run-skipping hooks); each CFG branch
     keeps its own state. Returns the state manager."""
     manager = StateManager(_State)  # type: ignore[arg-type]  # diffusers annotates the class as an instance
-    install_stack(transformer, _RUN, manager, lambda run_id: _decision(manager, config), _measure_rate)
+    def bound(step: int) -> bool:  # the warm-up and the last step always compute
+        return step < config.warmup_steps or step >= config.num_inference_steps - 1
+
+    install_stack(transformer, _RUN, manager, lambda run_id: refresh_decision(manager, bound, config.threshold),
+                  _measure_rate)
     return manager
 
 
