@@ -65,18 +65,14 @@ def plans_for(profile: Profile, settings: GenerationSettings, options: dict) -> 
     """The plans the options ask for, made before any weights load (a bad option fails here), and the notes on
     what differs from the profiled run. The plans are ``None`` for a two-expert profile: each expert's share of a
     call is known once the pipeline is loaded (``caching.make_plans``); the options are checked all the same."""
-    import warnings
-
     from .caching.policy import make_plan, mismatch_notes
 
     plans = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the version-1 note is among the notes returned
-        if profile.experts:
-            for component in profile.components:
-                make_plan(profile, None, component, **options)
-        else:
-            plans = {"transformer": make_plan(profile, settings.steps, **options)}
+    if profile.experts:
+        for component in profile.components:
+            make_plan(profile, None, component, **options)
+    else:
+        plans = {"transformer": make_plan(profile, settings.steps, **options)}
     return plans, mismatch_notes(profile, settings.steps, settings.height, settings.width, settings.frames)
 
 

@@ -22,6 +22,8 @@ from .schedules import paper_plan, rescale_paper_knobs
 # `schedule` names a user can give: the paper's stepwise schedule and its ablations (paper Table 4)
 PAPER_SCHEDULES = {"paper": "stepwise", "inverse": "inverse", "average": "average"}
 SCHEDULE_NAMES = tuple(PAPER_SCHEDULES)
+# `reuse` for the paper's schedule: which blocks reuse their deltas (the method, or its ablation: paper Table 3)
+REUSE_CHOICES = ("background", "foreground")
 
 logger = logging.getLogger(__name__)
 V1_NOTE = ("this profile has no staleness table (made by profiling-dit 0.1, schema version 1): using the paper's "
@@ -63,51 +65,56 @@ def make_plan(profile, steps: int | None = None, component: str | None = None, *
         True
         ```
     """
-    from ..profile.scoring import split_blocks
-
     profile = as_profile(profile)
     if schedule is not None and schedule not in PAPER_SCHEDULES:
         raise InvalidSettingError(f"`schedule` must be one of {', '.join(SCHEDULE_NAMES)}, got {schedule!r}")
     if steps is not None:
         check_int("steps", steps, 1, MAX_STEPS)
     component, blocks, num_blocks, profiled = _block_profile(profile, component)
+    n = steps if steps is not None else max(1, profiled)
     if final_full_steps is not None:  # the last steps computed in full: fewer than the call's steps
-        check_int("final_full_steps", final_full_steps, 0, (steps if steps is not None else max(1, profiled)) - 1)
-    split = None
-    if tau is not None or background_share is not None:
-        split = split_blocks(blocks.block_scores, tau=tau, background_share=background_share)[2]
-    knobs = {k: v for k, v in dict(warmup=warmup, interval_max=interval_max, interval_min=interval_min,
-                                   reuse=reuse).items() if v is not None}
+        check_int("final_full_steps", final_full_steps, 0, n - 1)
+    split = _resplit(blocks, tau, background_share)
+    knobs: dict = {k: v for k, v in dict(warmup=warmup, interval_max=interval_max, interval_min=interval_min,
+                                         reuse=reuse).items() if v is not None}
     if knobs and (budget is not None or speedup is not None):
         raise InvalidSettingError(f"{', '.join(f'`{k}`' for k in sorted(knobs))} apply to the paper's schedule, and "
                                   "`budget` and `speedup` to the planner's plans: give one or the other")
-    planned = schedule is None and not knobs and (budget is not None or speedup is not None
-                                                  or blocks.staleness is not None)
-    n = steps if steps is not None else max(1, profiled)
-    if planned:
-        if blocks.staleness is None:
-            raise ProfileError("this profile has no staleness table (made by profiling-dit 0.1, schema version "
-                               f"{profile.schema_version}), so it cannot plan to a `budget`; profile the model again, "
-                               "or use `schedule`='paper'")
+    if schedule is None and not knobs and (budget is not None or speedup is not None or blocks.staleness is not None):
         plan = _planned(profile, component, blocks, num_blocks, n, budget, speedup, split, final_full_steps)
         logger.debug("%s, %d steps: %s; cached %s, full steps %s", component, n, plan.origin, plan.cached_blocks,
                      plan.full_steps)
         return plan
     if budget is not None or speedup is not None:
         raise InvalidSettingError("`budget` and `speedup` choose a planned plan; leave `schedule` out with them")
-    if schedule is None and not knobs and blocks.staleness is None:
+    if schedule is None and not knobs:  # the one place this is decided, so the one place it is said
         warnings.warn(V1_NOTE, stacklevel=2)
-    if reuse is not None and reuse not in ("background", "foreground"):
-        raise InvalidSettingError(f"`reuse` must be background or foreground, got {reuse!r}")
+    return _paper(blocks, num_blocks, n, max(1, profiled), schedule or "paper", split, final_full_steps, **knobs)
+
+
+def _resplit(blocks: BlockProfile, tau: float | None, background_share: float | None) -> list[int] | None:
+    """The background blocks of the profile's scores re-split at ``tau`` or ``background_share`` (None: neither)."""
+    from ..profile.scoring import split_blocks
+
+    if tau is None and background_share is None:
+        return None
+    return split_blocks(blocks.block_scores, tau=tau, background_share=background_share)[2]
+
+
+def _paper(blocks: BlockProfile, num_blocks: int, n: int, profiled: int, name: str, split, final_full_steps,
+           warmup: int | None = None, interval_max: int | None = None, interval_min: int | None = None,
+           reuse: str | None = None) -> Plan:
+    """The paper's schedule (or its ablation ``name``) for ``n`` steps, its knobs rescaled from the profiled run."""
+    if reuse is not None and reuse not in REUSE_CHOICES:
+        raise InvalidSettingError(f"`reuse` must be one of {', '.join(REUSE_CHOICES)}, got {reuse!r}")
     background = tuple(split if split is not None else blocks.split.background_blocks)
     cached = background if reuse != "foreground" else tuple(b for b in range(num_blocks) if b not in background)
     s = blocks.schedule
-    w, imax, imin = rescale_paper_knobs(n, max(1, profiled), s.warmup, s.interval_max, s.interval_min)
+    w, imax, imin = rescale_paper_knobs(n, profiled, s.warmup, s.interval_max, s.interval_min)
     w, imax, imin = (warmup if warmup is not None else w, interval_max if interval_max is not None else imax,
                      interval_min if interval_min is not None else imin)
     if warmup is not None and warmup >= n:
         raise InvalidSettingError(f"`warmup` {warmup} must be shorter than `steps` ({n}); lower it")
-    name = schedule or "paper"
     return paper_plan(num_blocks, n, cached, warmup=w, interval_max=imax, interval_min=imin,
                       final_full_steps=1 if final_full_steps is None else final_full_steps,
                       schedule=PAPER_SCHEDULES[name],
@@ -128,6 +135,10 @@ def _planned(profile: Profile, component: str, blocks: BlockProfile, num_blocks:
              split, final_full_steps) -> Plan:
     from .planner import DEFAULT_BUDGET, budget_for_speedup, full_step_count, plan_for_budget, predicted_error
 
+    if blocks.staleness is None:
+        raise ProfileError("this profile has no staleness table (made by profiling-dit 0.1, schema version "
+                           f"{profile.schema_version}), so it cannot plan to a `budget`; profile the model again, "
+                           "or use `schedule`='paper'")
     if budget is not None and speedup is not None:
         raise InvalidSettingError("give `budget` or `speedup`, not both")
     if speedup is not None:
@@ -192,9 +203,10 @@ def make_plans(model, profile, steps: int | None = None, **options) -> dict[str,
 
 
 def mismatch_notes(profile: Profile, steps: int, height: int, width: int, frames: int) -> list[str]:
-    """What differs between these settings and the profiled ones, and what pdit does about it."""
+    """What differs between these settings and the profiled ones, and what pdit does about it (a profile without a
+    staleness table is said by ``make_plan``, which decides what to do about it)."""
     run = profile.run
-    out = [] if profile.blocks.staleness is not None else [V1_NOTE]
+    out = []
     if steps != run.steps:
         out.append(f"the profile was made with {run.steps} steps, not {steps}: the plan is made for {steps} "
                    f"steps from the profile's measurements rescaled by {steps}/{run.steps}")

@@ -59,8 +59,22 @@ def quiet_libraries() -> None:
     tlog.set_verbosity_error()
     tlog.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
-    # the commands print this note themselves (caching.policy.mismatch_notes)
-    warnings.filterwarnings("ignore", message="this profile has no staleness table")
+
+
+def show_warnings_as_notes() -> None:
+    """Each warning (the library's: a profile without a staleness table, a plan made for another step count) as one
+    ``Warning:`` line on stderr, once per message, instead of Python's two lines with a file name."""
+    import warnings
+
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            note(console(), text, "Warning" if issubclass(category, UserWarning) else category.__name__)
+
+    warnings.showwarning = show
 
 
 class progress:

@@ -30,6 +30,9 @@ def _root(ctx: typer.Context,
               "--debug", metavar="", help="Show the whole cause of any failure, and the library's log.")] = False,
           ) -> None:
     """ProfilingDiT: profile a video diffusion transformer once, then generate about twice as fast."""
+    from ._common import show_warnings_as_notes
+
+    show_warnings_as_notes()
     if debug:
         from ._errors import enable_debug
 

@@ -120,7 +120,7 @@ def _write(loaded, settings, result, extra: dict, out: Path, compare: Path | Non
         extra["compare"].update(output=str(compare), psnr_db=psnr(stock, result.frames))
         typer.echo(f"Wrote {compare}: stock | cached | difference x8; PSNR of cached against stock "
                    f"{extra['compare']['psnr_db']:.2f} dB; measured transformer time "
-                    "{extra['compare']['stock_transformer_s']:.1f} s "
+                   f"{extra['compare']['stock_transformer_s']:.1f} s "
                    f"(stock) -> {t.transformer_s:.1f} s (cached) on this machine")
     if report is not None:
         atomic_write_text(report, json.dumps(run_report(loaded, settings, t, **extra), indent=2) + "\n", force)

@@ -19,8 +19,6 @@ def plan(
     *, options: dict,
 ) -> None:
     """Print the plan a profile gives (timeline, computed share, implied speedup); nothing is generated."""
-    import warnings
-
     from rich.console import Console
 
     from profiling_dit.caching.policy import mismatch_notes
@@ -34,9 +32,7 @@ def plan(
     steps = steps if steps is not None else prof.run.steps
     for text in mismatch_notes(prof, steps, prof.run.height, prof.run.width, prof.run.frames):
         note(con, text, "Note")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        plans = preview(prof, steps, **options)
+    plans = preview(prof, steps, **options)
     for name, summary in plans.items():
         if len(plans) > 1:
             con.print(f"(the step where {name} takes over is estimated from the profile)")

@@ -119,8 +119,6 @@ def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, mas
 
 def summary(con, out: Path, prof) -> None:
     """What was written and found, the default plan, the calibrated plans, and the next command."""
-    import warnings
-
     from profiling_dit.caching.calibrate import calibration_cost
     from profiling_dit.caching.preview import preview
     from profiling_dit.errors import PditError
@@ -135,9 +133,7 @@ def summary(con, out: Path, prof) -> None:
                f"{prof.schedule.interval_max}, T_min {prof.schedule.interval_min}.")
     if prof.blocks.staleness is not None:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                default = next(iter(preview(prof).values()))
+            default = next(iter(preview(prof).values()))
         except PditError as e:  # e.g. too few steps for the default budget
             typer.echo(f"Default plan: none ({e})")
         else:
