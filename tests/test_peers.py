@@ -311,3 +311,15 @@ def test_report_shows_settings_that_ran_the_same_plan_once():
     assert [r[0] for r in shown] == ["profiling-dit-paper", "profiling-dit-foreground", "magcache",
                                      "profiling-dit-average"]
     assert "same plan as profiling-dit-inverse (background_share=0.75), profiling-dit-average" in shown[0][-1]
+
+
+def test_every_method_plots_in_its_own_colour():
+    from profiling_dit.bench.methods import METHODS, Method, color, noop
+
+    colours = [m.color for m in METHODS.values()]
+    assert len(set(colours)) == len(colours)
+    assert color("profiling-dit") == METHODS["profiling-dit"].color and color("gone-from-the-registry") == "#7f7f7f"
+    with pytest.raises(TypeError, match="color"):  # a new peer names its colour, or it does not register
+        Method("new-peer", "new", {}, ({},), noop, noop)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="hex RGB"):
+        Method("new-peer", "new", {}, ({},), noop, noop, color="black")

@@ -41,12 +41,6 @@ def _share_for(curve: list[tuple[float, float]], quality: float) -> float | None
     return None  # not reached (guarded above)
 
 
-def _family(method: str) -> str:
-    from .methods import METHODS
-
-    return METHODS[method].family if method in METHODS else method
-
-
 def compare_with_peers(results: dict, ours: str = OURS) -> dict:
     """Ours against every peer point of a bench's results (``results["summary"]`` and ``results["runs"]``).
 
@@ -58,10 +52,12 @@ def compare_with_peers(results: dict, ours: str = OURS) -> dict:
     other peer point beats at once on share and PSNR: the best peer at each quality); ``inversions`` the pairs of
     ours' consecutive budgets where the larger scores lower, with the per-case standard deviation of the paired
     difference and whether the drop exceeds it. Empty when the bench has no curve of ours or no peer."""
+    from .methods import family  # the adapters import torch: only when a lead is computed
+
     summary = results.get("summary", [])
     ours_rows = sorted(_points(summary, lambda m: m == ours), key=lambda r: r["computed_share"])
-    ours_family = _family(ours)
-    peers = _points(summary, lambda m: m not in NOT_PEERS and _family(m) != ours_family)
+    ours_family = family(ours)
+    peers = _points(summary, lambda m: m not in NOT_PEERS and family(m) != ours_family)
     if not ours_rows or not peers:
         return {}
     curve = [(r["computed_share"], r["psnr"]) for r in ours_rows]

@@ -74,17 +74,13 @@ def _case_results(rows: list[dict]) -> tuple | None:
     return tuple(sorted((r["prompt"], r["seed"], *(repr(float(r[k])) for k in SAME_PLAN_KEYS)) for r in rows))
 
 
-def _family(method: str) -> str:
-    from .methods import METHODS
-
-    return METHODS[method].family if method in METHODS else method
-
-
 def fold_same_plans(summary: list[dict], runs: list[dict]) -> list[dict]:
     """Mark settings of one method family whose every case gave the same results as an earlier setting's (the same
     computed share, PSNR, SSIM and temporal measures on every prompt and seed: the same plan, e.g. the paper's
     inverse and average schedules when the profile suggests T_max = T_min): the later row gets ``same_plan_as``
     (shown once, under the first) and the first lists them in ``same_plan``. Baseline rows are never folded."""
+    from .methods import family
+
     cases: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in runs:
         cases[(r["method"], r["setting"])].append(r)
@@ -95,7 +91,7 @@ def fold_same_plans(summary: list[dict], runs: list[dict]) -> list[dict]:
         key = _case_results(cases[(row["method"], row["setting"])])
         if key is None:
             continue
-        kept = first.setdefault((_family(row["method"]), key), row)
+        kept = first.setdefault((family(row["method"]), key), row)
         if kept is not row:
             row["same_plan_as"] = f"{kept['method']} ({kept['setting']})"
             kept.setdefault("same_plan", []).append(f"{row['method']} ({row['setting']})")
@@ -170,14 +166,6 @@ def to_markdown(results: dict, command: str | None = None) -> str:
     return "\n".join(lines)
 
 
-# One colour per method, the same in every plot (tab10, then tab20's lighter shades).
-METHOD_COLORS = {
-    "profiling-dit": "#d62728", "profiling-dit-paper": "#ff9896", "profiling-dit-foreground": "#c49c94",
-    "profiling-dit-inverse": "#f7b6d2", "profiling-dit-average": "#dbdb8d", "first-block-cache": "#1f77b4",
-    "taylorseer": "#2ca02c", "magcache": "#9467bd", "pab": "#8c564b", "seacache": "#17becf",
-    "fastercache": "#bcbd22", "teacache": "#ff7f0e", "cache-dit": "#7f7f7f", "easycache": "#e377c2",
-    "dicache": "#aec7e8", "lemica": "#98df8a", "ertacache": "#c5b0d5",
-}
 _SHORT = {"budget": "", "background_share": "bg ", "threshold": "t ", "cache_interval": "every ", "skip_range": "skip ",
           "max_skip_steps": None}
 
@@ -196,6 +184,7 @@ def pareto_plot(results: dict, path: Path) -> Path:
     the cost that does not depend on the machine) and against the measured transformer speedup (right).
     Each point is labelled with its setting; colours are fixed per method."""
     from .._plotting import pyplot, save_figure
+    from .methods import color as method_color
 
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
@@ -208,7 +197,7 @@ def pareto_plot(results: dict, path: Path) -> Path:
     for r in rows:
         by_method[r["method"]].append({**r, "params": params.get((r["method"], r["setting"]))})
     for method, pts in sorted(by_method.items(), key=lambda kv: kv[0] != "profiling-dit"):
-        color = METHOD_COLORS.get(method, "black")
+        color = method_color(method)
         ours = method == "profiling-dit"
         for ax, key in ((left, "computed_share"), (right, "transformer_speedup")):
             pts.sort(key=lambda r: r[key])

@@ -17,13 +17,7 @@ from ..errors import InvalidSettingError, ProfileError
 from ..pipeline.settings import MAX_STEPS
 from ..plan import Plan, map_full_steps
 from ..profile.file import BlockProfile, Profile, as_profile, finite_or_none
-from .schedules import paper_plan, rescale_paper_knobs
-
-# `schedule` names a user can give: the paper's stepwise schedule and its ablations (paper Table 4)
-PAPER_SCHEDULES = {"paper": "stepwise", "inverse": "inverse", "average": "average"}
-SCHEDULE_NAMES = tuple(PAPER_SCHEDULES)
-# `reuse` for the paper's schedule: which blocks reuse their deltas (the method, or its ablation: paper Table 3)
-REUSE_CHOICES = ("background", "foreground")
+from .schedules import PAPER_SCHEDULES, REUSE_CHOICES, SCHEDULE_NAMES, paper_plan, rescale_paper_knobs
 
 logger = logging.getLogger(__name__)
 V1_NOTE = ("this profile has no staleness table (made by profiling-dit 0.1, schema version 1): using the paper's "

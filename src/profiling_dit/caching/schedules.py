@@ -26,6 +26,12 @@ from .._validate import check_int
 from ..errors import InvalidSettingError
 from ..plan import SCHEDULES, Plan, full_compute_steps  # noqa: F401  (SCHEDULES re-exported)
 
+# `schedule` names a user can give: the paper's stepwise schedule and its ablations (paper Table 4)
+PAPER_SCHEDULES = {"paper": "stepwise", "inverse": "inverse", "average": "average"}
+SCHEDULE_NAMES = tuple(PAPER_SCHEDULES)
+# `reuse`: which blocks reuse their deltas on the paper's schedule (the method, or its ablation: paper Table 3)
+REUSE_CHOICES = ("background", "foreground")
+
 
 def estimate_block_time_share(call_seconds: list[float], computed_blocks: list[int], num_blocks: int,
                               skip_first: int = 2) -> float | None:

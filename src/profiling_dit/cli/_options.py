@@ -7,41 +7,35 @@ import functools
 import inspect
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeAlias
 
 import typer
 
-
-class DType(str, Enum):
-    auto = "auto"
-    float32 = "float32"
-    bfloat16 = "bfloat16"
-    float16 = "float16"
+from profiling_dit.caching.schedules import REUSE_CHOICES, SCHEDULE_NAMES
+from profiling_dit.pipeline.loading import DTYPE_CHOICES
+from profiling_dit.pipeline.parallel import MODES
+from profiling_dit.profile.settings import SET_RANKINGS
 
 
-class Schedule(str, Enum):
-    paper = "paper"
-    inverse = "inverse"
-    average = "average"
+def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A typer choice type over the library's own tuple of names (the one place a list of choices is written)."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-class ContextParallel(str, Enum):
-    ulysses = "ulysses"
-    ring = "ring"
-
-
-class CompareTo(str, Enum):
-    stock = "stock"
-
-
-class SetRanking(str, Enum):
-    r_attn = "r_attn"
-    staleness = "staleness"
-
-
-class Reuse(str, Enum):
-    background = "background"
-    foreground = "foreground"
+if TYPE_CHECKING:  # made at run time from the library's tuples, so a type checker sees no members
+    DType: TypeAlias = Any
+    Schedule: TypeAlias = Any
+    ContextParallel: TypeAlias = Any
+    CompareTo: TypeAlias = Any
+    SetRanking: TypeAlias = Any
+    Reuse: TypeAlias = Any
+else:
+    DType = choices("DType", DTYPE_CHOICES)
+    Schedule = choices("Schedule", SCHEDULE_NAMES)
+    ContextParallel = choices("ContextParallel", MODES)
+    CompareTo = choices("CompareTo", ("stock",))
+    SetRanking = choices("SetRanking", SET_RANKINGS)
+    Reuse = choices("Reuse", REUSE_CHOICES)
 
 
 def _defaults(key: str) -> str:
@@ -151,8 +145,8 @@ size_options = functools.partial(
 
 # Where and how to run: device, dtype and context parallelism.
 run_options = functools.partial(
-    option_group, device=(DeviceOpt, "auto"), dtype=(DTypeOpt, DType.auto), context_parallel=(ContextParallelOpt, None),
-    nproc=(NprocOpt, None))
+    option_group, device=(DeviceOpt, "auto"), dtype=(DTypeOpt, "auto"),
+    context_parallel=(ContextParallelOpt, None), nproc=(NprocOpt, None))
 
 
 def parse_list(name: str, values, kind=str) -> tuple:

@@ -36,7 +36,7 @@ def bench(
         "--lpips-weights", help="LPIPS weights (.safetensors of torchmetrics' AlexNet LPIPS) \\[default: "
                                 "$PDIT_LPIPS_WEIGHTS, else no LPIPS column].")] = None,
     device: o.DeviceOpt = "auto",
-    dtype: o.DTypeOpt = o.DType.auto,
+    dtype: o.DTypeOpt = "auto",
     force: o.ForceOpt = False,
     list_methods: Annotated[bool, typer.Option("--list", metavar="", help="List the methods and exit.")] = False,
     *, size: dict,

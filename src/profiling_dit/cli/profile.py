@@ -7,29 +7,38 @@ from typing import Annotated, Optional
 
 import typer
 
+from profiling_dit.profile.settings import DEFAULT_BACKGROUND_SHARE, ProfileSettings
+
 from . import _options as o
 from ._calibration import calibration_options, check_calibration_options, run_calibration
 from ._errors import friendly_errors
 
 PICTURE_SUFFIXES = (".heatmap.png", ".l1.png", ".masks.png")
 
+# How to measure: ``ProfileSettings`` fields of the same names, with its defaults.
+_DEFAULT = ProfileSettings()
 measure_options = o.option_group(
     "measure",
-    every=(Annotated[int, typer.Option("--every", help="Measure attention every K-th step.")], 1),
-    chunk_size=(Annotated[int, typer.Option("--chunk-size", help="Queries per chunk for attention scores.")], 1024),
-    query_stride=(Annotated[int, typer.Option("--query-stride", help="Use every s-th query (long sequences).")], 1),
-    attn_threshold=(Annotated[float, typer.Option("--attn-threshold", help="κ: high attention is ā > κ/N.")], 1.0),
+    every=(Annotated[int, typer.Option("--every", help="Measure attention every K-th step.")], _DEFAULT.every),
+    chunk_size=(Annotated[int, typer.Option("--chunk-size", help="Queries per chunk for attention scores.")],
+                _DEFAULT.chunk_size),
+    query_stride=(Annotated[int, typer.Option("--query-stride", help="Use every s-th query (long sequences).")],
+                  _DEFAULT.query_stride),
+    attn_threshold=(Annotated[float, typer.Option("--attn-threshold", help="κ: high attention is ā > κ/N.")],
+                    _DEFAULT.attn_threshold),
     mask_step=(Annotated[Optional[int], typer.Option(
-        "--mask-step", help="Step whose prediction is segmented \\[default: last].")], None),
-    tau=(Annotated[Optional[float], typer.Option("--tau", help="Split threshold τ on block R_attn (Eq. 7).")], None),
+        "--mask-step", help="Step whose prediction is segmented \\[default: last].")], _DEFAULT.mask_step),
+    tau=(Annotated[Optional[float], typer.Option("--tau", help="Split threshold τ on block R_attn (Eq. 7).")],
+         _DEFAULT.tau),
     background_share=(Annotated[Optional[float], typer.Option(
-        "--background-share", help="Target share of background blocks \\[default: 0.75 when no --tau].")], None),
+        "--background-share", help="Target share of background blocks \\[default: "
+                                   f"{DEFAULT_BACKGROUND_SHARE:g} when no --tau].")], _DEFAULT.background_share),
     staleness_tokens=(Annotated[int, typer.Option(
-        "--staleness-tokens", help="Video tokens the staleness table is measured on.")], 1024),
+        "--staleness-tokens", help="Video tokens the staleness table is measured on.")], _DEFAULT.staleness_tokens),
     set_ranking=(Annotated[o.SetRanking, typer.Option(
         "--set-ranking", help="How the planner's cached sets grow: r_attn (lowest R_attn first, the paper's) or "
                               "staleness (the block adding the least measured reuse error first).")],
-                 o.SetRanking.r_attn),
+                 _DEFAULT.set_ranking),
 )
 
 # Where the foreground comes from: a SAM2 checkpoint (and config), your masks, or the documented fallback.

@@ -9,7 +9,7 @@ from . import cachedit, dicache, diffusers_caches, easycache, ertacache, lemica,
 from .base import Method, NotApplicable, RunContext, label, noop
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("baseline", "baseline", {}, ({},), noop, noop, multi_expert=True),
+    Method("baseline", "baseline", {}, ({},), noop, noop, multi_expert=True, color="#000000"),
     *ours.METHODS,
     *diffusers_caches.METHODS,
     *teacache.METHODS,
@@ -23,4 +23,15 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 # what a bench runs when it names no methods: all but those whose calibration alone costs many generations
 DEFAULT_METHODS = tuple(name for name, m in METHODS.items() if m.in_default_run)
 
-__all__ = ["METHODS", "DEFAULT_METHODS", "Method", "NotApplicable", "RunContext", "label"]
+
+def family(method: str) -> str:
+    """The family of a method by name (a name no longer registered, read from old results, is its own family)."""
+    return METHODS[method].family if method in METHODS else method
+
+
+def color(method: str) -> str:
+    """A method's colour in plots (grey for a name no longer registered)."""
+    return METHODS[method].color if method in METHODS else "#7f7f7f"
+
+
+__all__ = ["METHODS", "DEFAULT_METHODS", "Method", "NotApplicable", "RunContext", "color", "family", "label"]

@@ -37,6 +37,11 @@ class Method:
     multi_expert: bool = False  # handles pipelines with two transformers (Wan2.2 A14B)
     # in a bench that names no methods; False for a method whose calibration alone costs many generations
     in_default_run: bool = True
+    color: str = field(kw_only=True)  # its colour in every plot (a hex RGB), the same in every bench
+
+    def __post_init__(self):
+        if not (len(self.color) == 7 and self.color[0] == "#" and all(c in "0123456789abcdef" for c in self.color[1:])):
+            raise ValueError(f"method {self.name!r}: color must be a hex RGB such as '#1f77b4', got {self.color!r}")
 
     def settings(self, sweep: bool) -> tuple[dict, ...]:
         return self.sweep if sweep else (self.default,)

@@ -28,5 +28,5 @@ def _cachedit_remove(ctx):
 
 METHODS = (
     Method("cache-dit", "cache-dit", {}, ({},), _cachedit_apply, _cachedit_remove, _cachedit_check,
-           note="DBCache at its defaults"),
+           note="DBCache at its defaults", color="#7f7f7f"),
 )

@@ -160,5 +160,5 @@ METHODS = (
     Method("dicache", "dicache", {"threshold": 0.4},
            (*({"threshold": t} for t in (0.1, 0.2, 0.4, 0.8, 1.6)), {"threshold": 3.2, "warmup": 0.1}),
            _apply, _remove, note="probe: the first block; warm-up 20% of the steps as published (10% at the most "
-                                 "aggressive setting)"),
+                                 "aggressive setting)", color="#aec7e8"),
 )

@@ -139,5 +139,5 @@ METHODS = (
     Method("easycache", "easycache", {"threshold": 0.4},
            (*({"threshold": t} for t in (0.1, 0.2, 0.4, 0.8, 1.6)), {"threshold": 4.0, "warmup": 0.1}),
            _apply, _remove, note="runtime-adaptive, no calibration; warm-up 20% of the steps as published (10% at the "
-                                 "most aggressive setting)"),
+                                 "most aggressive setting)", color="#e377c2"),
 )

@@ -196,5 +196,5 @@ METHODS = (
            _apply, _remove, calibrate=_calibrate,
            note="segment errors calibrated on the calibration prompt: one generation per segment, about 5 per step "
                 "(93 at 20 steps); only when named in --methods",
-           in_default_run=False),
+           in_default_run=False, color="#98df8a"),
 )
