@@ -66,7 +66,7 @@ profile-tiny: $(STAMP)
 # model/README.md. 75 minutes here; it made the shipped model (src/profiling_dit/assets/tiny-wan),
 # which passes the judge on 20 of these 20 (48 of all 55 held-out prompts: `make eval-tiny`).
 train-tiny: $(STAMP)
-	$(BIN)/python -m profiling_dit.embedded.training --out outputs/train-tiny --eval-prompts 20
+	$(BIN)/python -m tools.train_embedded --out outputs/train-tiny --eval-prompts 20
 
 # The deep embedded model (20 blocks, `--model tiny-deep`): the same data and recipe, trained as the shipped
 # one was: a run of 6,500 video steps, resumed three times with more (each resume adds strip steps, then 500
@@ -74,8 +74,8 @@ train-tiny: $(STAMP)
 # again. On a GPU: benchmarks/gpu_train_tiny_deep.sh.
 DEEP_DIT_STEPS := 6500 11000 13000 16000
 train-tiny-deep: $(STAMP)
-	for n in $(filter-out $(lastword $(DEEP_DIT_STEPS)),$(DEEP_DIT_STEPS)); do $(BIN)/python -m profiling_dit.embedded.training --arch tiny-deep --out outputs/train-tiny-deep --dit-steps $$n --skip-eval || exit 1; done
-	$(BIN)/python -m profiling_dit.embedded.training --arch tiny-deep --out outputs/train-tiny-deep --dit-steps $(lastword $(DEEP_DIT_STEPS)) --eval-prompts 0
+	for n in $(filter-out $(lastword $(DEEP_DIT_STEPS)),$(DEEP_DIT_STEPS)); do $(BIN)/python -m tools.train_embedded --arch tiny-deep --out outputs/train-tiny-deep --dit-steps $$n --skip-eval || exit 1; done
+	$(BIN)/python -m tools.train_embedded --arch tiny-deep --out outputs/train-tiny-deep --dit-steps $(lastword $(DEEP_DIT_STEPS)) --eval-prompts 0
 
 # The deep model's shipped profile, and the measurements behind the README's "Do blocks specialise?" (about
 # 30 minutes here): R_attn stability, the block ranking under four masks, and cached sets at equal cost on

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
+
+# the repository root, for the embedded model's tooling (tools/train_embedded) when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> dict:
@@ -29,7 +34,7 @@ def main(argv=None) -> dict:
 
     from profiling_dit.pipeline.loading import load_pipeline, resolve_model
     from profiling_dit.embedded.synthetic import render, split_scenes
-    from profiling_dit.embedded.training import normalized_latents
+    from tools.train_embedded.data import normalized_latents
 
     pipe = load_pipeline(resolve_model(args.model), device="cpu").pipe
     sigmas = [float(s) for s in args.sigmas.split(",")]

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+# the repository root, for the embedded model's tooling (tools/train_embedded) when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> dict:
@@ -41,7 +45,7 @@ def main(argv=None) -> dict:
     from profiling_dit.pipeline.loading import load_pipeline, resolve_model
     from profiling_dit.profile.measure import ProfileSettings, measure_prompt, token_grid
     from profiling_dit.embedded.synthetic import judge, mask_iou, render, split_scenes, truth_token_mask
-    from profiling_dit.embedded.training import vae_psnr
+    from tools.train_embedded.data import vae_psnr
 
     torch.manual_seed(0)
     model = load_pipeline(resolve_model(args.model), device="cpu")

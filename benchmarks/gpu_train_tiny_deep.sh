@@ -21,10 +21,10 @@ export PYTHONPATH="$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 # (the last run also judges the model)
 STEPS=(6500 11000 13000 16000)
 for n in "${STEPS[@]:0:${#STEPS[@]}-1}"; do
-    python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps "$n" \
+    python3 -m tools.train_embedded --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps "$n" \
         --skip-eval "${@:2}"
 done
-python3 -m profiling_dit.embedded.training --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps "${STEPS[-1]}" \
+python3 -m tools.train_embedded --arch tiny-deep --device "$DEVICE" --out "$OUT" --dit-steps "${STEPS[-1]}" \
     --eval-prompts 20 "${@:2}"
 python3 - "$OUT" <<'PY'
 import json, sys

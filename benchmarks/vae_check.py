@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
+
+# the repository root, for the embedded model's tooling (tools/train_embedded) when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> dict:
@@ -27,14 +32,14 @@ def main(argv=None) -> dict:
 
     from profiling_dit.pipeline.loading import load_pipeline, resolve_model
     from profiling_dit.embedded.synthetic import judge, render, split_scenes
-    from profiling_dit.embedded.training import _to_vae_input
+    from tools.train_embedded.data import to_vae_input
 
     vae = load_pipeline(resolve_model(args.model), device="cpu").pipe.vae
     scenes = split_scenes()[1][:args.clips]
     videos, masks = zip(*[render(s, 17, 128, 128, seed=999) for s in scenes])
     videos, masks = np.stack(videos), np.stack(masks)
     with torch.no_grad():
-        rec = vae.decode(vae.encode(_to_vae_input(videos)).latent_dist.mode()).sample
+        rec = vae.decode(vae.encode(to_vae_input(videos)).latent_dist.mode()).sample
     rec = ((rec.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 4, 1).numpy()
     err = np.abs(rec - videos.astype(np.float32)).mean(-1)
     mse = float(((rec - videos) ** 2).mean())

@@ -7,7 +7,7 @@ import torch
 from profiling_dit.metrics import psnr
 from profiling_dit.embedded.pooling_vae import Z_DIM, build_pooling_vae, reference_latents
 from profiling_dit.embedded.synthetic import Scene, judge, render
-from profiling_dit.embedded.training import _to_vae_input
+from tools.train_embedded.data import to_vae_input
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_round_trip_keeps_what_the_judge_looks_at(vae):
     scene = Scene("purple", "triangle", "up", "floor")
     video, masks = render(scene, seed=5)
     with torch.no_grad():
-        rec = vae.decode(vae.encode(_to_vae_input(video[None])).latent_dist.mode()).sample
+        rec = vae.decode(vae.encode(to_vae_input(video[None])).latent_dist.mode()).sample
     rec = ((rec.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()[0]
     assert judge(rec, scene).passed
     assert psnr(video, rec) > 22

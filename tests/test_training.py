@@ -1,16 +1,21 @@
-"""The training pipeline runs end to end on a miniature configuration, and resumes from checkpoints."""
+"""The embedded model's training tooling (tools/train_embedded) runs end to end on a miniature configuration,
+resumes from checkpoints, writes the shipped model cards, and stays off the library's import path."""
 
+import ast
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from profiling_dit.errors import InvalidSettingError
 from profiling_dit.embedded.pooling_vae import build_pooling_vae
-from profiling_dit.embedded.training import TrainConfig, load_checkpoint, save_checkpoint, train_tiny, write_model_card
+from profiling_dit.errors import InvalidSettingError
+from tools.train_embedded import TrainConfig, load_checkpoint, save_checkpoint, train_tiny, write_model_card
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -28,8 +33,8 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_miniature_training_runs_and_loads(tmp_path):
-    cfg = TrainConfig(out=str(tmp_path / "run"), clips=6, frames=5, height=32, width=32, dit_steps=3, dit_batch=2, dit_image_steps=2, dit_image_batch=3,
-                      num_layers=2, checkpoint_every=2)
+    cfg = TrainConfig(out=str(tmp_path / "run"), clips=6, frames=5, height=32, width=32, dit_steps=3, dit_batch=2,
+                      dit_image_steps=2, dit_image_batch=3, num_layers=2, checkpoint_every=2)
     folder = train_tiny(cfg)
     log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in log] == ["transformer"] * 5
@@ -57,7 +62,9 @@ def test_miniature_training_runs_and_loads(tmp_path):
     text = card.read_text()
     assert card == folder / "README.md"
     assert "**2/3 passed**" in text and "colour right 2/3" in text and "direction right 3/3" in text
-    assert "17.2 dB" in text and "about 10 minutes of training" in text and "flow matching, steps 1-2 on first frames (images) at batch 3, then steps 3-5 on whole clips at batch 2" in text
+    assert "17.2 dB" in text and "about 10 minutes of training" in text
+    assert ("flow matching, steps 1-2 on first frames (images) at batch 3, then steps 3-5 on whole clips at batch 2"
+            in text)
     assert "At 5 x 32 x 32 the transformer sees 2 latent frames of 4 x 4 = 16 tokens" in text
 
 
@@ -109,7 +116,7 @@ def test_a_crop_larger_than_the_latent_is_refused(tmp_path):
 
 
 def test_the_model_card_says_how_often_the_direction_is_right():
-    from profiling_dit.embedded.training import _motion_limit
+    from tools.train_embedded.model_card import _motion_limit
 
     assert "does not move the object" in _motion_limit(1, 20)
     assert "only 8 of 20" in _motion_limit(8, 20)
@@ -117,7 +124,7 @@ def test_the_model_card_says_how_often_the_direction_is_right():
 
 
 def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
-    from profiling_dit.embedded.training import _phases
+    from tools.train_embedded.model_card import _phases
 
     cfg = TrainConfig(out=str(tmp_path), dit_image_steps=2, dit_steps=5, dit_crop=16, dit_crop_batch=16,
                       dit_crop_strips=False, dit_full_steps=2)
@@ -131,7 +138,7 @@ def test_the_model_card_phases_follow_the_config_when_there_is_no_log(tmp_path):
 
 
 def test_crops_can_be_short_windows_centred_on_the_object():
-    from profiling_dit.embedded.training import _crop_boxes
+    from tools.train_embedded.transformer import _crop_boxes
 
     cfg = TrainConfig(out="unused", dit_crop=4, dit_crop_frames=2, dit_crop_on_object=True)
     foreground = torch.zeros(3, 5, 16, 16)
@@ -152,7 +159,7 @@ def test_crops_can_be_short_windows_centred_on_the_object():
 
 
 def test_training_on_object_centred_windows_runs_and_says_so(tmp_path):
-    from profiling_dit.embedded.training import _phases
+    from tools.train_embedded.model_card import _phases
 
     cfg = _window_config(tmp_path, dit_crop_strips=False)
     log = _trained_log(cfg)
@@ -180,7 +187,7 @@ def test_the_same_seed_trains_the_same_weights(tmp_path):
 
 
 def test_strip_crops_span_the_motion_axis_and_hold_the_object():
-    from profiling_dit.embedded.training import _crop_boxes, _motion_axes
+    from tools.train_embedded.transformer import _crop_boxes, _motion_axes
 
     assert list(_motion_axes(["a red circle moving left over grass", "a red circle moving up over sky",
                               "a black square moving down over sand", "a blue triangle moving right over floor"])
@@ -203,7 +210,7 @@ def test_strip_crops_span_the_motion_axis_and_hold_the_object():
 
 
 def test_training_on_strips_alternates_axes_and_says_so(tmp_path):
-    from profiling_dit.embedded.training import _phases
+    from tools.train_embedded.model_card import _phases
 
     cfg = _window_config(tmp_path, clips=8, dit_steps=4, dit_crop_strips=True)
     log = _trained_log(cfg)
@@ -217,7 +224,7 @@ def test_training_on_strips_alternates_axes_and_says_so(tmp_path):
 
 def test_the_deep_architecture_is_chosen_by_name_and_its_card_says_so(tmp_path):
     from profiling_dit.embedded.tiny import TINY_DEEP_TRANSFORMER_CONFIG, build_tiny_pipeline
-    from profiling_dit.embedded.training import transformer_config
+    from tools.train_embedded.config import transformer_config
 
     cfg = TrainConfig(out=str(tmp_path / "run"), arch="tiny-deep", clips=4, frames=5, height=32, width=32,
                       dit_steps=1, dit_batch=2, dit_image_steps=1, dit_image_batch=2, num_layers=2, device="cpu")
@@ -240,7 +247,7 @@ def test_the_deep_architecture_is_chosen_by_name_and_its_card_says_so(tmp_path):
 
 
 def test_training_time_is_the_loss_logs_span_without_pauses(tmp_path):
-    from profiling_dit.embedded.training import transformer_seconds
+    from tools.train_embedded.stages import transformer_seconds
 
     log = tmp_path / "loss_log.jsonl"
     assert transformer_seconds(log) == 0.0
@@ -251,7 +258,7 @@ def test_training_time_is_the_loss_logs_span_without_pauses(tmp_path):
 
 
 def test_a_finished_run_resumed_with_more_steps_continues_and_says_so(tmp_path):
-    from profiling_dit.embedded.training import _phases
+    from tools.train_embedded.model_card import _phases
 
     cfg = _window_config(tmp_path, clips=8, dit_steps=3, dit_crop_strips=True)
     first = _trained_log(cfg)
@@ -265,3 +272,52 @@ def test_a_finished_run_resumed_with_more_steps_continues_and_says_so(tmp_path):
         "resumed with more video steps: its learning rate's cosine restarted at the longer schedule's value), then "
         "steps 4-4 on strips 4 tokens long (the whole frame along the motion) and 2 wide centred on the object of "
         "2-latent-frame windows at batch 3, then steps 5-5 on whole clips at batch 2")
+
+
+
+# --- the tooling is off the library's path ---------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+LIB = ROOT / "src" / "profiling_dit"
+
+
+def _imports(source: str, package: str) -> set[str]:
+    """The modules ``source``, a module of ``package``, imports anywhere in it (relative imports resolved)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = parts[:len(parts) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _tooling(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] == "tools" or m.startswith("profiling_dit.embedded.training"))
+
+
+def test_no_library_module_imports_the_training_tooling():
+    assert _tooling(_imports("from tools.train_embedded import train_tiny\nfrom . import training\n",
+                             "profiling_dit.embedded")) == [
+        "profiling_dit.embedded.training", "tools.train_embedded", "tools.train_embedded.train_tiny"]  # it sees them
+    assert not (LIB / "embedded" / "training.py").exists()
+    found = {str(path.relative_to(LIB)): _tooling(_imports(path.read_text(), ".".join(
+        path.relative_to(LIB.parent).parts[:-1]))) for path in LIB.rglob("*.py")}
+    assert {name: modules for name, modules in found.items() if modules} == {}
+
+
+@pytest.mark.slow
+def test_running_the_embedded_model_loads_none_of_its_training_tooling():
+    code = ("import importlib.util, sys, profiling_dit as pdit\n"
+            "m = pdit.load_pipeline('tiny', device='cpu')\n"
+            "pdit.generate(m, pdit.GenerationSettings(prompt='a red ball', steps=2, height=32, width=32, frames=5))\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'tools' or 'training' in n.split('.')))\n"
+            "print(importlib.util.find_spec('tools.train_embedded') is not None)\n")  # it was there to be imported
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-2:] == ["[]", "True"]
+
