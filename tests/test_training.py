@@ -321,3 +321,77 @@ def test_running_the_embedded_model_loads_none_of_its_training_tooling():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-2:] == ["[]", "True"]
 
+
+# --- the model card: a template, filled with what a run recorded ----------------------------------------------------
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _verdicts(judged: int, passed: int, colour: int, motion: int, background: int) -> list[dict]:
+    """Per-prompt verdicts with these counts (a run's record keeps the counts; the card reads only them)."""
+    return [{"passed": i < passed, "color_ok": i < colour, "motion_ok": i < motion, "background_ok": i < background}
+            for i in range(judged)]
+
+
+def _write_log(folder: Path, steps: list[tuple[int, int, int, list[int], int]]) -> None:
+    """A loss log of the transformer steps (first, last, latent frames, latent size, batch) of each bucket."""
+    with open(folder / "loss_log.jsonl", "w") as f:
+        for first, last, frames, size, batch in steps:
+            for step in range(first, last + 1):
+                f.write(json.dumps({"stage": "transformer", "step": step, "latent_frames": frames,
+                                    "latent_size": size, "batch": batch}) + "\n")
+
+
+def _tiny_run(folder: Path) -> tuple[dict, dict]:
+    """The shipped 8-block model's run (run 11): its config, its evaluation on 20 held-out prompts, its loss curve
+    per 200 steps (latent size and batch included)."""
+    record = json.loads((RESULTS / "train-experiment-10.json").read_text())
+    judged = record["eval_20_held_out"]
+    _write_log(folder, [(*r["steps"], r["latent_frames"], r["latent_size"], r["batch"])
+                        for r in record["loss_curve_per_200_steps"]])
+    result = {"verdicts": _verdicts(20, judged["passed"], judged["colour"], judged["direction"], judged["background"]),
+              "vae_psnr_held_out": judged["vae_psnr_held_out"], "train_seconds": record["train_seconds"]}
+    return record["config"], result
+
+
+def _deep_run(folder: Path) -> tuple[dict, dict]:
+    """The shipped deep model's run: its config, its judge on all held-out prompts, its loss per 100 steps (which
+    keeps the latent frames only: first frames, strips and whole clips have the config's sizes and batches)."""
+    record = json.loads((RESULTS / "train-tiny-deep.json").read_text())
+    config, judged = record["config"], record["judge_held_out"]
+    full = [config["height"] // 4, config["width"] // 4]
+    kinds = {1: (full, config["dit_image_batch"]), 3: ([full[0], config["dit_crop"]], config["dit_crop_batch"]),
+             5: (full, config["dit_batch"])}
+    _write_log(folder, [(*r["steps"], r["latent_frames"], *kinds[r["latent_frames"]])
+                        for r in record["loss_every_100_steps"]])
+    result = {"verdicts": _verdicts(judged["of"], judged["passed"], judged["colour_right"], judged["direction_right"],
+                                    judged["background_right"]),
+              "vae_psnr_held_out": record["vae_psnr_held_out"], "train_seconds": record["transformer_minutes"] * 60}
+    return config, result
+
+
+@pytest.mark.parametrize("name, run", [("tiny-wan", _tiny_run), ("tiny-wan-deep", _deep_run)])
+def test_the_shipped_model_cards_are_the_template_filled_with_their_runs_records(tmp_path, name, run):
+    config, result = run(tmp_path)
+    cfg = TrainConfig(**{**config, "out": str(tmp_path)})  # the loss log is read from the run's folder
+    card = write_model_card(tmp_path, cfg, result).read_text()
+    assert card == (LIB / "assets" / name / "README.md").read_text()
+
+
+def test_every_placeholder_of_the_model_card_is_filled(tmp_path):
+    from tools.train_embedded.model_card import TEMPLATE, card_values, render_model_card, template_fields
+
+    cfg = TrainConfig(out=str(tmp_path), arch="tiny-deep", seed=7, clips=123, frames=9, height=64, width=96,
+                      device="cuda", cfg_dropout=0.25, ema_decay=0.99)
+    values = card_values(cfg, {"verdicts": _verdicts(5, 2, 4, 3, 5), "vae_psnr_held_out": 19.96,
+                               "train_seconds": 1530})
+    assert set(values) == template_fields() and len(values) > 30  # every placeholder has a value, none is left over
+    text = render_model_card(values)
+    assert "$" not in text and "$" in TEMPLATE.read_text()
+    for expected in ("# pdit tiny-wan-deep:", "`make train-tiny-deep` (`python -m tools.train_embedded --arch "
+                     "tiny-deep`, seed 7) in the repository, on cuda, about 26 minutes", "- 123 clips of 9 x 64 x 96;",
+                     "sees 3 latent frames of 8 x 12 = 96 tokens", "prompt dropped 25% of the time", "EMA 0.99 of",
+                     "**2/5 passed** (the first 5 of the 55", "direction right 3/5", "PSNR on held-out clips: 20.0 dB",
+                     "- **It moves the object the prompted way in only 3 of 5 held-out prompts**"):
+        assert expected in text
+    with pytest.raises(KeyError):
+        render_model_card({k: v for k, v in values.items() if k != "phases"})
