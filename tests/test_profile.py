@@ -101,9 +101,15 @@ def test_a_bad_field_is_one_line_saying_what_it_must_be():
     data["run"]["steps"] = "a"
     with pytest.raises(ProfileError) as e:
         Profile.from_json(json.dumps(data), "profile 'x.json'")
-    assert str(e.value) == "profile 'x.json': field `run.steps` must be an integer in [1, 100000], got 'a'"
+    assert str(e.value) == "profile 'x.json': field `run.steps`: Expected `int`, got 'a'; profile the model again " \
+                           "(`pdit profile`)"
+    data["run"]["steps"] = 100001
+    with pytest.raises(ProfileError) as e:
+        Profile.from_json(json.dumps(data), "profile 'x.json'")
+    assert str(e.value) == "profile 'x.json': field `run.steps`: Expected `int` <= 100000, got 100001; profile the " \
+                           "model again (`pdit profile`)"
     data["run"]["steps"], data["pictures"]["heatmap"] = 20, "../x.png"  # a dict's entry is named by its key
-    with pytest.raises(ProfileError, match=r"field `pictures.heatmap` must be a string \(a file name beside"):
+    with pytest.raises(ProfileError, match=r"field `pictures.heatmap`: Expected `str` matching regex .*, got '\.\./x"):
         Profile.from_dict(data)
 
 
@@ -296,7 +302,7 @@ def test_cli_calibrate_refines_a_profile_made_earlier(cli, small_profile, tmp_pa
     res = cli("calibrate", "--profile", small_profile, "--out", out)
     assert res.exit_code == 2 and "calibrate" in res.output and len(res.output.strip().splitlines()) == 1
     assert not out.exists()
-    res = cli("calibrate", "--profile", small_profile, "--calibrate", 10, "--budgets", "0.5,0.7",
+    res = cli("calibrate", "--profile", small_profile, "--generations", 10, "--budgets", "0.5,0.7",
               "--calibration-scale", 1, "--out", out)
     assert res.exit_code == 0, res.output
     assert "calibrated, budget 0.5" in res.output and "the mean over 2 prompts" in res.output
