@@ -12,9 +12,9 @@ Subpackages follow the data, one way: ``models`` (what differs per model family,
 (loading, generation, timing, video files), ``plan`` and ``metrics`` (the plan type and the quality measures
 both stages share), ``profile`` (stage one: measuring, and the ``Profile`` file), ``caching`` (stage two: plan
 policy, planner, calibration and the caching hooks; it reads profiles, stage one never imports it), ``bench``
-(caching methods side by side). ``embedded`` is the embedded tiny model's own tooling (synthetic data, judge,
-training), not needed to run it. The library never imports the CLI (typer, rich), and heavy modules import on
-first use.
+(caching methods side by side). ``embedded`` builds the embedded tiny models and holds their synthetic data and
+judge, not needed to run them (their training is repository tooling, ``tools/train_embedded``, never imported
+here). The library never imports the CLI (typer, rich), and heavy modules import on first use.
 """
 
 __version__ = "0.1.0"
