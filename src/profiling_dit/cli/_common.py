@@ -153,7 +153,7 @@ def wide_console():
     return console()
 
 
-def print_plan(con, summary: dict, prof=None, component: str = "transformer", named: bool = False) -> None:
+def print_plan(con, summary: dict, profile=None, component: str = "transformer", named: bool = False) -> None:
     """The plan as a table: one row per block (F/B as profiled, whether the plan caches it), one column per step."""
     from rich.table import Table
 
@@ -167,8 +167,9 @@ def print_plan(con, summary: dict, prof=None, component: str = "transformer", na
               f"evaluations computed{speed}{extra} (█ compute, · reuse cached delta); full-compute steps "
               f"{summary['full_compute_steps']}", highlight=False)
     foreground = set()
-    if prof is not None:
-        foreground = set((prof.expert(component).blocks if prof.experts else prof.blocks).split.foreground_blocks)
+    if profile is not None:
+        blocks = profile.expert(component).blocks if profile.experts else profile.blocks
+        foreground = set(blocks.split.foreground_blocks)
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("block", justify="right")
     table.add_column("set")

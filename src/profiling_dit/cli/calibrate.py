@@ -17,7 +17,7 @@ from ._errors import friendly_errors
 @o.run_options("run")
 @calibration_options
 def calibrate(
-    profile: Annotated[Path, typer.Option("--profile", help="The profile whose plans to calibrate.")],
+    profile_path: Annotated[Path, typer.Option("--profile", help="The profile whose plans to calibrate.")],
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Profile JSON to write (the --profile itself with --force); pictures go beside it.")],
     model: o.OptionalModelOpt = None,
@@ -28,18 +28,19 @@ def calibrate(
     from profiling_dit import preflight
     from profiling_dit.errors import InvalidSettingError
     from profiling_dit.pipeline.video_io import check_output_path
+    from profiling_dit.profile.file import Profile
 
     from ._common import start
     from .profile import summary
 
-    if not calibration.get("calibrate"):
-        raise InvalidSettingError("give `calibrate`: the most generations calibration may take (at least 1 + 2 per "
-                                  "budget, for each of the profile's prompts)")
+    if not calibration.get("max_generations") and calibration.get("old_calibrate") is None:
+        raise InvalidSettingError("give `max_generations`: the most generations calibration may take (at least 1 + 2 "
+                                  "per budget, for each of the profile's prompts)")
     out = check_output_path(out, force, extensions=(".json",))
-    prof, source = preflight.resolve(profile, model)
-    assert prof is not None  # a profile path was given
-    options = check_calibration_options(calibration, len(prof.run.prompts), run)
+    profile = Profile.load(profile_path)
+    _, source = preflight.resolve(profile, model)
+    options = check_calibration_options(calibration, len(profile.run.prompts), run)
     con, loaded, _ = start(source, [], run)
-    prof = run_calibration(con, loaded, prof, **options)
-    prof.save(out, overwrite=force)
-    summary(con, out, prof)
+    calibrated = run_calibration(con, loaded, profile, **options)
+    calibrated.save(out, overwrite=force)
+    summary(con, out, calibrated)

@@ -14,13 +14,13 @@ from ._errors import friendly_errors
 
 @friendly_errors
 @o.size_options("size")
-@o.plan_options("plan")
+@o.plan_options("plan_options")
 @o.run_options("run")
 def generate(
     prompt: o.PromptOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .mp4, .gif, or .npy (exact uint8 frames).")],
     model: o.OptionalModelOpt = None,
-    profile: o.ProfileOpt = None,
+    profile_path: o.ProfileOpt = None,
     negative_prompt: o.NegativePromptOpt = "",
     seed: o.SeedOpt = 0,
     fps: o.FpsOpt = None,
@@ -31,7 +31,7 @@ def generate(
                              "labelled.")] = None,
     report: o.ReportOpt = None,
     force: o.ForceOpt = False,
-    *, size: dict, plan: dict, run: dict,
+    *, size: dict, plan_options: dict, run: dict,
 ) -> None:
     """Generate a video: stock sampling, or ProfilingDiT caching with --profile."""
     from profiling_dit import preflight
@@ -45,22 +45,22 @@ def generate(
     out = check_output_path(out, force)
     report = check_output_path(report, force, extensions=(".json",)) if report is not None else None
     compare = check_output_path(out.with_name(f"{out.stem}.compare{out.suffix}"), force) if compare_to else None
-    if profile is None and (plan or compile or compare_to):
+    if profile_path is None and (plan_options or compile or compare_to):
         raise InvalidSettingError("caching options (--budget, --schedule, --compile, --compare-to, ...) need --profile")
-    prof, source = preflight.resolve(profile, model)
-    settings = preflight.settings_for(source, prof, prompt=prompt, negative_prompt=negative_prompt, seed=seed, fps=fps,
-                                      **size)
+    profile, source = preflight.resolve(profile_path, model)
+    settings = preflight.settings_for(source, profile, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
+                                      fps=fps, **size)
     relaunch(run, source, [settings])
-    plans, notes = preflight.plans_for(prof, settings, plan) if prof is not None else (None, [])
+    plans, notes = preflight.plans_for(profile, settings, plan_options) if profile is not None else (None, [])
     notes += preflight.prompt_notes(source, settings.prompts)
     notes += preflight.check_resources(source, [settings], run["device"], run["dtype"])
     con, loaded, parallel = start(source, [settings], run, notes)
-    if prof is not None and plans is None:  # two experts: planned over the loaded pipeline's step ranges
-        plans = make_plans(loaded, prof, settings.steps, **plan)
-    result, extra = _sample(con, loaded, settings, prof, plans, compile, parallel)
+    if profile is not None and plans is None:  # two experts: planned over the loaded pipeline's step ranges
+        plans = make_plans(loaded, profile, settings.steps, **plan_options)
+    result, extra = _sample(con, loaded, settings, profile, plans, compile, parallel)
     if compare is not None:  # every rank takes part in the stock run
         extra["compare"] = _stock(con, loaded, settings)
-    extra.update(output=str(out), profile=str(profile) if profile else None, warnings=notes)
+    extra.update(output=str(out), profile=str(profile_path) if profile_path else None, warnings=notes)
     if parallel is not None:
         extra["parallel"] = parallel.report(extra.get("profiling_dit", {}).get("cache_bytes"))
         if not parallel.main:  # rank 0 writes the outputs
@@ -70,7 +70,7 @@ def generate(
         parallel.finish()
 
 
-def _sample(con, loaded, settings, prof, plans: dict | None, compile: bool, parallel):
+def _sample(con, loaded, settings, profile, plans: dict | None, compile: bool, parallel):
     """Stock sampling (no plans), or cached sampling on ``{component: Plan}``; prints the plan. Returns the result
     and the report's extra fields."""
     from profiling_dit.caching import generate_cached, plan_summary
@@ -86,7 +86,7 @@ def _sample(con, loaded, settings, prof, plans: dict | None, compile: bool, para
             result = generate(loaded, settings, on_step=bar.step)
         return result, {"peak_memory_bytes": peak_memory_bytes(loaded.device)}
     for name, plan in plans.items():
-        print_plan(con, plan_summary(plan), prof, name, len(plans) > 1)
+        print_plan(con, plan_summary(plan), profile, name, len(plans) > 1)
     with progress(con, "Generating (ProfilingDiT)", settings.steps) as bar:
         result, summary = generate_cached(loaded, settings, plans, compile=compile, on_step=bar.step,
                                           on_installed=parallel.enable if parallel else None)

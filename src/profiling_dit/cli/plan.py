@@ -14,7 +14,7 @@ from ._errors import friendly_errors
 @friendly_errors
 @o.plan_options("options")
 def plan(
-    profile: Annotated[Path, typer.Option("--profile", help="The profile to plan from.")],
+    profile_path: Annotated[Path, typer.Option("--profile", help="The profile to plan from.")],
     steps: Annotated[Optional[int], typer.Option("--steps", help="Denoising steps \\[default: the profile's].")] = None,
     *, options: dict,
 ) -> None:
@@ -27,13 +27,13 @@ def plan(
 
     from ._common import note, print_plan
 
-    prof = Profile.load(profile)
+    profile = Profile.load(profile_path)
     con = Console()
-    steps = steps if steps is not None else prof.run.steps
-    for text in mismatch_notes(prof, steps, prof.run.height, prof.run.width, prof.run.frames):
+    steps = steps if steps is not None else profile.run.steps
+    for text in mismatch_notes(profile, steps, profile.run.height, profile.run.width, profile.run.frames):
         note(con, text, "Note")
-    plans = preview(prof, steps, **options)
+    plans = preview(profile, steps, **options)
     for name, summary in plans.items():
         if len(plans) > 1:
             con.print(f"(the step where {name} takes over is estimated from the profile)")
-        print_plan(con, summary, prof, name, len(plans) > 1)
+        print_plan(con, summary, profile, name, len(plans) > 1)

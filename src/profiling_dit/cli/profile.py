@@ -93,18 +93,18 @@ def profile(
     if parallel is not None:
         parallel.enable(loaded)
     if calibrate and len(loaded.experts) > 1:
-        raise InvalidSettingError("`calibrate` runs on one transformer; this pipeline has two experts (they get the "
-                                  "planner's plans): leave it out")
-    prof = _measure(con, loaded, prompt, settings, gens[0], **foreground)
+        raise InvalidSettingError("calibration (`max_generations`) runs on one transformer; this pipeline has two "
+                                  "experts (they get the planner's plans): leave it out")
+    result = _measure(con, loaded, prompt, settings, gens[0], **foreground)
     if calibrate:
-        prof.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
-        prof = run_calibration(con, loaded, prof, **calibrate)
+        result.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
+        result = run_calibration(con, loaded, result, **calibrate)
     if parallel is not None:
         parallel.finish()
         if not parallel.main:  # rank 0 writes the profile
             return
-    prof.save(out, overwrite=force or bool(calibrate))  # calibration saved the measured profile there already
-    summary(con, out, prof)
+    result.save(out, overwrite=force or bool(calibrate))  # calibration saved the measured profile there already
+    summary(con, out, result)
 
 
 def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, masks=None):
@@ -126,7 +126,7 @@ def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, mas
                              image=g.image, segmenter=segmenter, masks=masks, on_step=bar.step)
 
 
-def summary(con, out: Path, prof) -> None:
+def summary(con, out: Path, profile) -> None:
     """What was written and found, the default plan, the calibrated plans, and the next command."""
     from profiling_dit.caching.calibrate import calibration_cost
     from profiling_dit.caching.preview import preview
@@ -135,27 +135,27 @@ def summary(con, out: Path, prof) -> None:
     from ._common import note
 
     pics = [p.name for p in (Path(f"{out.with_suffix('')}{s}") for s in PICTURE_SUFFIXES) if p.exists()]
-    sp = prof.split
+    sp = profile.split
     typer.echo(f"Wrote {out} and its pictures ({', '.join(pics)}).")
     typer.echo(f"Found: foreground blocks {list(sp.foreground_blocks)} (R_attn >= tau {sp.tau:.3f}), background "
-               f"{list(sp.background_blocks)}; the paper's schedule: warm-up {prof.schedule.warmup}, T_max "
-               f"{prof.schedule.interval_max}, T_min {prof.schedule.interval_min}.")
-    if prof.blocks.staleness is not None:
+               f"{list(sp.background_blocks)}; the paper's schedule: warm-up {profile.schedule.warmup}, T_max "
+               f"{profile.schedule.interval_max}, T_min {profile.schedule.interval_min}.")
+    if profile.blocks.staleness is not None:
         try:
-            default = next(iter(preview(prof).values()))
+            default = next(iter(preview(profile).values()))
         except PditError as e:  # e.g. too few steps for the default budget
             typer.echo(f"Default plan: none ({e})")
         else:
             speed = f", implied speedup {default['implied_speedup']:.2f}x" if default.get("implied_speedup") else ""
             typer.echo(f"Default plan ({default['origin']}): {len(default['cached_blocks'])} blocks cached, full steps "
                        f"{default['full_compute_steps']}, {default['computed_share']:.0%} of block evaluations{speed}.")
-    for entry in prof.plans:
+    for entry in profile.plans:
         psnr = f"{entry.calibration_psnr_db:.1f} dB" if entry.calibration_psnr_db is not None else "identical frames"
         on = f"the mean over {entry.calibration_prompts} prompts" if entry.calibration_prompts > 1 else "one prompt"
         typer.echo(f"  calibrated, budget {entry.budget:g}: {len(entry.plan.cached_blocks)} blocks cached, full steps "
                    f"{list(entry.plan.full_steps)}, {psnr} against stock sampling ({on}, {entry.generations} "
                    "generations)")
-    cost = calibration_cost(prof)
+    cost = calibration_cost(profile)
     if cost:
         f, h, w = cost["size"]
         at = ("the profiled size" if cost["size"] == cost["profiled_size"] else
@@ -166,6 +166,6 @@ def summary(con, out: Path, prof) -> None:
                       if cost["segment_generations"] else "."))
     typer.echo(f"Next: pdit plan --profile {out}   then   pdit generate --profile {out} --prompt \"...\" "
                "--out video.mp4 [--budget 0.5]")
-    if min(prof.foreground_share) == 0:
+    if min(profile.foreground_share) == 0:
         note(con, "the foreground mask is empty for at least one prompt, so R_attn is 0 there; try --sam2, --masks, "
                   "or another --mask-step")
