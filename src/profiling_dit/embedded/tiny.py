@@ -1,7 +1,7 @@
 """The embedded tiny Wan model: how it is built from configs.
 
 The shipped weights live in ``assets/tiny-wan`` in diffusers' ``save_pretrained`` layout (trained by
-``profiling_dit.embedded.training``) and are loaded by the same code as any local folder
+``tools/train_embedded`` in the repository) and are loaded by the same code as any local folder
 (``profiling_dit.load_pipeline``). This module builds a fresh, untrained pipeline of the same architecture
 (random transformer and text encoder, the constructed pooling VAE), used by the training and by the
 tests, which need tiny pipelines without touching the network.
@@ -46,7 +46,7 @@ SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
 # Prompts are short; the stock pipeline pads to 512 tokens, which would dominate a tiny model's cost.
 TINY_MAX_SEQUENCE_LENGTH = EMBEDDED_DEFAULTS["max_sequence_length"]
 
-# The shipped model's architecture (profiling_dit.embedded.training trains it): 8 blocks, 2 heads x 64, patch
+# The shipped model's architecture (tools/train_embedded trains it): 8 blocks, 2 heads x 64, patch
 # (1, 2, 2) over the pooling VAE's 12-channel latents, 256 video tokens per latent frame at 128x128.
 # Heads of 64, not 32: Wan has no absolute position embedding, so motion has to be learned as attention
 # to a relative offset, and Wan's rotary embedding gives each spatial axis 2 * (head_dim // 6) channels.
