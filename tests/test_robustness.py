@@ -149,40 +149,150 @@ def _write(name, text):
     return apply
 
 
-def _bin_only(folder: Path):
-    for p in (folder / "transformer").glob("*.safetensors"):
-        p.rename(p.with_suffix(".bin"))
+def _pickles_only(component, suffix=".bin"):
+    def apply(folder: Path):
+        for p in (folder / component).glob("*.safetensors"):
+            p.rename(p.with_suffix(suffix))
+    return apply
 
 
+def _edit_header(name, edit):
+    """Rewrite a safetensors file's JSON header (its tensors' bytes kept as they are)."""
+    def apply(folder: Path):
+        path = folder / name
+        raw = path.read_bytes()
+        length = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + length])
+        first = next(k for k in header if k != "__metadata__")
+        edit(header[first])
+        new = json.dumps(header).encode()
+        path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + length:])
+    return apply
+
+
+def _truncate(name):
+    def apply(folder: Path):
+        path = folder / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return apply
+
+
+def _remove(name):
+    def apply(folder: Path):
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return apply
+
+
+def _component(name, entry):
+    return _edit_json("model_index.json", lambda d: {**d, name: entry})
+
+
+VAE_WEIGHTS = "vae/diffusion_pytorch_model.safetensors"
+# case -> (how to break a saved folder, the words its one-line refusal must hold: what is wrong, and where)
 MALFORMED = {
-    "pdit_model.json is a list": (_write("pdit_model.json", "[1, 2]"), "not a JSON object"),
+    "pdit_model.json is a list": (_write("pdit_model.json", "[1, 2]"), ["not a JSON object"]),
     "max_sequence_length -1": (_edit_json("pdit_model.json", lambda d: {**d, "max_sequence_length": -1}),
-                               "max_sequence_length"),
+                               ["max_sequence_length"]),
     "max_sequence_length 1e9": (_edit_json("pdit_model.json", lambda d: {**d, "max_sequence_length": 10**9}),
-                                "max_sequence_length"),
-    "transformer config a list": (_write("transformer/config.json", "[]"), "not a JSON object"),
+                                ["max_sequence_length"]),
+    "transformer config a list": (_write("transformer/config.json", "[]"), ["not a JSON object"]),
     "_class_name a list": (_edit_json("transformer/config.json", lambda d: {**d, "_class_name": ["x"]}),
-                           "_class_name"),
+                           ["_class_name"]),
     "3000 layers for 2": (_edit_json("transformer/config.json", lambda d: {**d, "num_layers": 3000}),
-                          "claims 3000 blocks"),
-    "model_index.json not JSON": (_write("model_index.json", "{not json"), "not readable JSON"),
-    ".bin weights only": (_bin_only, "pickles are never loaded"),
+                          ["claims 3000 blocks"]),
+    "model_index.json not JSON": (_write("model_index.json", "{not json"), ["not readable JSON"]),
+    ".bin weights only": (_pickles_only("transformer"), ["transformer", "pickles are never loaded"]),
     "a broken safetensors header": (_write("transformer/diffusion_pytorch_model.safetensors", "\x10"),
-                                    "not a safetensors file"),
+                                    ["not a safetensors file"]),
+    # issue 36: each was refused only once diffusers had started loading, or ended in a traceback
+    "the pipeline's _class_name a list": (
+        _edit_json("model_index.json", lambda d: {**d, "_class_name": ["pipeline", "WanPipeline"]}),
+        ["model_index.json", "`_class_name` must name a diffusers pipeline class"]),
+    "text_encoder pickles only": (_pickles_only("text_encoder"), ["text_encoder", "model.bin", "never loaded"]),
+    "vae pickles only": (_pickles_only("vae", ".pth"), ["vae", "diffusion_pytorch_model.pth", "never loaded"]),
+    "os.system": (_component("vae", ["os", "system"]), ["`vae`", "'os'", "only from diffusers or transformers"]),
+    "builtins.eval": (_component("text_encoder", ["builtins", "eval"]), ["`text_encoder`", "'builtins'"]),
+    "subprocess.Popen": (_component("scheduler", ["subprocess", "Popen"]), ["`scheduler`", "'subprocess'"]),
+    "a module for a class": (_component("vae", ["diffusers", "models"]), ["`vae`", "'models'", "not a class name"]),
+    "a constant for a class": (_component("vae", ["transformers", "CONFIG_NAME"]), ["`vae`", "not a class name"]),
+    "half a pair": (_component("vae", ["diffusers", None]), ["`vae`", "not a class name"]),
+    "not a pair": (_component("tokenizer", "x"), ["`tokenizer`", "not [library, class]"]),
+    "no transformer": (_component("transformer", [None, None]), ["no diffusers `transformer`"]),
+    "custom_pipeline": (_edit_json("model_index.json", lambda d: {**d, "custom_pipeline": "evil"}),
+                        ["custom_pipeline", "never loaded"]),
+    "a .py file in a component": (_write("text_encoder/modeling_evil.py", "import os\n"),
+                                  ["text_encoder", "modeling_evil.py", "never run"]),
+    "a pipeline.py beside model_index.json": (_write("pipeline.py", "import os\n"), ["pipeline.py", "never run"]),
+    "auto_map in a config": (_edit_json("text_encoder/config.json",
+                                        lambda d: {**d, "auto_map": {"AutoModel": "modeling_evil.Evil"}}),
+                             ["text_encoder", "auto_map"]),
+    "a component without its folder": (_remove("vae"), ["`vae`", "not a folder"]),
+    "a component without a config": (_remove("scheduler/scheduler_config.json"), ["scheduler", "has no config"]),
+    "a model config without weights": (_remove(VAE_WEIGHTS), ["vae", "no safetensors weights"]),
+    "a truncated safetensors": (_truncate(VAE_WEIGHTS), [VAE_WEIGHTS, "truncated"]),
+    "2^50 elements": (_edit_header(VAE_WEIGHTS, lambda t: t.update(shape=[2**50])),
+                      [VAE_WEIGHTS, f"claims {2**50} elements"]),
+    "2^50 elements, offsets to match": (
+        _edit_header(VAE_WEIGHTS, lambda t: t.update(shape=[2**50], data_offsets=[0, 2**50 * 4])),
+        [VAE_WEIGHTS, "truncated"]),
+    "an unknown dtype": (_edit_header(VAE_WEIGHTS, lambda t: t.update(dtype="Q7")), [VAE_WEIGHTS, "dtype 'Q7'"]),
+    "a shard index naming a file elsewhere": (
+        _write("vae/diffusion_pytorch_model.safetensors.index.json",
+               json.dumps({"weight_map": {"decoder.conv_in.bias": "../../etc/passwd"}})),
+        ["vae", "'../../etc/passwd'", "not a safetensors file beside it"]),
+    "a component named by a path": (_component("../vae", ["diffusers", "AutoencoderKLWan"]),
+                                    ["`../vae`", "not a component name"]),
+    "a patch size of one number": (_edit_json("transformer/config.json", lambda d: {**d, "patch_size": [1]}),
+                                   ["transformer/config.json", "`patch_size`"]),
+    "a position limit that is not a number": (
+        _edit_json("transformer/config.json", lambda d: {**d, "rope_max_seq_len": "x"}), ["`rope_max_seq_len`"]),
 }
+
+_RESOLVE_EACH = """
+import json, sys
+from profiling_dit.pipeline.loading import resolve_model
+out = {}
+for case, folder in json.loads(sys.argv[1]).items():
+    try:
+        resolve_model(folder)
+        out[case] = ["accepted", "", "diffusers" in sys.modules]
+    except Exception as e:
+        out[case] = [type(e).__name__, str(e), "diffusers" in sys.modules]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def refusals(saved_folder, tmp_path_factory):
+    """Each malformed folder (and the good ones) resolved in one fresh process: case -> (outcome, message, whether
+    diffusers had been imported by then)."""
+    root = tmp_path_factory.mktemp("malformed")
+    folders = {"the good folder": str(saved_folder), "tiny": "tiny", "tiny-deep": "tiny-deep"}
+    for i, (case, (edit, _)) in enumerate(MALFORMED.items()):
+        folder = root / f"m{i}"
+        shutil.copytree(saved_folder, folder)
+        edit(folder)
+        folders[case] = str(folder)
+    run = subprocess.run([sys.executable, "-c", _RESOLVE_EACH, json.dumps(folders)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout)
 
 
 @pytest.mark.parametrize("case", list(MALFORMED))
-def test_a_malformed_model_folder_is_refused_in_one_line_before_loading(saved_folder, tmp_path, case):
-    from profiling_dit.pipeline.loading import resolve_model
+def test_a_malformed_model_folder_is_refused_in_one_line_before_loading(refusals, case):
+    outcome, message, diffusers_imported = refusals[case]
+    assert outcome == "ModelNotAvailableError", (outcome, message)
+    assert all(needle in message for needle in MALFORMED[case][1]) and "\n" not in message, message
+    assert not diffusers_imported
 
-    folder = tmp_path / "m"
-    shutil.copytree(saved_folder, folder)
-    edit, needle = MALFORMED[case]
-    edit(folder)
-    with pytest.raises(ModelNotAvailableError) as e:
-        resolve_model(str(folder))
-    assert needle in str(e.value) and "\n" not in str(e.value)
+
+def test_good_folders_pass_the_check_without_diffusers_and_load(refusals, saved_folder):
+    from profiling_dit.pipeline.loading import load_pipeline, resolve_model
+
+    for case in ("the good folder", "tiny", "tiny-deep"):
+        assert refusals[case] == ["accepted", "", False], refusals[case]
+    assert type(load_pipeline(resolve_model(str(saved_folder)), device="cpu").pipe).__name__ == "WanPipeline"
 
 
 def test_a_folder_is_checked_without_importing_diffusers(saved_folder, tmp_path):
@@ -294,37 +404,50 @@ def test_of_two_runs_racing_to_one_set_without_force_one_writes_it(tmp_path):
 
 def test_model_folder_fuzzer_finds_no_traceback(saved_folder, tmp_path):
     """Seeded mutations of a saved folder's small files (types, huge and negative numbers, lists, strings, keys
-    removed): each must resolve, or be refused in one line as a PditError."""
+    removed, components that name callables or modules, safetensors headers that lie): each must resolve and give
+    its settings, or be refused in one line as a PditError."""
     import random
 
+    from profiling_dit import preflight
     from profiling_dit.pipeline.loading import resolve_model
 
     rng = random.Random(7)
-    values = [None, -1, 0, 10**30, 1.5e308, "x", [], [1], {}, True, float("nan")]
+    values = [None, -1, 0, 10**30, 1.5e308, "x", [], [1], {}, True, float("nan"), ["os", "system"],
+              ["builtins", "eval"], ["subprocess", "Popen"], ["diffusers", "models"], ["diffusers", None],
+              ["pipeline", "WanPipeline"], [None, None]]
+    header_values = [None, -1, "F99", "F16", [2**50], [-1], [0, 2**52], [10, 2], [0, 0], [2**62, 2**62 + 4]]
     files = {"pdit_model.json": ["max_sequence_length", "default_steps", "default_height", "trained", "judge"],
              "transformer/config.json": ["_class_name", "num_layers", "patch_size", "rope_max_seq_len",
-                                         "num_attention_heads"],
-             "model_index.json": ["_class_name", "transformer"]}
+                                         "num_attention_heads", "auto_map"],
+             "model_index.json": ["_class_name", "transformer", "vae", "text_encoder", "tokenizer", "scheduler",
+                                  "transformer_2", "custom_pipeline"],
+             "text_encoder/config.json": ["auto_map", "architectures"],
+             VAE_WEIGHTS: ["dtype", "shape", "data_offsets"]}
     outcomes = {"accepted": 0, "refused": 0}
-    for i in range(40):
+    for i in range(60):
         folder = tmp_path / f"m{i}"
         shutil.copytree(saved_folder, folder)
         name = rng.choice(list(files))
-        data = json.loads((folder / name).read_text())
         key = rng.choice(files[name])
-        if rng.random() < 0.2:
-            data.pop(key, None)
+        if name == VAE_WEIGHTS:
+            value = rng.choice(header_values)
+            _edit_header(name, lambda t, key=key, value=value: t.update({key: value}))(folder)
         else:
-            data[key] = rng.choice(values)
-        (folder / name).write_text(json.dumps(data))  # NaN is written as NaN, which JSON does not allow
+            data = json.loads((folder / name).read_text())
+            if rng.random() < 0.2:
+                data.pop(key, None)
+            else:
+                data[key] = rng.choice(values)
+            (folder / name).write_text(json.dumps(data))  # NaN is written as NaN, which JSON does not allow
         try:
-            resolve_model(str(folder))
+            source = resolve_model(str(folder))
+            preflight.settings_for(source, prompt="a red ball")  # reads the pipeline class (image or not)
             outcomes["accepted"] += 1
         except PditError as e:
             assert "\n" not in str(e), str(e)
             outcomes["refused"] += 1
         shutil.rmtree(folder)
-    assert outcomes["refused"] > 10
+    assert outcomes["refused"] > 20 and outcomes["accepted"] > 5, outcomes
 
 
 def test_a_bench_of_the_baseline_alone_draws_its_plot(tmp_path):

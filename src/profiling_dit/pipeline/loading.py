@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidSettingError, ModelNotAvailableError
 from ..models import MODEL_ALIASES, ArchitectureSpec, arch_for, arch_for_class_name, pipeline_spec
-from .folder import check_meta, check_transformer_config, check_weights, read_json_object
+from .folder import check_folder, check_meta, check_model_index, check_transformer_config, read_json_object
 
 if TYPE_CHECKING:
     import torch
@@ -60,7 +60,7 @@ class ModelSource:
         """Whether the pipeline is image-to-video (None: unknown before loading)."""
         from ..models import PIPELINES
 
-        spec = PIPELINES.get(self.pipeline_class or "")
+        spec = PIPELINES.get(self.pipeline_class) if isinstance(self.pipeline_class, str) else None
         return None if spec is None else spec.needs_image
 
     @property
@@ -109,7 +109,7 @@ def _transformer_config_from_folder(folder: Path, requested: str) -> dict:
         raise ModelNotAvailableError(
             f"{requested!r} has no transformer/config.json; pass a folder saved with `pipe.save_pretrained(DIR)`"
         )
-    read_json_object(folder / "model_index.json", "the pipeline index")
+    check_model_index(read_json_object(folder / "model_index.json", "the pipeline index"), folder / "model_index.json")
     return check_transformer_config(read_json_object(cfg, "the transformer config"), cfg)
 
 
@@ -208,8 +208,8 @@ def resolve_model(model: str) -> ModelSource:
                 "not a Hub id (owner/name)"
             )
     arch = arch_for_class_name(source.transformer_class)  # UnsupportedModelError now, before any weights load
-    if source.kind == "folder":
-        check_weights(Path(source.location), arch, source.transformer_config)
+    if source.kind == "folder":  # every component, from its JSON and safetensors headers: diffusers is not imported
+        check_folder(Path(source.location), arch, source.transformer_config)
     return source
 
 
