@@ -11,6 +11,8 @@ import random
 import re
 import sys
 
+import msgspec
+import msgspec.inspect as mi
 import numpy as np
 import pytest
 
@@ -97,7 +99,7 @@ def _describing_nothing(rng: random.Random) -> tuple[dict, tuple]:
     """The shipped profile with one seeded change that leaves it describing nothing, or something that does not
     exist, and the path of the field the refusal must name (or of one that holds it)."""
     data = copy.deepcopy(SHIPPED)
-    kind = rng.randrange(5)
+    kind = rng.randrange(6)
     if kind == 0:  # an empty list where one thing at least must be
         path = rng.choice([("plans", rng.randrange(len(data["plans"])), "cached_blocks"), ("r_attn", "per_prompt"),
                            ("l1", "per_prompt", rng.randrange(2)), ("masks", rng.randrange(2)),
@@ -115,6 +117,8 @@ def _describing_nothing(rng: random.Random) -> tuple[dict, tuple]:
     elif kind == 2:  # an integer past any sane bound
         path = rng.choice(list(_int_leaves(data)))
         value = rng.choice([1.5e308, 2**63, 2**63 + rng.randrange(1, 10**6), 10**30])
+    elif kind == 5:  # what once planned without a word: a schema-2 profile without staleness table, tau past 1
+        path, value = rng.choice([(("staleness",), None), (("split", "tau"), rng.choice([1e300, 1.5, 2]))])
     else:  # a list one longer or shorter than the one it pairs with
         path = rng.choice(PAIRED)
         node = data
@@ -129,8 +133,9 @@ def _describing_nothing(rng: random.Random) -> tuple[dict, tuple]:
 
 
 def test_profiles_that_describe_nothing_are_refused_naming_the_field():
-    """Seeded: empty lists, steps that do not exist, integers past their bound and lists of the wrong length are
-    refused, through a dict and through a file's text alike, in one line naming the field (or the one holding it)."""
+    """Seeded: empty lists, steps that do not exist, integers past their bound, lists of the wrong length, a
+    schema-2 profile without its staleness table and a tau past 1 are refused, through a dict and through a file's
+    text alike, in one line naming the field (or the one holding it)."""
     rng = random.Random(4)
     for case in range(160):
         data, path = _describing_nothing(rng)
@@ -143,6 +148,136 @@ def test_profiles_that_describe_nothing_are_refused_naming_the_field():
             field = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
             # the field itself, one that holds it, or (for a list that pairs) the one it pairs with
             assert field.startswith(named[1]) or path in PAIRED or path[:-1] in PAIRED, (case, field, message)
+
+
+def _unwrap(t, node):
+    """The type (msgspec's type information) that holds ``node``: metadata taken off, of a union the member."""
+    if isinstance(t, mi.Metadata):
+        return _unwrap(t.type, node)
+    if isinstance(t, mi.UnionType):
+        members = [_unwrap(m, node) for m in t.types]
+        held = [m for m in members if isinstance(node, HOLDS.get(type(m), ()))]
+        numbers = [m for m in members if node is None and isinstance(m, (mi.IntType, mi.FloatType))]  # a null's bound
+        return (held or numbers or [mi.AnyType()])[0]
+    return t
+
+
+HOLDS = {mi.IntType: int, mi.FloatType: (int, float), mi.StrType: str, mi.ListType: list, mi.VarTupleType: list,
+         mi.TupleType: list, mi.DictType: dict, mi.DataclassType: dict, mi.TypedDictType: dict}
+BOUNDS = ("ge", "gt", "le", "lt", "min_length", "max_length")
+
+
+def _bounded(node, t, path=()):
+    """(path, type) of each value of ``node`` (the first and last of each list) whose type in the profile's
+    definition has a bound: read off the types themselves, so a new bound is fuzzed without a new test."""
+    t = _unwrap(t, node)
+    if any(getattr(t, b, None) is not None for b in BOUNDS) and getattr(t, "pattern", None) is None:
+        yield path, t
+    if isinstance(t, (mi.DataclassType, mi.TypedDictType)):
+        for f in t.fields:
+            if f.encode_name in node:
+                yield from _bounded(node[f.encode_name], f.type, (*path, f.encode_name))
+    elif isinstance(t, mi.DictType) and node:
+        key = next(iter(node))
+        yield from _bounded(node[key], t.value_type, (*path, key))
+    elif isinstance(t, (mi.ListType, mi.VarTupleType)) and node:
+        for i in sorted({0, len(node) - 1}):
+            yield from _bounded(node[i], t.item_type, (*path, i))
+    elif isinstance(t, mi.TupleType):
+        for i, (item, item_type) in enumerate(zip(node, t.item_types)):
+            yield from _bounded(item, item_type, (*path, i))
+
+
+def _at_and_past(t, value) -> list[tuple[str, object, object]]:
+    """For each bound of ``t``: (its name, a value at it, a value just past it)."""
+    out = []
+    if isinstance(t, (mi.IntType, mi.FloatType)):
+        as_type = int if isinstance(t, mi.IntType) else float
+        step = (lambda x, d: x + d) if as_type is int else (lambda x, d: math.nextafter(float(x), d * math.inf))
+        for name, inward in (("ge", 1), ("gt", 1), ("le", -1), ("lt", -1)):
+            bound = getattr(t, name)
+            if bound is not None:
+                closed = name in ("ge", "le")
+                at, past = (as_type(bound), step(bound, -inward)) if closed else (step(bound, inward), as_type(bound))
+                out.append((name, at, past))
+        return out
+    assert isinstance(t, (mi.StrType, mi.ListType, mi.VarTupleType)), f"fuzz the bounds of {t} too"
+    grow = (lambda n: "x" * n) if isinstance(t, mi.StrType) else (lambda n: (value + value[-1:] * n)[:n])
+    if t.min_length:
+        out.append(("min_length", grow(t.min_length), grow(t.min_length - 1)))
+    if t.max_length is not None:
+        out.append(("max_length", grow(t.max_length), grow(t.max_length + 1)))
+    return out
+
+
+def _replaced(data: dict, path: tuple, value) -> dict:
+    data = copy.deepcopy(data)
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return data
+
+
+def _filled(data: dict) -> dict:
+    """``data`` with what the shipped profile leaves out: two experts (its own block fields twice), a calibration
+    size; so their bounds are fuzzed too (the checks of what pairs may refuse it; the types must not)."""
+    blocks = {k: data[k] for k in ("r_attn", "block_scores", "split", "schedule", "staleness")}
+    ident = {k: data["model"][k] for k in ("transformer_class", "num_blocks", "config_hash", "block_names")}
+    steps = data["run"]["steps"]
+    experts = [{"component": c, **copy.deepcopy({**ident, **blocks}), "step_range": r}
+               for c, r in (("transformer", [0, steps // 2]), ("transformer_2", [steps // 2, steps]))]
+    plans = [{**plan, "calibration_size": [data["run"]["frames"], 64, 64]} for plan in data["plans"]]
+    return {**data, "experts": experts, "plans": plans}
+
+
+def test_every_bound_of_the_profile_holds_at_its_value_and_refuses_past_it():
+    """For every bounded field of the profile (numbers, also where null, and lengths of strings and lists): a value
+    at its bound passes the types (and the whole profile, where the fields it pairs with allow), one just past it is
+    refused, through a dict and through a file's text alike, in one line naming exactly that field."""
+    tally: dict = {"fields": set(), "cases": 0, "accepted": 0}
+    for shipped in (SHIPPED, _filled(SHIPPED)):
+        for path, t in _bounded(shipped, mi.type_info(Profile)):
+            field = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
+            if re.sub(r"\[\d+\]", "[]", field) in tally["fields"]:
+                continue
+            for bound, at, past in _at_and_past(t, _value_at(shipped, path)):
+                tally["cases"] += 1
+                data = _replaced(shipped, path, at)
+                msgspec.convert(data, Profile)  # the types take it
+                try:
+                    profile = Profile.from_dict(data)
+                    make_plan(profile, schedule="paper")
+                    tally["accepted"] += 1
+                except PditError as e:  # a field it pairs with no longer agrees, said in one line
+                    assert "\n" not in str(e), (field, bound, str(e))
+                data = _replaced(shipped, path, past)
+                for read in (Profile.from_dict, lambda d: Profile.from_json(json.dumps(d))):
+                    with pytest.raises(ProfileError) as e:
+                        read(data)
+                    message = str(e.value)
+                    assert "\n" not in message and f"field `{field}`:" in message, (field, bound, message)
+                tally["fields"].add(re.sub(r"\[\d+\]", "[]", field))
+    print(f"bounds fuzzer: {len(tally['fields'])} fields, {tally['cases']} bounds, {tally['accepted']} accepted whole")
+    assert {"split.tau", "experts[].split.tau", "r_attn.mean[][]", "run.settings.tau", "plans[].calibration_size[]",
+            "run.seed"} <= tally["fields"]
+    assert tally["accepted"] > tally["cases"] / 3
+
+
+def _value_at(data, path):
+    for key in path:
+        data = data[key]
+    return data
+
+
+def test_a_schema_2_profile_without_its_staleness_table_is_refused_and_a_schema_1_one_loads():
+    for data in (_replaced(SHIPPED, ("staleness",), None), {k: v for k, v in SHIPPED.items() if k != "staleness"}):
+        for read in (Profile.from_dict, lambda d: Profile.from_json(json.dumps(d))):
+            with pytest.raises(ProfileError, match=r"field `staleness` is null or absent, but a schema-version-2") as e:
+                read(data)
+            assert "\n" not in str(e.value)
+    v1 = {**{k: v for k, v in SHIPPED.items() if k not in ("staleness", "plans")}, "schema_version": 1}
+    assert Profile.from_dict(v1).staleness is None
 
 
 def test_profile_bytes_fuzzer(tmp_path):
@@ -280,6 +415,8 @@ LONG = "a" * 300
     ["profile", "--prompt", "x", "--masks", f"/tmp/{LONG}.npy", "--out", "{tmp}/p.json"],
     ["generate", "--prompt", "x", "--profile", "{tmp}", "--out", "{tmp}/v.npy"],
     ["generate", "--prompt", "x", "--model", "", "--out", "{tmp}/v.npy"],
+    ["generate", "--prompt", "x", "--device", "", "--out", "{tmp}/v.npy"],
+    ["profile", "--prompt", "x", "--device", " ", "--out", "{tmp}/p.json"],
     ["generate", "--prompt", "x", "--frames", "1025", "--height", "4096", "--width", "4096", "--out", "{tmp}/v.npy"],
     ["bench", "--prompts", "x" * 400, "--frames", "16", "--out", "{tmp}/b"],
     ["bench", "--seeds", "0,-1", "--out", "{tmp}/b"],

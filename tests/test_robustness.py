@@ -483,3 +483,14 @@ def test_processes_that_cannot_split_the_heads_are_refused_before_launching(monk
         main()
     err = capsys.readouterr().err
     assert e.value.code == 2 and "splits the 1 attention heads" in err and launched == []
+
+
+@pytest.mark.parametrize("device", ["", " ", "\t", "cuda:x", "meta", " cpu"])
+def test_an_empty_or_unknown_device_is_refused_in_one_line(device):
+    from profiling_dit.pipeline.loading import resolve_device
+    from profiling_dit.pipeline.settings import check_device
+
+    with pytest.raises(InvalidSettingError, match="`device`") as e:
+        resolve_device(device)
+    assert "\n" not in str(e.value) and ("empty" in str(e.value)) == (not device.strip())
+    assert check_device("CPU") == "cpu" and check_device("cuda:1") == "cuda:1" and check_device("auto") == "auto"

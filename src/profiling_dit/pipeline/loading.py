@@ -245,12 +245,12 @@ def _read_meta(folder: Path) -> dict:
 
 
 def resolve_device(device: str = "auto") -> "torch.device":
-    """``auto`` picks cuda, then mps, then cpu. An explicit device that is absent is an error."""
+    """``auto`` picks cuda, then mps, then cpu. An explicit device that is absent, or an empty name, is an error."""
     import torch
 
-    if not isinstance(device, str):
-        device = str(device)
-    device = (device or "auto").lower()
+    from .settings import check_device
+
+    device = check_device(device)
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

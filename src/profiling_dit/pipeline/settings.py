@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 MAX_STEPS = 1000
 MAX_SIDE = 4096
 MAX_FRAMES = 1025
+DEVICE_NAME = re.compile(r"^(auto|(cpu|cuda|mps)(:\d{1,3})?)$")
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,14 @@ def check_image(path) -> tuple[int, int]:
         raise InvalidSettingError(f"`image` {shown} is {size[0]}x{size[1]}; give one of at most {MAX_SIDE} pixels a "
                                   "side")
     return size
+
+
+def check_device(device) -> str:
+    """``device`` as a lower-case name of the form ``resolve_device`` takes (auto, cpu, cuda, cuda:N, mps), checked
+    without torch so a run can refuse it before anything loads: an empty one is an error, never read as auto."""
+    name = device if isinstance(device, str) else str(device)
+    if not name.strip():
+        raise InvalidSettingError("`device` is empty; use auto, cpu, cuda, cuda:N or mps")
+    if not DEVICE_NAME.match(name.lower()):
+        raise InvalidSettingError(f"unknown `device` {name[:40]!r}; use auto, cpu, cuda, cuda:N or mps")
+    return name.lower()
