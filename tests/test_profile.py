@@ -142,6 +142,7 @@ def test_a_two_expert_profile_is_checked_expert_by_expert(tmp_path):
         (("experts", 1, "r_attn", "steps"), [0, 1, 2, 3], "experts[1].r_attn.steps"),  # the other expert's steps
         (("experts", 1, "block_scores"), [0.5] * 3, "experts[1].block_scores"),  # the other expert's block count
         (("experts", 1, "staleness", "sets", 0, "error"), [[None]] * 8, "experts[1].staleness.sets[0]"),
+        (("experts", 1, "staleness"), None, "experts[1].staleness"),  # schema version 2: every expert's table
         (("split",), data["experts"][1]["split"], "split"),  # the top level is the first expert's
         (("experts", 0, "step_range"), [0, 5], "experts"),
     ]:

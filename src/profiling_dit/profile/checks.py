@@ -1,7 +1,7 @@
 """What a profile's types cannot say, checked once msgspec has decoded it (``file.py`` holds the types): lists that
 pair have matching lengths, named steps exist and increase, the split covers every block once, the experts' step
-ranges cover the run once, calibrated plans are plans of their transformer. A bad profile is refused in one line
-naming the field (``ProfileError``)."""
+ranges cover the run once, a schema-version-2 profile holds its staleness table, calibrated plans are plans of
+their transformer. A bad profile is refused in one line naming the field (``ProfileError``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from ..plan import Plan
 from .file import COMPONENTS, REQUIRED_VERSIONS, BlockProfile, Profile
 
 Bad = Callable[[str, str], NoReturn]
+NO_STALENESS = ("is null or absent, but a schema-version-2 profile holds its staleness table (the planner's input); "
+                "profile the model again (`pdit profile`)")
 
 
 def checked(profile: Profile, source: str) -> Profile:
@@ -127,6 +129,8 @@ def _check_block_profile(b: BlockProfile, n: int, step_range: tuple[int, int], p
         bad(f"{prefix}schedule", f"has interval_max {s.interval_max} < interval_min {s.interval_min}")
     if s.warmup >= stop - start:
         bad(f"{prefix}schedule.warmup", f"is {s.warmup}, not shorter than the {stop - start} steps")
+    if b.staleness is None and p.schema_version >= 2:
+        bad(f"{prefix}staleness", NO_STALENESS)
     _check_staleness(b, n, stop - start, prefix, bad)
 
 

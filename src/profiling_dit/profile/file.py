@@ -6,8 +6,8 @@ From them msgspec validates a file while decoding it, and ``profile/schema.py`` 
 (the documented schema, for readers and other tools; a test keeps it equal to what the classes generate). A file
 the types refuse is one line naming the field in msgspec's words (``reading.py``); what a type cannot say is
 checked once the file is decoded (``checks.py``: lists that pair have matching lengths, the split covers every
-block once, named steps exist and increase, a calibrated plan is a plan of its transformer).
-``Profile.check_fits`` (``fitting.py``) refuses a profile made on another model.
+block once, named steps exist and increase, a schema-version-2 profile holds its staleness table, a calibrated plan
+is a plan of its transformer). ``Profile.check_fits`` (``fitting.py``) refuses a profile made on another model.
 
 A profile names its model by the reference the user gave (an alias, a Hub id, or a local folder's
 *name*) plus the hash of its transformer config: it holds no path of the machine that made it.
@@ -137,9 +137,10 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class Split:
-    """The F/B block split (paper Eq. 7): blocks scoring >= tau are foreground, the rest background."""
+    """The F/B block split (paper Eq. 7): blocks scoring >= tau (an R_attn, in [0, 1]) are foreground, the rest
+    background."""
 
-    tau: NonNegative
+    tau: Share
     method: Literal["tau", "background_share"]
     background_share: Share
     foreground_blocks: tuple[Block, ...]

@@ -1,4 +1,5 @@
-"""The profile's JSON schema, generated from its one definition: the typed classes of ``profile/file.py``.
+"""The profile's JSON schema, generated from its one definition: the typed classes of ``profile/file.py``, plus
+the one rule of ``profile/checks.py`` a JSON schema can say (a schema-version-2 profile holds its staleness table).
 
 ``profile.schema.json`` beside this module is this module's output, committed for readers and other tools;
 loading never reads it (msgspec validates from the classes themselves). After changing a class, regenerate it:
@@ -25,6 +26,7 @@ DESCRIPTION = (
     "profiling_dit.Profile.load reads; it then checks what a schema cannot (lists that pair have matching lengths, "
     "the split covers every block once, named steps exist and increase, ...). Documented in docs/profile-format.md."
 )
+_HAS_STALENESS = {"$ref": "#/$defs/Staleness"}
 COMMAND = "python -m profiling_dit.profile.schema > src/profiling_dit/profile/profile.schema.json"
 
 
@@ -35,7 +37,11 @@ def _schema_text() -> str:
     del profile["properties"]["views"]  # not saved: the pictures' inputs of a profile just measured
     profile["description"] = ("A profile. Its block fields (r_attn, block_scores, split, schedule, staleness) are "
                               "the transformer's; for a two-expert pipeline the first expert's, and `experts` "
-                              "holds both.")
+                              "holds both. From schema version 2 every block profile holds its staleness table.")
+    profile["if"] = {"properties": {"schema_version": {"const": 2}}}  # what checks.py checks, for other tools
+    profile["then"] = {"required": ["staleness"], "properties": {
+        "staleness": _HAS_STALENESS, "experts": {"items": {"required": ["staleness"], "properties": {
+            "staleness": _HAS_STALENESS}}}}}
     out = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": KIND, "title": TITLE,
            "description": DESCRIPTION, **schema}
     return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
