@@ -377,7 +377,7 @@ def _list_option_cases(rng: random.Random, tmp_path) -> list[list]:
             values = rng.sample(pool, k=rng.randrange(2, len(pool)))
             bad = {"--seeds": "x", "--methods": "", "--budgets": "nan"}[flag]
             text = ",".join([*values, bad]) if rng.random() < 0.5 else " , ".join([bad, *values])
-            command = (["profile", "--prompt", "a red ball", "--calibrate", "99", "--out", tmp_path / "out" / "p.json"]
+            command = (["profile", "--prompt", "a red ball", "--generations", "99", "--out", tmp_path / "out" / "p.json"]
                        if flag == "--budgets" else ["bench", "--out", tmp_path / "out" / "b"])
             cases.append([*command, flag, text])
     return cases
@@ -396,8 +396,8 @@ def _number_cases(tmp_path) -> list[list]:
         ["generate", "--prompt", "x", "--out", ""],
         ["bench", "--repeats", "1000000000", "--methods", "baseline", "--out", tmp_path / "out" / "b"],
         ["bench", "--prompts", tmp_path, "--out", tmp_path / "out" / "b"],
-        ["profile", "--prompt", "x", "--calibrate", "9", "--budgets", "0.5,0.5", "--out", tmp_path / "out" / "p.json"],
-        ["profile", "--prompt", "x", "--calibrate", "6", "--out", tmp_path / "out" / "p.json"],
+        ["profile", "--prompt", "x", "--generations", "9", "--budgets", "0.5,0.5", "--out", tmp_path / "out" / "p.json"],
+        ["profile", "--prompt", "x", "--generations", "6", "--out", tmp_path / "out" / "p.json"],
     ]
 
 
@@ -417,19 +417,24 @@ LONG = "a" * 300
     ["generate", "--prompt", "x", "--model", "", "--out", "{tmp}/v.npy"],
     ["generate", "--prompt", "x", "--device", "", "--out", "{tmp}/v.npy"],
     ["profile", "--prompt", "x", "--device", " ", "--out", "{tmp}/p.json"],
+    ["generate", "--prompt", "x", "--device", "", "--nproc", "2", "--context-parallel", "ulysses", "--out",
+     "{tmp}/v.npy"],
     ["generate", "--prompt", "x", "--frames", "1025", "--height", "4096", "--width", "4096", "--out", "{tmp}/v.npy"],
     ["bench", "--prompts", "x" * 400, "--frames", "16", "--out", "{tmp}/b"],
     ["bench", "--seeds", "0,-1", "--out", "{tmp}/b"],
     ["bench", "--lpips-weights", "{tmp}/none.safetensors", "--out", "{tmp}/b"],
+    ["bench", "--out", ""],  # not the current folder
+    ["bench", "--out", "/proc/x"],  # a folder that cannot be made: refused before the bench, not after it
     ["profile", "--prompt", "x", "--sam2-config", "bogus", "--sam2", "{tmp}/w.safetensors", "--out", "{tmp}/p.json"],
     ["profile", "--prompt", "x", "--sam2", "{tmp}/w.safetensors", "--out", "{tmp}/p.json"],
-    ["profile", "--prompt", "x", "--calibrate", "3", "--out", "{tmp}/p.json"],
+    ["profile", "--prompt", "x", "--generations", "3", "--out", "{tmp}/p.json"],
     ["plan", "--profile", "{tmp}/none.json"],
     ["plan", "--profile", shipped_profile("tiny"), "--budget", "0.01"],
 ])
 def test_hostile_inputs_are_one_line_before_any_work(monkeypatch, capsys, tmp_path, args):
     (tmp_path / "w.safetensors").write_bytes(b"this is not a safetensors file")
     args = [str(a).replace("{tmp}", str(tmp_path)) for a in args]
+    monkeypatch.setattr("profiling_dit.cli._common.start", lambda *a, **k: pytest.fail("the model loaded first"))
     code, err = _main(monkeypatch, capsys, *args)
     assert _one_line_error(code, err), err
     assert not (tmp_path / "b").exists() and not (tmp_path / "v.npy").exists()

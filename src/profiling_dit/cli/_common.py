@@ -130,10 +130,12 @@ def relaunch(run: dict, source, settings_list) -> None:
     import sys
 
     from profiling_dit.pipeline.parallel import check_context_parallel, launcher_command
+    from profiling_dit.pipeline.settings import check_device
 
     nproc = run.get("nproc")
     if nproc is None:
         return
+    check_device(run["device"])  # before any process starts: each would refuse it, and torchrun add its traceback
     command = launcher_command(nproc, run.get("context_parallel"), [])  # the count first
     for settings in settings_list:
         check_context_parallel(source, settings, run["context_parallel"], world_size=nproc, device=run["device"])
