@@ -34,6 +34,9 @@ class Plan:
             (Wan2.2 A14B); ``None``: the transformer runs every step.
         origin: where the plan came from ("planned for budget 0.5", "the paper's schedule"), for reports.
         predicted_error: the planner's predicted error, for reports.
+        forecast: one weight w_t per step (0 on full steps), or ``None``: on a reuse step t the cached blocks add
+            Δ_s + w_t·(Δ_s − Δ_s′) instead of Δ_s, where s and s′ are the last two full steps (order one; ``None``
+            or 0 is plain reuse, bit for bit). Each run then keeps two deltas instead of one.
 
     ``origin`` and ``predicted_error`` describe the plan; they never change what runs.
 
@@ -55,6 +58,7 @@ class Plan:
     step_range: tuple[int, int] | None = None
     origin: str = ""
     predicted_error: float | None = None
+    forecast: tuple[float, ...] | None = None
 
     def __post_init__(self):
         check_int("num_blocks", self.num_blocks, 1, 100_000)
@@ -77,6 +81,30 @@ class Plan:
             raise InvalidSettingError(f"`origin` must be a string, got {type(self.origin).__name__}")
         if self.predicted_error is not None:
             object.__setattr__(self, "predicted_error", check_number("predicted_error", self.predicted_error))
+        if self.forecast is not None:
+            object.__setattr__(self, "forecast", self._checked_forecast(self.forecast, full))
+
+    def _checked_forecast(self, forecast, full: tuple[int, ...]) -> tuple[float, ...] | None:
+        try:
+            weights = tuple(float(w) for w in forecast)
+        except (TypeError, ValueError):
+            raise InvalidSettingError(f"`forecast` must be one number per step, got {forecast!r:.80}") from None
+        if len(weights) != self.steps:
+            raise InvalidSettingError(f"`forecast` has {len(weights)} weights for {self.steps} steps; give one a step")
+        for i, w in enumerate(weights):
+            check_number(f"forecast[{i}]", w, -MAX_FORECAST_WEIGHT, MAX_FORECAST_WEIGHT)
+        if any(weights[s] != 0.0 for s in full):
+            raise InvalidSettingError("`forecast` weights must be 0 on full steps (nothing is forecast there)")
+        second = full[1] if len(full) > 1 else self.steps
+        if any(weights[: second + 1]):
+            raise InvalidSettingError(f"`forecast` weights must be 0 before the second full step ({second}): a "
+                                      "forecast needs the deltas of two full steps")
+        return weights if any(weights) else None
+
+    @property
+    def forecasts(self) -> bool:
+        """Whether a reuse step adds a forecast delta (each run then keeps its last two deltas)."""
+        return self.forecast is not None and bool(self.cached_blocks)
 
     # -- what it computes --
     @property
@@ -119,7 +147,9 @@ class Plan:
         check_int("steps", steps, 1, 100_000)
         if steps == self.steps:
             return self
-        return dataclasses.replace(self, steps=steps, full_steps=map_full_steps(self.full_steps, self.steps, steps))
+        # a forecast's weights were fitted to the full steps they follow: mapped steps reuse plainly
+        return dataclasses.replace(self, steps=steps, full_steps=map_full_steps(self.full_steps, self.steps, steps),
+                                   forecast=None)
 
     # -- JSON --
     def to_dict(self) -> dict:
@@ -127,6 +157,8 @@ class Plan:
              "full_steps": list(self.full_steps), "origin": self.origin, "predicted_error": self.predicted_error}
         if self.step_range is not None:
             d["step_range"] = list(self.step_range)
+        if self.forecast is not None:
+            d["forecast"] = list(self.forecast)
         return d
 
     @classmethod
@@ -137,12 +169,15 @@ class Plan:
         if unknown:
             raise InvalidSettingError(f"unknown plan field(s): {', '.join(sorted(unknown))}")
         d = dict(d)
-        if d.get("step_range") is not None:
-            d["step_range"] = tuple(d["step_range"])
+        for key in ("step_range", "forecast"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
 SCHEDULES = ("stepwise", "inverse", "average")
+# the largest forecast weight a plan takes: the deltas' change between full steps, extrapolated at most 4 times over
+MAX_FORECAST_WEIGHT = 4.0
 
 
 def full_compute_steps(steps: int, warmup: int, interval_max: int, interval_min: int,

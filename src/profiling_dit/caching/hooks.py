@@ -72,6 +72,7 @@ class _PlanCache:
         self.step_range = step_range
         self.replan = replan
         self._masks: dict[int, np.ndarray] = {}
+        self._weights: dict[int, np.ndarray] = {}  # the forecast weight of each step of a call, 0 outside the plan
 
     def range_for(self, steps: int) -> tuple[int, int]:
         if self.step_range is not None:
@@ -84,6 +85,7 @@ class _PlanCache:
             a, b = self.range_for(steps)
             b = min(b, steps)
             mask = np.ones((steps, self.plan.num_blocks), dtype=bool)  # outside its range it is never called
+            weights = np.zeros(steps)
             if b > a:
                 own = b - a
                 local = self.plan
@@ -94,8 +96,15 @@ class _PlanCache:
                                   f"{own}; {how}", stacklevel=2)
                     local = self._replanned(own) if self.replan is not None else self.plan.for_steps(own)
                 mask[a:b] = local.mask()
+                if local.forecast is not None:
+                    weights[a:b] = local.forecast
             self._masks[steps] = mask
+            self._weights[steps] = weights
         return self._masks[steps]
+
+    def weight(self, steps: int, step: int) -> float:
+        self.get(steps)
+        return float(self._weights[steps][step])
 
 
     def _replanned(self, steps: int) -> Plan:
@@ -162,6 +171,13 @@ def _plan_decision(plans: _PlanCache, block: int):
     return decide
 
 
+def _plan_forecast(plans: _PlanCache):
+    def forecast(state: _BranchState) -> float:
+        assert state.num_steps is not None  # the step tracker sets it before the blocks run
+        return plans.weight(state.num_steps, state.step)
+    return forecast
+
+
 def apply_profiling_dit(transformer: torch.nn.Module, plan: Plan, *,
                         steps_provider: Callable[[], int | None] | None = None,
                         step_range: Callable[[int], tuple[int, int]] | None = None,
@@ -199,7 +215,8 @@ def apply_profiling_dit(transformer: torch.nn.Module, plan: Plan, *,
         _StepTrackerHook(state_manager, plans, steps_provider), _STEP_HOOK)
     runs = plan.runs()
     install_runs(blocks, runs, state_manager, arch.block_streams, _RUN_HOOK,
-                 lambda run_id: _plan_decision(plans, runs[run_id][0]))
+                 lambda run_id: _plan_decision(plans, runs[run_id][0]),
+                 forecast=_plan_forecast(plans) if plan.forecasts else None)
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
     transformer._pdit_state_manager = state_manager  # type: ignore[assignment]  # for cache_bytes(); removed with the hooks
     transformer._pdit_plan = plan  # type: ignore[assignment]

@@ -53,6 +53,9 @@ class StalenessModel:
         # error[k-1][s, g-1]; unmeasured (None) as +inf so no plan relies on it
         self.errors = [np.array([[np.inf if v is None else float(v) for v in row] for row in x.error], dtype=float)
                        for x in staleness.sets]
+        # scale[k-1][t] = the set's whole delta at step t; unmeasured as NaN
+        self.scales = [np.array([np.nan if v is None else float(v) for v in x.scale], dtype=float)
+                       for x in staleness.sets]
         self.sigmas = None if staleness.sigmas is None else np.asarray(staleness.sigmas, dtype=float)
 
     def set_for(self, size: int) -> tuple[int, ...]:
@@ -90,6 +93,15 @@ class StalenessModel:
                     break
                 out[s, t] = self._interp(table, x, y)
         return out
+
+    def scale_vector(self, size: int, steps: int) -> np.ndarray:
+        """The size of the set's whole delta at each step of a ``steps``-step call (interpolated over the profiled
+        steps); NaN where not measured."""
+        scale = self.scales[size - 1]
+        if steps == self.profiled_steps:
+            return scale.copy()
+        grid = np.linspace(0.0, 1.0, self.profiled_steps)
+        return np.interp(np.linspace(0.0, 1.0, steps), grid, scale)
 
     def _interp(self, table: np.ndarray, x: float, y: float) -> float:
         """Bilinear in (start, gap) over the measured grid; a gap of 0 costs 0."""

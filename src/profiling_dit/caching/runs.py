@@ -6,6 +6,9 @@ delta h_out(j) − h_in(k), one per stream the blocks carry (HunyuanVideo and Co
 video and text streams). When it is skipped, its first block returns h_in(k) + delta and the other blocks
 pass their input through. Whether a run computes is asked once, at its first block, of the method's
 ``decide(state, args, kwargs)``; a run with no delta yet always computes.
+
+A method that forecasts (``forecast(state) -> w``) has each run keep its last two deltas, Δ_s and Δ_s′, and a
+skipped run adds Δ_s + w·(Δ_s − Δ_s′); a weight of 0, or no second delta yet, adds Δ_s exactly as plain reuse.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ class RunState(BaseState):
     def __init__(self):
         self.h_in: dict[int, tuple[torch.Tensor, ...]] = {}
         self.delta: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.previous: dict[int, tuple[torch.Tensor, ...]] = {}  # the delta before, when the method forecasts
         self.skip: dict[int, bool] = {}
 
     def reset(self, *args, **kwargs):
         self.__init__()  # type: ignore[misc]  # a subclass's fields too (their __init__ take no arguments)
 
     def cache_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for deltas in self.delta.values() for t in deltas)
+        return sum(t.numel() * t.element_size() for kept in (self.delta, self.previous) for deltas in kept.values()
+                   for t in deltas)
 
 
 # the state class of a method's StateManager, which its callbacks receive
@@ -41,6 +46,8 @@ S = TypeVar("S", bound=RunState)
 Decide = Callable[[S, tuple, dict], bool]
 # after_run(state, run outputs): called when a run has computed, after its delta is stored
 AfterRun = Callable[[S, tuple], None]
+# forecast(state) -> w: a skipped run adds Δ_s + w·(Δ_s − Δ_s′) (0: Δ_s, plain reuse)
+Forecast = Callable[[S], float]
 
 
 class RunBlockHook(ModelHook):
@@ -49,7 +56,8 @@ class RunBlockHook(ModelHook):
     _is_stateful = True
 
     def __init__(self, state_manager: StateManager, run_id: int, is_first: bool, is_last: bool,
-                 streams: tuple[str, ...], decide: Decide[Any] | None = None, after_run: AfterRun[Any] | None = None):
+                 streams: tuple[str, ...], decide: Decide[Any] | None = None, after_run: AfterRun[Any] | None = None,
+                 forecast: Forecast[Any] | None = None):
         super().__init__()
         self.state_manager = state_manager
         self.run_id = run_id
@@ -58,6 +66,13 @@ class RunBlockHook(ModelHook):
         self.streams = streams  # the block's stream arguments, also its first positional ones, in order
         self.decide = decide
         self.after_run = after_run
+        self.forecast = forecast  # on the first block (it adds the delta) and the last (it keeps the previous one)
+
+    @torch.compiler.disable
+    def _weight(self, state: RunState) -> float:
+        if self.forecast is None or self.run_id not in state.previous:
+            return 0.0
+        return float(self.forecast(state))
 
     @torch.compiler.disable
     def _computes(self, args, kwargs) -> tuple[RunState, bool]:
@@ -74,7 +89,11 @@ class RunBlockHook(ModelHook):
         state, compute = self._computes(args, kwargs)
         if not compute:
             if self.is_first:
-                inputs = tuple(x + d for x, d in zip(inputs, state.delta[self.run_id]))
+                w = self._weight(state)
+                deltas = state.delta[self.run_id]
+                if w:
+                    deltas = tuple(d + w * (d - p) for d, p in zip(deltas, state.previous[self.run_id]))
+                inputs = tuple(x + d for x, d in zip(inputs, deltas))
             # other members pass through: the run's delta was already added by its first block
             return inputs[0] if single else inputs
         if self.is_first:
@@ -82,6 +101,8 @@ class RunBlockHook(ModelHook):
         out = self.fn_ref.original_forward(*args, **kwargs)  # type: ignore[misc]  # diffusers types it as None
         if self.is_last:
             outs = (out,) if single else tuple(out)
+            if self.forecast is not None and self.run_id in state.delta:
+                state.previous[self.run_id] = state.delta[self.run_id]
             state.delta[self.run_id] = tuple(o - x for o, x in zip(outs, state.h_in.pop(self.run_id)))
             if self.after_run is not None:
                 self.after_run(state, outs)
@@ -93,13 +114,15 @@ class RunBlockHook(ModelHook):
 
 
 def install_runs(blocks, runs: list[tuple[int, int]], state_manager: StateManager, streams: tuple[str, ...],
-                 name: str, decide: Callable[[int], Decide[S]], after_run: AfterRun[S] | None = None) -> None:
+                 name: str, decide: Callable[[int], Decide[S]], after_run: AfterRun[S] | None = None,
+                 forecast: Forecast[S] | None = None) -> None:
     """Register a ``RunBlockHook`` named ``name`` on every block of each run (inclusive (first, last) pairs);
-    ``decide(run_id)`` gives the run's decision function."""
+    ``decide(run_id)`` gives the run's decision function, ``forecast`` (optional) every run's forecast weight."""
     for run_id, (first, last) in enumerate(runs):
         for b in range(first, last + 1):
             hook = RunBlockHook(state_manager, run_id, b == first, b == last, streams,
-                                decide(run_id) if b == first else None, after_run if b == last else None)
+                                decide(run_id) if b == first else None, after_run if b == last else None,
+                                forecast if b in (first, last) else None)
             HookRegistry.check_if_exists_or_initialize(blocks[b]).register_hook(hook, name)
 
 
