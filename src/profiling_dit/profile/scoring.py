@@ -60,8 +60,8 @@ def split_blocks(scores, tau: float | None = None, background_share: float | Non
     fg = sorted(int(i) for i in order[k:])
     if k == 0:
         tau = float(clean.min()) if n else 0.0
-    elif k >= n:
-        tau = float(np.nextafter(clean.max(), np.inf))
+    elif k >= n:  # just above every score, within R_attn's [0, 1] (the block lists say the split either way)
+        tau = float(min(1.0, np.nextafter(clean.max(), np.inf)))
     else:
         tau = float((clean[order[k - 1]] + clean[order[k]]) / 2)
     return float(tau), fg, bg

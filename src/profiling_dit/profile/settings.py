@@ -35,7 +35,8 @@ class ProfileSettings:
         tau: split threshold on block scores (Eq. 7); or give ``background_share`` instead.
         background_share: target share of background blocks (used when ``tau`` is None; default 0.75).
         branch: which CFG branch's attention is measured ("cond").
-        staleness: also record what reusing a stale delta costs (``staleness.py``), the planner's input.
+        staleness: record what reusing a stale delta costs (``staleness.py``), the planner's input; a profile must
+            hold it (schema version 2), so it stays True (the field is kept in the file's run settings).
         staleness_tokens: video tokens (a fixed random subset) the staleness is measured on.
         staleness_max_gap: the longest reuse, in steps, it is measured for (default: half the steps, at most 16).
         set_ranking: the order in which the planner's candidate sets grow (the first k blocks are its set of size
@@ -81,6 +82,9 @@ class ProfileSettings:
         for name in ("staleness", "time_blocks"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidSettingError(f"`{name}` must be True or False, got {getattr(self, name)!r:.80}")
+        if not self.staleness:  # refused before the run, not after it: the file would not load
+            raise InvalidSettingError("`staleness` must be True: a profile holds its staleness table (the planner's "
+                                      "input, required since schema version 2)")
 
     def max_gap(self, steps: int) -> int:
         return max(1, min(steps - 1, self.staleness_max_gap or min(16, max(2, steps // 2))))
