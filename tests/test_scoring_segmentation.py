@@ -108,3 +108,15 @@ def test_user_masks_errors(tmp_path):
     ok = tmp_path / "ok.npy"
     np.save(ok, np.ones((9, 16, 16), np.uint8))
     assert load_user_masks(ok, (3, 4, 4), 4).all()
+
+
+def test_every_block_background_keeps_tau_an_r_attn():
+    tau, fg, bg = split_blocks([0.2, 1.0, 0.5], background_share=1)
+    assert fg == [] and bg == [0, 1, 2] and 0 <= tau <= 1  # a profile bounds tau to R_attn's [0, 1]
+
+
+def test_a_profile_without_its_staleness_table_is_refused_before_the_run():
+    from profiling_dit.profile.settings import ProfileSettings
+
+    with pytest.raises(InvalidSettingError, match="`staleness` must be True"):
+        ProfileSettings(staleness=False)
