@@ -159,6 +159,59 @@ def test_cli_bench_refuses_existing_results(cli, tmp_path):
     assert res.exit_code == 2 and "--force" in res.output
 
 
+@pytest.mark.parametrize("out, needle", [("", "empty"), (" \t", "empty"), ("/proc/x", "cannot create the folder")])
+def test_run_bench_refuses_an_output_folder_before_any_work(monkeypatch, out, needle):
+    from profiling_dit.bench import runner
+    from profiling_dit.errors import OutputPathError
+
+    monkeypatch.setattr(runner, "generate", lambda *a, **k: pytest.fail("a generation ran"))
+    with pytest.raises(OutputPathError, match=needle) as e:  # before the model is even looked at
+        runner.run_bench(object(), None, BenchSettings(prompts=("x",), methods=("baseline",)), out=out)
+    assert "\n" not in str(e.value)
+
+
+def test_bench_folder_check_leaves_nothing_behind(tmp_path):
+    from profiling_dit.bench.runner import check_bench_folder
+    from profiling_dit.errors import OutputPathError
+
+    assert check_bench_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert list(tmp_path.iterdir()) == []  # the folders it made to try are gone, and its file
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="is a file"):
+        check_bench_folder(tmp_path / "file")
+    with pytest.raises(OutputPathError, match="cannot create the folder"):
+        check_bench_folder(tmp_path / "file" / "b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_run_bench_counts_every_job_to_its_total_and_writes_into_out(tiny_model, tmp_path, monkeypatch):
+    import dataclasses
+
+    from profiling_dit.bench.runner import plan_jobs, plan_runs, run_bench
+
+    fbc = METHODS["first-block-cache"]
+
+    def failing(ctx, params):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(METHODS, "first-block-cache", dataclasses.replace(fbc, apply=failing))
+    bs = BenchSettings(prompts=("a red circle moving right over grass",), seeds=(0, 1),
+                       methods=("first-block-cache", "fastercache", "magcache"), repeats=2, steps=4, height=32,
+                       width=32, frames=5)
+    jobs = plan_jobs(bs)
+    assert plan_runs(bs) == len(jobs) == 1 + 1 + 2 * (1 + 1 + 1 + 1) * 2  # warm-up, magcache's calibration, runs
+    assert [j.kind for j in jobs[:3]] == ["warm-up", "run", "run"] and jobs[-1].method == "magcache"
+    seen: list[tuple] = []
+    results = run_bench(tiny_model, None, bs, on_progress=lambda d, n, what: seen.append((d, n, what)),
+                        out=tmp_path / "b")
+    assert [d for d, _, _ in seen] == list(range(1, len(jobs) + 1)) and {n for _, n, _ in seen} == {len(jobs)}
+    assert {r["status"] for r in results["runs"] if r["method"] == "first-block-cache"} == {"failed"}
+    assert "fastercache" in results["not_applicable"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["pareto.png", "results.json", "results.md"]
+    written = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert [(r["method"], r["status"]) for r in written["runs"]] == [(r["method"], r["status"]) for r in results["runs"]]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--prompts", "a red ball", "--prompts", "a blue box"], "more than once"),
     (["--seeds", " 1 , 2 ", "--methods", "warp-speed"], "unknown method"),  # spaces around items are fine

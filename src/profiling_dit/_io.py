@@ -117,6 +117,45 @@ def remove_stale_sets(folder: str | Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def try_create(folder: Path, name: str = "") -> None:
+    """Create and remove a temporary file in ``folder`` with a name as long as ``name``'s (+ a few characters):
+    proves the folder takes new files (``/proc``, read-only mounts refuse) and that such a name is not too long.
+    ``OSError`` when it does not."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".check", dir=folder)
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output_folder(folder: str | Path, what: str) -> Path:
+    """``folder`` as a path, once shown to take new files before any work: not empty, not a file, and a folder that
+    can be made (when missing) and a file created in (tried, then undone: the file and any folder the try made are
+    removed, so a refused run, or one that fails later, leaves none behind). ``what``: what will be written there,
+    for the messages. Raises ``OutputPathError`` (one line) with the fix."""
+    import itertools
+
+    from .errors import OutputPathError
+
+    if not str(folder).strip():
+        raise OutputPathError(f"the output folder is empty; give a folder for {what}")
+    path = Path(folder).expanduser()
+    made: list[Path] = []
+    doing = "create the folder"
+    try:
+        if path.exists() and not path.is_dir():
+            raise OutputPathError(f"{str(path)!r} is a file; give a folder for {what}")
+        made = list(itertools.takewhile(lambda p: not p.exists(), (path, *path.parents)))
+        path.mkdir(parents=True, exist_ok=True)
+        doing = "write into"
+        try_create(path)
+    except OSError as e:
+        raise OutputPathError(f"cannot {doing} {str(path)!r} ({e.strerror or e}); choose another folder") from None
+    finally:
+        for p in made:  # the deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
+    return path
+
+
 def glob_escape(name: str) -> str:
     import glob
 

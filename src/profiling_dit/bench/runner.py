@@ -14,6 +14,7 @@ silently reported as a speed point.
 from __future__ import annotations
 
 import functools
+import itertools
 import statistics
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._progress import Counter, count_progress
 from .._validate import check_int
 from ..errors import InvalidSettingError, PditError
 from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
@@ -169,14 +171,56 @@ def judge_for(source):
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One piece of a bench, in the order it runs: the warm-up, a method's calibration (once, before its first
+    run), or one timed repeat of a method's setting on a prompt and seed. ``plan_jobs`` lists them all before
+    anything runs; each moves the progress counter once, whatever its outcome."""
+
+    kind: str  # "warm-up", "calibration" or "run"
+    method: str = ""
+    setting: int = 0  # index into the method's settings
+    prompt: str = ""
+    seed: int = 0
+    repeat: int = 0
+    case: int = 0  # which prompt × seed, counted from 0 (a prompt given twice is two cases)
+
+
+def plan_jobs(bs: BenchSettings) -> list[Job]:
+    """Every job of a bench, in order: the warm-up, then for each prompt × seed every method (the baseline first),
+    each setting, each repeat; a method that calibrates does so before its first run."""
+    jobs, calibrating = [Job("warm-up")], set()
+    for case, (prompt, seed) in enumerate(itertools.product(bs.prompts, bs.seeds)):
+        for name in bs.methods:
+            method = METHODS[name]
+            if method.calibrate is not None and name not in calibrating:
+                calibrating.add(name)
+                jobs.append(Job("calibration", name, prompt=prompt, seed=seed, case=case))
+            jobs += [Job("run", name, s, prompt, seed, r, case)
+                     for s in range(len(method.settings(bs.sweep))) for r in range(bs.repeats)]
+    return jobs
+
+
 def plan_runs(bs: BenchSettings) -> int:
-    per_case = sum(len(METHODS[m].settings(bs.sweep)) * bs.repeats for m in bs.methods)
-    calibrations = sum(1 for m in bs.methods if METHODS[m].calibrate is not None)
-    return per_case * len(bs.prompts) * len(bs.seeds) + calibrations + 1
+    """How many jobs a bench takes (``plan_jobs``: the warm-up, calibrations, timed runs): its progress total."""
+    return len(plan_jobs(bs))
+
+
+RESULT_CONTENTS = "results.json, results.md and pareto.png"
+
+
+def check_bench_folder(folder: str | Path, overwrite: bool = False) -> Path:
+    """The folder a bench's results go to, checked before any work: not empty, a folder that can be created and
+    written (tried, then undone), and holding no results unless ``overwrite``. Raises ``OutputPathError``."""
+    from .._io import check_output_folder
+    from .report import check_results_folder
+
+    return check_results_folder(check_output_folder(folder, RESULT_CONTENTS), overwrite)
 
 
 def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
-              on_progress: Callable[[int, int, str], None] | None = None) -> dict:
+              on_progress: Callable[[int, int, str], None] | None = None, *, out: str | Path | None = None,
+              overwrite: bool = False) -> dict:
     """Run every method × setting × prompt × seed; return the results dict (see ``report.to_markdown``).
 
     Args:
@@ -184,120 +228,174 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
         profile: a ``Profile`` (or path) for ProfilingDiT and its ablations; ``None`` marks them not applicable.
         bs: what to run.
         judge: optional ``judge(frames, prompt) -> bool | None``, reported as the judge column.
-        on_progress: ``on_progress(done, total, what)`` after every run.
+        on_progress: ``on_progress(done, total, what)`` after every job (``plan_jobs``; ``total``: how many).
+        out: a folder to write results.json, results.md and pareto.png into as well (checked before any work).
+        overwrite: replace results already in ``out``.
     """
     from ..profile.file import as_profile
+    from .report import write_results
 
+    folder = check_bench_folder(out, overwrite) if out is not None else None
     model = as_model(model)
     profile = as_profile(profile) if profile is not None else None
     for p in bs.prompts:
         bs.generation(p, bs.seeds[0]).check_for(model.arch)  # every prompt and size before anything runs
     lpips, lpips_status = lpips_scorer(bs.lpips_weights, device=str(model.device))
-    total = plan_runs(bs)
-    done = [0]
-
-    def tick(what: str):
-        done[0] += 1
-        if on_progress:
-            on_progress(done[0], total, what)
-
-    first = bs.generation(bs.prompts[0], bs.seeds[0])
-    # Peers that calibrate do it on the profiling prompt when there is a profile, as ours did (not on a scored case)
-    calibration = (replace(first, prompt=profile.run.prompts[0], seed=profile.run.seed)
-                   if profile is not None else first)
-    generate(model, GenerationSettings(prompt=first.prompts[0], steps=2, height=bs.height, width=bs.width,
-                                       frames=bs.frames, guidance=bs.guidance, image=bs.image))  # warm-up
-    tick("warm-up")
-    calib_ctx: dict[str, RunContext] = {}
-    not_applicable: dict[str, str] = {}
-    runs: list[dict] = []
-
-    for prompt in bs.prompts:
-        for seed in bs.seeds:
-            gen = bs.generation(prompt, seed)
-            ref = None
-            base_tr = base_wall = base_count = None
-            for name in bs.methods:
-                method = METHODS[name]
-                ctx = RunContext(model, gen, profile, functools.partial(_calibration_run, model, gen))
-                if name not in calib_ctx and name not in not_applicable:
-                    try:
-                        if len(model.experts) > 1 and not method.multi_expert:
-                            raise NotApplicable(f"applies to one transformer; this pipeline has experts "
-                                                f"{', '.join(model.experts)}")
-                        method.check(ctx)
-                        if method.calibrate is not None:
-                            cctx = RunContext(model, calibration, profile,
-                                              lambda on_last: _calibration_run(model, calibration, on_last))
-                            method.calibrate(cctx)
-                            tick(f"{name}: calibration")
-                            calib_ctx[name] = cctx
-                        else:
-                            calib_ctx[name] = ctx
-                    except NotApplicable as e:
-                        not_applicable[name] = str(e)
-                        if method.calibrate is not None:
-                            tick(f"{name}: no calibration")  # plan_runs counted one
-                if name in not_applicable:
-                    for _ in range(len(method.settings(bs.sweep)) * bs.repeats):
-                        tick(f"{name}: not applicable")
-                    continue
-                ctx.calibration = calib_ctx[name].calibration
-                for params in method.settings(bs.sweep):
-                    row = {"method": name, "setting": label(params), "params": params, "prompt": prompt, "seed": seed}
-                    try:
-                        times, walls, counts, frames = [], [], [], None
-                        for _ in range(bs.repeats):
-                            method.apply(ctx, params)
-                            try:
-                                with count_self_attention(model) as counter:
-                                    result = generate(model, gen)
-                            finally:
-                                method.remove(ctx)
-                            times.append(result.timings.transformer_s)
-                            walls.append(result.timings.total_s)
-                            counts.append(counter[0])
-                            frames = result.frames if frames is None else frames
-                            tick(f"{name} {label(params)}")
-                    except NotApplicable as e:
-                        row.update(status="not applicable", reason=str(e))
-                        runs.append(row)
-                        continue
-                    except Exception as e:  # a peer that breaks is reported, never dropped
-                        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-                        if name == "baseline":  # nothing can be compared with stock sampling that did not run
-                            raise BenchError(f"stock sampling failed on {prompt[:60]!r}, seed {seed} ({why}); the "
-                                             "bench compares every method with it") from e
-                        row.update(status="failed", reason=why)
-                        runs.append(row)
-                        continue
-                    tr, wall, count = statistics.median(times), statistics.median(walls), statistics.median(counts)
-                    if name == "baseline":
-                        ref, base_tr, base_wall, base_count = frames, tr, wall, count
-                    # the baseline runs first (BenchSettings puts it there), and each method at least once
-                    assert ref is not None and frames is not None and base_tr is not None and base_wall is not None
-                    row.update(
-                        status="ok", transformer_s=tr, wall_s=wall,
-                        transformer_speedup=base_tr / tr, wall_speedup=base_wall / wall,
-                        computed_share=count / base_count if base_count else float("nan"),
-                        psnr=psnr(ref, frames), ssim=ssim(ref, frames),
-                        temporal_error=temporal_error(ref[0], frames[0]), motion_ratio=motion_ratio(ref[0], frames[0]),
-                        judge_passed=None if judge is None else judge(frames[0], prompt),
-                        lpips=None if lpips is None else lpips(ref, frames),
-                    )
-                    runs.append(row)
+    jobs = plan_jobs(bs)
+    with count_progress(on_progress, len(jobs), "Benchmarking", show=False) as counter:
+        bench = _Bench(model, profile, bs, counter, functools.partial(_scores, judge=judge, lpips=lpips))
+        runs = [row for _, group in itertools.groupby(jobs, key=_group) for row in bench.run(list(group))]
     results = {
         "settings": asdict(bs),
         "runs": runs,
         "summary": summarize(runs),
-        "not_applicable": not_applicable,
+        "not_applicable": bench.not_applicable,
         "calibration": {k: {kk: (list(vv) if isinstance(vv, tuple) else vv) for kk, vv in v.calibration.items()}
-                        for k, v in calib_ctx.items() if v.calibration},
+                        for k, v in bench.contexts.items() if v.calibration},
         "lpips": lpips_status,
-        "calibration_run": {"prompt": calibration.prompt, "seed": calibration.seed},
+        "calibration_run": {"prompt": bench.calibration.prompt, "seed": bench.calibration.seed},
     }
     results["lead"] = compare_with_peers(results)
+    if folder is not None:
+        write_results(results, folder, overwrite=overwrite)
     return results
+
+
+def _group(job: Job) -> tuple:
+    """Jobs that run together: the repeats of one setting on one case (a row of the results); else each alone."""
+    return (job.kind, job.method, job.setting, job.case) + ((job.repeat,) if job.kind != "run" else ())
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """One setting's repeats on a case: median times and self-attention count, and the first repeat's frames."""
+
+    transformer_s: float
+    wall_s: float
+    count: float
+    frames: np.ndarray
+
+
+class _Bench:
+    """What a bench keeps from job to job: each method's context (with its calibration) or why it does not apply,
+    and the current case's baseline (the first method of every case: the others are compared with it)."""
+
+    def __init__(self, model: LoadedModel, profile, bs: BenchSettings, counter: Counter, scores: Callable):
+        self.model, self.profile, self.bs, self.counter, self.scores = model, profile, bs, counter, scores
+        first = bs.generation(bs.prompts[0], bs.seeds[0])
+        # Peers that calibrate do it on the profiling prompt when there is a profile, as ours did (not on a scored
+        # case)
+        self.calibration = (replace(first, prompt=profile.run.prompts[0], seed=profile.run.seed)
+                            if profile is not None else first)
+        self.contexts: dict[str, RunContext] = {}
+        self.not_applicable: dict[str, str] = {}
+        self.base: _Measured | None = None
+
+    def run(self, jobs: list[Job]) -> list[dict]:
+        """Run one group of jobs (``_group``); the result rows it makes (one for a setting's repeats)."""
+        job, bs = jobs[0], self.bs
+        if job.kind == "warm-up":
+            first = bs.generation(bs.prompts[0], bs.seeds[0])
+            generate(self.model, GenerationSettings(prompt=first.prompts[0], steps=2, height=bs.height, width=bs.width,
+                                                    frames=bs.frames, guidance=bs.guidance, image=bs.image))
+            self.counter.tick("warm-up")
+            return []
+        gen = bs.generation(job.prompt, job.seed)
+        ctx = RunContext(self.model, gen, self.profile, functools.partial(_calibration_run, self.model, gen))
+        if job.method not in self.contexts and job.method not in self.not_applicable:
+            self._prepare(job.method, ctx)
+        if job.kind == "calibration":
+            return []
+        if job.method in self.not_applicable:
+            for _ in jobs:
+                self.counter.tick(f"{job.method}: not applicable")
+            return []
+        ctx.calibration = self.contexts[job.method].calibration
+        return [self._row(job, ctx, gen, len(jobs))]
+
+    def _prepare(self, name: str, ctx: RunContext) -> None:
+        """Check, at its first case, that a method applies; calibrate it if it calibrates (a tick either way:
+        ``plan_jobs`` counted its calibration)."""
+        method = METHODS[name]
+        try:
+            if len(self.model.experts) > 1 and not method.multi_expert:
+                raise NotApplicable(f"applies to one transformer; this pipeline has experts "
+                                    f"{', '.join(self.model.experts)}")
+            method.check(ctx)
+            if method.calibrate is not None:
+                cctx = RunContext(self.model, self.calibration, self.profile,
+                                  lambda on_last: _calibration_run(self.model, self.calibration, on_last))
+                method.calibrate(cctx)
+                self.counter.tick(f"{name}: calibration")
+                self.contexts[name] = cctx
+            else:
+                self.contexts[name] = ctx
+        except NotApplicable as e:
+            self.not_applicable[name] = str(e)
+            if method.calibrate is not None:
+                self.counter.tick(f"{name}: no calibration")
+
+    def _row(self, job: Job, ctx: RunContext, gen: GenerationSettings, repeats: int) -> dict:
+        """A setting's row on a case: its repeats measured against the baseline's, or why they did not run (the
+        repeats a failure left out still move the counter, so that it reaches its total)."""
+        name, prompt, seed = job.method, job.prompt, job.seed
+        params = METHODS[name].settings(self.bs.sweep)[job.setting]
+        row = {"method": name, "setting": label(params), "params": params, "prompt": prompt, "seed": seed}
+        end = self.counter.done + repeats
+        try:
+            measured = self._measure(name, ctx, gen, params, repeats)
+        except NotApplicable as e:
+            row.update(status="not applicable", reason=str(e))
+            return row
+        except Exception as e:  # a peer that breaks is reported, never dropped
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            if name == "baseline":  # nothing can be compared with stock sampling that did not run
+                raise BenchError(f"stock sampling failed on {prompt[:60]!r}, seed {seed} ({why}); the bench "
+                                 "compares every method with it") from e
+            row.update(status="failed", reason=why)
+            return row
+        finally:
+            while self.counter.done < end:
+                self.counter.tick(f"{name} {label(params)}: {row.get('status', 'stopped')}")
+        if name == "baseline":
+            self.base = measured
+        assert self.base is not None  # the baseline runs first in every case (BenchSettings puts it there)
+        row.update(status="ok", **self.scores(self.base, measured, prompt))
+        return row
+
+    def _measure(self, name: str, ctx: RunContext, gen: GenerationSettings, params: dict,
+                 repeats: int) -> _Measured:
+        """Run a setting ``repeats`` times, each with the self-attention evaluations counted (a tick after each)."""
+        method = METHODS[name]
+        times, walls, counts, frames = [], [], [], None
+        for _ in range(repeats):
+            method.apply(ctx, params)
+            try:
+                with count_self_attention(self.model) as counter:
+                    result = generate(self.model, gen)
+            finally:
+                method.remove(ctx)
+            times.append(result.timings.transformer_s)
+            walls.append(result.timings.total_s)
+            counts.append(counter[0])
+            frames = result.frames if frames is None else frames
+            self.counter.tick(f"{name} {label(params)}")
+        assert frames is not None  # at least one repeat (BenchSettings)
+        return _Measured(statistics.median(times), statistics.median(walls), statistics.median(counts), frames)
+
+
+def _scores(base: _Measured, m: _Measured, prompt: str, judge: Judge | None, lpips) -> dict:
+    """A setting's measures on a case against the baseline's: speed, computed share, and the frames' likeness."""
+    ref, frames = base.frames, m.frames
+    return dict(
+        transformer_s=m.transformer_s, wall_s=m.wall_s,
+        transformer_speedup=base.transformer_s / m.transformer_s, wall_speedup=base.wall_s / m.wall_s,
+        computed_share=m.count / base.count if base.count else float("nan"),
+        psnr=psnr(ref, frames), ssim=ssim(ref, frames),
+        temporal_error=temporal_error(ref[0], frames[0]), motion_ratio=motion_ratio(ref[0], frames[0]),
+        judge_passed=None if judge is None else judge(frames[0], prompt),
+        lpips=None if lpips is None else lpips(ref, frames),
+    )
 
 
 def _calibration_run(model: LoadedModel, gen: GenerationSettings, on_last: Callable | None) -> None:

@@ -27,11 +27,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from dataclasses import dataclass
 from typing import Callable, cast
 
 import numpy as np
 
-from .._progress import count_progress
+from .._progress import Counter, count_progress
 from .._validate import check_int, check_number
 from ..errors import InvalidSettingError, ProfileError
 from ..metrics import psnr
@@ -146,114 +147,153 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
         raise InvalidSettingError(
             f"`max_generations` {max_generations} is too few for the segment search ({len(measured)} generations) "
             f"and {len(budgets)} budgets: give at least {least}, or `segment_search=False`")
-    with count_progress(on_generation, max_generations, "Calibrating", progress) as on_generation:
-        return _calibrate(model, profile, budgets, max_generations, texts, size,
-                          measured if segment_search else [], on_generation)
+    with count_progress(on_generation, max_generations, "Calibrating", progress) as counter:
+        return _calibrate(model, profile, budgets, texts, size, measured if segment_search else [], counter)
 
 
-def _calibrate(model, profile: Profile, budgets: list[float], max_generations: int, texts: tuple[str, ...],
-               size: tuple[int, int, int], measured: list[tuple[int, int]],
-               on_generation: Callable[[int, int, str], None] | None) -> Profile:
-    table = profile.blocks.staleness
+@dataclass(frozen=True)
+class _Generation:
+    """One generation of calibration: stock sampling (no plan) or a plan, on one of the prompts (an index)."""
+
+    what: str
+    prompt: int
+    plan: Plan | None = None
+
+
+class _Allowance:
+    """The generations one budget may take (its equal share of those the stock runs and the segment search left):
+    the one place calibration asks whether another candidate fits."""
+
+    def __init__(self, counter: Counter, share: int, cost: int):
+        self.counter, self.start, self.share, self.cost = counter, counter.done, share, cost
+
+    @property
+    def spent(self) -> int:
+        return self.counter.done - self.start
+
+    def fits(self) -> bool:
+        """Whether one more candidate (``cost``: a generation per prompt) fits in what is left."""
+        return self.spent + self.cost <= self.share
+
+
+class _Scorer:
+    """Generates plans on every prompt and scores them by their mean PSNR against stock sampling, made first (on
+    creation: a generation per prompt). Each plan is generated once: a plan scored already costs nothing."""
+
+    def __init__(self, model, settings: list[GenerationSettings], counter: Counter, n: int, steps: int):
+        self.model, self.settings, self.counter, self.n, self.steps = model, settings, counter, n, steps
+        self.references = [self.generate(_Generation("stock sampling", k)) for k in range(len(settings))]
+        self.scores: dict[tuple, float] = {}
+
+    def generate(self, job: _Generation) -> np.ndarray:
+        gen = self.settings[job.prompt]
+        if job.plan is None:
+            frames = generate(self.model, gen).frames
+        else:
+            frames = generate_cached(self.model, gen, {"transformer": job.plan})[0].frames
+        self.counter.tick(job.what)
+        return frames
+
+    def scored(self, plan: Plan) -> bool:
+        return (plan.cached_blocks, plan.full_steps) in self.scores
+
+    def score(self, cached: tuple[int, ...], full: tuple[int, ...], what: str) -> float:
+        key = (cached, full)
+        if key not in self.scores:
+            plan = Plan(num_blocks=self.n, steps=self.steps, cached_blocks=cached, full_steps=full)
+            jobs = [_Generation(what, k, plan) for k in range(len(self.settings))]
+            values = [min(_PSNR_CAP, psnr(self.references[job.prompt], self.generate(job))) for job in jobs]
+            self.scores[key] = sum(values) / len(values)
+            logger.debug("calibration, %s: %d blocks cached, full steps %s: %.2f dB", what, len(cached), full,
+                         self.scores[key])
+        return self.scores[key]
+
+    def segment_errors(self, measured: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+        """The segment search: with every block cached, each segment i → j's error on the first prompt's result."""
+        everything = tuple(range(self.n))
+        jobs = [_Generation(f"segment {i} → {j}", 0, Plan(
+                    num_blocks=self.n, steps=self.steps, cached_blocks=everything,
+                    full_steps=tuple(t for t in range(self.steps) if not i < t < j))) for i, j in measured]
+        return {segment: _squared_error(self.references[0], self.generate(job))
+                for segment, job in zip(measured, jobs)}
+
+
+def _calibrate(model, profile: Profile, budgets: list[float], texts: tuple[str, ...], size: tuple[int, int, int],
+               measured: list[tuple[int, int]], counter: Counter) -> Profile:
     run = profile.run
-    n, steps = profile.model.num_blocks, run.steps
-    frames, height, width = size
+    steps, (frames, height, width) = run.steps, size
     settings = [GenerationSettings(prompt=text, negative_prompt=run.negative_prompt, steps=steps, height=height,
                                    width=width, frames=frames, guidance=run.guidance, seed=run.seed)
                 for text in texts]
-    done = [0]
-
-    def tick(what: str):
-        done[0] += 1
-        if on_generation is not None:
-            on_generation(done[0], max_generations, what)
-
-    references = []
-    for gen in settings:
-        references.append(generate(model, gen).frames)
-        tick("stock sampling")
-    cache: dict[tuple, float] = {}
-
-    def score(cached: tuple[int, ...], full: tuple[int, ...], what: str) -> float:
-        key = (cached, full)
-        if key not in cache:
-            plan = Plan(num_blocks=n, steps=steps, cached_blocks=cached, full_steps=full)
-            values = []
-            for gen, reference in zip(settings, references):
-                frames_out = generate_cached(model, gen, {"transformer": plan})[0].frames
-                values.append(min(_PSNR_CAP, psnr(reference, frames_out)))
-                tick(what)
-            cache[key] = sum(values) / len(values)
-            logger.debug("calibration, %s: %d blocks cached, full steps %s: %.2f dB", what, len(cached), full,
-                         cache[key])
-        return cache[key]
-
-    everything = tuple(range(n))
-    weights: dict[tuple[int, int], float] = {}
-    for i, j in measured:  # the segment search (empty when it is off)
-        plan = Plan(num_blocks=n, steps=steps, cached_blocks=everything,
-                    full_steps=tuple(t for t in range(steps) if not i < t < j))
-        frames_out = generate_cached(model, settings[0], {"transformer": plan})[0].frames
-        weights[(i, j)] = _squared_error(references[0], frames_out)
-        tick(f"segment {i} → {j}")
-    per_budget = (max_generations - len(texts) - len(weights)) // len(budgets)
-    cost = len(texts)  # generations a new candidate takes
+    scorer = _Scorer(model, settings, counter, profile.model.num_blocks, steps)
+    weights = scorer.segment_errors(measured)  # empty when the segment search is off
+    share = (counter.total - counter.done) // len(budgets)  # what the stock runs and the segment search left
     plans: list[CalibratedPlan] = []
     below: Plan | None = None
     for budget in budgets:
-        start = done[0]
-        candidates = []
-        for k in range(1, n + 1):
-            try:
-                candidates.append(plan_for_budget(table, n, steps, budget, sizes=[k]))
-            except InvalidSettingError:  # infeasible at this size
-                continue
-        if not candidates:
-            raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
-                               "raise the lowest of `budgets`")
-        candidates.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
-        paths = _segment_paths(weights, n, steps, budget)
-        # the segment search's paths first, then the plan kept below, grown to this budget, and as it was (scored
-        # already: it costs nothing)
-        candidates = (paths[:1] + candidates[:1] + paths[1:] + candidates[1:2]
-                      + ([_grown(below, budget), below] if below is not None else []))
-        best, best_score = candidates[0], -math.inf
-        for i, plan in enumerate(candidates):
-            fresh = (plan.cached_blocks, plan.full_steps) not in cache
-            if i >= 2 and fresh and done[0] - start + cost > per_budget:
-                continue  # no generations left for it (the first two always fit: check_calibration)
-            value = score(plan.cached_blocks, plan.full_steps, f"budget {budget:g}: candidate")
-            if value > best_score:
-                best, best_score = plan, value
-        cached, full = best.cached_blocks, list(best.full_steps)
-        improved = True
-        while improved and done[0] - start + cost <= per_budget:
-            improved = False
-            for i in range(1, len(full) - 1):
-                for move in (-1, 1):
-                    if done[0] - start + cost > per_budget:
-                        break
-                    new = full[i] + move
-                    if new <= 0 or new >= steps - 1 or new in full:
-                        continue
-                    trial = tuple(sorted(full[:i] + [new] + full[i + 1:]))
-                    value = score(cached, trial, f"budget {budget:g}: search")
-                    if value > best_score + 1e-6:
-                        full, best_score, improved = list(trial), value, True
-                        break
-        error = predicted_error(table, n, steps, len(cached), full)
-        found = Plan(num_blocks=n, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
-                     predicted_error=finite_or_none(error),
-                     origin=f"calibrated for budget {budget:g}")
-        below = found
-        plans.append(CalibratedPlan(component="transformer", budget=budget, plan=found,
-                                    calibration_psnr_db=finite_or_none(best_score),
-                                    generations=done[0] - start, calibration_prompts=len(texts),
+        allowance = _Allowance(counter, share, cost=len(texts))
+        below, value = _calibrate_budget(scorer, profile.blocks.staleness, budget, weights, below, allowance)
+        plans.append(CalibratedPlan(component="transformer", budget=budget, plan=below,
+                                    calibration_psnr_db=finite_or_none(value),
+                                    generations=allowance.spent, calibration_prompts=len(texts),
                                     calibration_size=None if size == (run.frames, run.height, run.width) else size,
                                     segment_generations=len(weights)))
     kept = tuple(p for p in profile.plans
                  if not (p.plan.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
     return dataclasses.replace(profile, plans=kept + tuple(plans))
+
+
+def _calibrate_budget(scorer: _Scorer, table, budget: float, weights: dict[tuple[int, int], float],
+                      below: Plan | None, allowance: _Allowance) -> tuple[Plan, float]:
+    """The best plan for one budget and its score: the best candidate, then the local search from it."""
+    n, steps = scorer.n, scorer.steps
+    candidates = _candidates(table, n, steps, budget, weights, below)
+    best, best_score = candidates[0], -math.inf
+    for i, plan in enumerate(candidates):
+        if i >= 2 and not scorer.scored(plan) and not allowance.fits():
+            continue  # no generations left for it (the first two always fit: check_calibration)
+        value = scorer.score(plan.cached_blocks, plan.full_steps, f"budget {budget:g}: candidate")
+        if value > best_score:
+            best, best_score = plan, value
+    cached, full = best.cached_blocks, list(best.full_steps)
+    improved = True
+    while improved and allowance.fits():  # move one full step by ±1 while it helps
+        improved = False
+        for i in range(1, len(full) - 1):
+            for move in (-1, 1):
+                if not allowance.fits():
+                    break
+                new = full[i] + move
+                if new <= 0 or new >= steps - 1 or new in full:
+                    continue
+                trial = tuple(sorted(full[:i] + [new] + full[i + 1:]))
+                value = scorer.score(cached, trial, f"budget {budget:g}: search")
+                if value > best_score + 1e-6:
+                    full, best_score, improved = list(trial), value, True
+                    break
+    error = predicted_error(table, n, steps, len(cached), full)
+    return Plan(num_blocks=n, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
+                predicted_error=finite_or_none(error), origin=f"calibrated for budget {budget:g}"), best_score
+
+
+def _candidates(table, n: int, steps: int, budget: float, weights: dict[tuple[int, int], float],
+                below: Plan | None) -> list[Plan]:
+    """A budget's candidates, best first: the segment search's paths, the planner's best plans (for the two
+    cached-set sizes it predicts best), and the plan kept for the budget below, grown to this one and as it was
+    (scored already: it costs nothing)."""
+    planned = []
+    for k in range(1, n + 1):
+        try:
+            planned.append(plan_for_budget(table, n, steps, budget, sizes=[k]))
+        except InvalidSettingError:  # infeasible at this size
+            continue
+    if not planned:
+        raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
+                           "raise the lowest of `budgets`")
+    planned.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
+    paths = _segment_paths(weights, n, steps, budget)
+    return (paths[:1] + planned[:1] + paths[1:] + planned[1:2]
+            + ([_grown(below, budget), below] if below is not None else []))
 
 
 def _squared_error(reference, frames) -> float:

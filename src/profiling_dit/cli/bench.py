@@ -16,8 +16,8 @@ DEFAULT_PROMPT = "a red circle moving right over grass"
 @friendly_errors
 @o.size_options("size")
 def bench(
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Output folder: results.json, results.md, pareto.png.")] = None,
+    out: Annotated[Optional[str], typer.Option(  # a str: typer would make '' the current folder
+        "--out", "-o", metavar="PATH", help="Output folder: results.json, results.md, pareto.png.")] = None,
     model: o.OptionalModelOpt = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile for the profiling-dit methods.")] = None,
     prompts: Annotated[Optional[list[str]], typer.Option(
@@ -46,13 +46,12 @@ def bench(
         return _list_methods()
     from profiling_dit import preflight
     from profiling_dit.bench.methods import DEFAULT_METHODS
-    from profiling_dit.bench.report import check_results_folder
-    from profiling_dit.bench.runner import BenchSettings, read_prompts
+    from profiling_dit.bench.runner import BenchSettings, check_bench_folder, read_prompts
     from profiling_dit.errors import InvalidSettingError
 
     if out is None:
         raise InvalidSettingError("--out is missing: give the folder for results.json, results.md and pareto.png")
-    out = check_results_folder(out, force)
+    folder = check_bench_folder(out, force)  # made, written into and undone: before the model loads
     prof, source = preflight.resolve(profile, model)
     if prompts and len(prompts) > 1:  # typer would keep the last one without a word
         raise InvalidSettingError("--prompts is given more than once; give one file (one prompt a line) or one prompt")
@@ -66,7 +65,7 @@ def bench(
     notes += preflight.check_resources(source, [bs.generation(p, 0) for p in prompt_list], device, dtype.value)
     if repeats == 1:
         notes.append("`repeats` 1: each speedup is one timing on this machine; give 3 or more for medians")
-    _run(source, prof, profile, bs, out, notes, device, dtype.value, force)
+    _run(source, prof, profile, bs, folder, notes, device, dtype.value, force)
 
 
 def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: str, force: bool) -> None:
