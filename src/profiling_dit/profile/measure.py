@@ -186,13 +186,31 @@ def profile_model(pipe, prompts, settings: ProfileSettings | None = None, *, ste
                                frames=pick(frames, "frames"), guidance=pick(guidance, "guidance"), seed=seed,
                                image=image).check_for(model.arch) for p in prompts]
     settings.check_for_model(model, gens[0])
+    segmenter, seg_info = _segmenter_info(segmenter, masks)
+    measurements = _measure_prompts(model, gens, settings, segmenter, masks, on_step, progress)
+    share = None
+    if settings.time_blocks:
+        from ..pipeline.generation import block_time_share
+
+        share = block_time_share(model, dataclasses.replace(gens[0], steps=2))
+    return build_profile(model, gens, settings, measurements, seg_info, block_time_share=share)
+
+
+def _segmenter_info(segmenter, masks: str | Path | None) -> tuple[Any, dict]:
+    """The segmenter to use (the default one when none is given; none with the caller's masks) and how the profile
+    names it."""
     if masks is not None:
-        seg_info = {"name": "user-masks", "detail": f"masks file {Path(masks).name}"}
-    else:
-        segmenter = segmenter or PcaOtsuSegmenter()
-        info = getattr(segmenter, "info", None)
-        seg_info = {"name": getattr(info, "name", type(segmenter).__name__),
-                    "detail": getattr(info, "detail", "a segmenter given by the caller")}
+        return segmenter, {"name": "user-masks", "detail": f"masks file {Path(masks).name}"}
+    segmenter = segmenter or PcaOtsuSegmenter()
+    info = getattr(segmenter, "info", None)
+    return segmenter, {"name": getattr(info, "name", type(segmenter).__name__),
+                       "detail": getattr(info, "detail", "a segmenter given by the caller")}
+
+
+def _measure_prompts(model: LoadedModel, gens: list[GenerationSettings], settings: ProfileSettings, segmenter,
+                     masks: str | Path | None, on_step: Callable[[int, int], None] | None,
+                     progress: bool) -> list[PromptMeasurement]:
+    """``measure_prompt`` for each generation, its steps counted over all of them for ``on_step`` (or a bar)."""
     total = sum(g.steps for g in gens)
     measurements = []
     with step_progress(on_step, total, "Profiling", progress) as on_step:
@@ -200,12 +218,7 @@ def profile_model(pipe, prompts, settings: ProfileSettings | None = None, *, ste
             offset = sum(g.steps for g in gens[:i])
             step_cb = None if on_step is None else (lambda s, n, offset=offset: on_step(offset + s, total))
             measurements.append(measure_prompt(model, gen, settings, segmenter, masks, on_step=step_cb))
-    share = None
-    if settings.time_blocks:
-        from ..pipeline.generation import block_time_share
-
-        share = block_time_share(model, dataclasses.replace(gens[0], steps=2))
-    return build_profile(model, gens, settings, measurements, seg_info, block_time_share=share)
+    return measurements
 
 
 def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
@@ -220,36 +233,18 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
     l1_steps = sorted(measurements[0].l1)
     l1_mean = [float(np.mean([m.l1[s] for m in measurements])) for s in l1_steps]
     rel_mean = [float(np.mean([m.rel_l1[s] for m in measurements])) for s in l1_steps]
-    gen0 = gens[0]
     m0 = measurements[0]
     blocks_of, steps_of = m0.expert_blocks or {}, m0.expert_steps or {}  # measure_prompt sets both
     sections = {name: _block_profile(measurements, blocks_of[name], steps_of[name], dict(zip(l1_steps, rel_mean)),
                                      ps, name)
                 for name in blocks_of}
     first = sections[model.experts[0]]
-    latent_grid, grid = token_grid(model, gen0)
-    sched: Any = getattr(model.pipe, "scheduler", None)
     data = {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": {"requested": model.source.ref, **model_identity(model.pipe.transformer, model.arch)},
-        "run": {
-            "prompts": [g.prompts[0] for g in gens],
-            "negative_prompt": gen0.negative_prompt,
-            "seed": gen0.seed, "steps": gen0.steps, "height": gen0.height, "width": gen0.width,
-            "frames": gen0.frames, "guidance": gen0.guidance,
-            "scheduler": {"class": type(sched).__name__, "config": _jsonable(dict(sched.config))},
-            "dtype": str(model.dtype).replace("torch.", ""),
-            "device": device_info(model.device),
-            "latent_grid": list(latent_grid), "token_grid": list(grid),
-            "profiled_steps": measurements[0].steps,
-            "mask_step": gen0.steps - 1 if ps.mask_step is None else ps.mask_step,
-            "settings": asdict(ps),
-            "wall_s": [m.wall_s for m in measurements],
-            "transformer_s": [m.transformer_s for m in measurements],
-            "block_time_share": block_time_share,
-        },
+        "run": _run_section(model, gens, ps, measurements, block_time_share),
         "segmenter": segmenter_info,
         "r_attn": first["r_attn"],
         "block_scores": first["block_scores"],
@@ -270,6 +265,30 @@ def build_profile(model, gens: list[GenerationSettings], ps: ProfileSettings,
             for name, sec in sections.items()]
     profile = Profile.from_dict(data, "the measured profile")
     return dataclasses.replace(profile, views={"pca_frames": m0.pca_frames, "mask": m0.latent_mask})
+
+
+def _run_section(model: LoadedModel, gens: list[GenerationSettings], ps: ProfileSettings,
+                 measurements: list[PromptMeasurement], block_time_share: float | None) -> dict:
+    """The profile's ``run``: what was generated and measured, how, where, and how long it took."""
+    gen0 = gens[0]
+    latent_grid, grid = token_grid(model, gen0)
+    sched: Any = getattr(model.pipe, "scheduler", None)
+    return {
+        "prompts": [g.prompts[0] for g in gens],
+        "negative_prompt": gen0.negative_prompt,
+        "seed": gen0.seed, "steps": gen0.steps, "height": gen0.height, "width": gen0.width,
+        "frames": gen0.frames, "guidance": gen0.guidance,
+        "scheduler": {"class": type(sched).__name__, "config": _jsonable(dict(sched.config))},
+        "dtype": str(model.dtype).replace("torch.", ""),
+        "device": device_info(model.device),
+        "latent_grid": list(latent_grid), "token_grid": list(grid),
+        "profiled_steps": measurements[0].steps,
+        "mask_step": gen0.steps - 1 if ps.mask_step is None else ps.mask_step,
+        "settings": asdict(ps),
+        "wall_s": [m.wall_s for m in measurements],
+        "transformer_s": [m.transformer_s for m in measurements],
+        "block_time_share": block_time_share,
+    }
 
 
 def _block_profile(measurements: list[PromptMeasurement], rows: tuple[int, int], step_range: tuple[int, int],
