@@ -301,7 +301,7 @@ def test_sam2_path_with_random_weights(cli, tmp_path):
 def test_cli_calibrate_refines_a_profile_made_earlier(cli, small_profile, tmp_path):
     out = tmp_path / "calibrated.json"
     res = cli("calibrate", "--profile", small_profile, "--out", out)
-    assert res.exit_code == 2 and "calibrate" in res.output and len(res.output.strip().splitlines()) == 1
+    assert res.exit_code == 2 and "--generations" in res.output and len(res.output.strip().splitlines()) == 1
     assert not out.exists()
     res = cli("calibrate", "--profile", small_profile, "--generations", 10, "--budgets", "0.5,0.7",
               "--calibration-scale", 1, "--out", out)

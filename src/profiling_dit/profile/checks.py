@@ -8,18 +8,23 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import InvalidSettingError, ProfileError
 from ..plan import Plan
-from .file import COMPONENTS, REQUIRED_VERSIONS, BlockProfile, Profile
+
+# The types are file.py's, which calls these checks: this module imports none of it (imports run one way), so a
+# profile and its block profiles are typed loosely here.
+Profile = Any
+BlockProfile = Any
 
 Bad = Callable[[str, str], NoReturn]
 NO_STALENESS = ("is null or absent, but a schema-version-2 profile holds its staleness table (the planner's input); "
                 "profile the model again (`pdit profile`)")
 
 
-def checked(profile: Profile, source: str) -> Profile:
+def checked(profile: Profile, source: str, components: tuple[str, ...], required_versions: tuple[str, ...]
+            ) -> Profile:
     """``profile`` once its fields agree with each other, its calibrated plans attached; else ``ProfileError``."""
     if profile.views is not None:  # a file's "views" is no field of it: ignored, as other unknown keys are
         object.__setattr__(profile, "views", None)
@@ -27,22 +32,22 @@ def checked(profile: Profile, source: str) -> Profile:
     def bad(where: str, what: str) -> NoReturn:
         raise ProfileError(f"{source}: field `{where}` {what}")
 
-    _check_run(profile, bad)
+    _check_run(profile, required_versions, bad)
     if not profile.experts:
         _check_block_profile(profile, profile.model.num_blocks, (0, profile.run.steps), profile, "", bad)
     else:
-        _check_experts(profile, bad)
+        _check_experts(profile, components, bad)
     _attach_plans(profile, bad)
     return profile
 
 
-def _check_run(p: Profile, bad: Bad) -> None:
+def _check_run(p: Profile, required_versions: tuple[str, ...], bad: Bad) -> None:
     """The model, the run and the per-prompt fields: one entry per prompt, masks of the token grid's shape."""
     run, n = p.run, p.model.num_blocks
     prompts = len(run.prompts)
     if len(p.model.block_names) != n:
         bad("model.block_names", f"has {len(p.model.block_names)} names for {n} blocks")
-    missing = [k for k in REQUIRED_VERSIONS if k not in p.versions]
+    missing = [k for k in required_versions if k not in p.versions]
     if missing:
         bad("versions", f"does not name the version of {missing[0]}")
     _check_steps(run.profiled_steps, 0, run.steps, "run.profiled_steps", bad)
@@ -73,9 +78,9 @@ def _check_run(p: Profile, bad: Bad) -> None:
             bad(name, f"has {len(values)} values for the {len(l1.steps)} steps of l1.steps")
 
 
-def _check_experts(p: Profile, bad: Bad) -> None:
+def _check_experts(p: Profile, components: tuple[str, ...], bad: Bad) -> None:
     """One block profile per expert, their step ranges covering the run once; the top level is the first's."""
-    if sorted(e.component for e in p.experts) != list(COMPONENTS):
+    if sorted(e.component for e in p.experts) != list(components):
         bad("experts", "must hold one entry for transformer and one for transformer_2")
     ranges = sorted(e.step_range for e in p.experts)
     if ranges[0][0] != 0 or ranges[0][1] != ranges[1][0] or ranges[1][1] != p.run.steps:
@@ -87,7 +92,7 @@ def _check_experts(p: Profile, bad: Bad) -> None:
             bad(f"experts[{i}].block_names", f"has {len(e.block_names)} names for {e.num_blocks} blocks")
         _check_block_profile(e, e.num_blocks, e.step_range, p, f"experts[{i}].", bad)
     i, first = min(enumerate(p.experts), key=lambda x: x[1].step_range[0])
-    for name in (f.name for f in dataclasses.fields(BlockProfile)):
+    for name in (f.name for f in dataclasses.fields(p.blocks)):  # the block fields alone
         if getattr(p, name) != getattr(first, name):
             bad(name, f"differs from experts[{i}].{name}: a two-expert profile's top-level block fields are its "
                       "first expert's")

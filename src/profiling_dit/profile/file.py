@@ -28,6 +28,7 @@ from .._validate import MAX_BLOCKS, MAX_SIZE, MAX_STEPS, MAX_TOKENS
 from ..errors import ProfileError
 from ..plan import Plan
 from . import reading
+from .checks import checked
 from .fitting import config_hash, model_identity  # noqa: F401 (measure.py imports them from here)
 from .settings import Branch, SetRanking
 
@@ -384,9 +385,7 @@ class Profile(BlockProfile):
 
 
 def _checked(profile: Profile, source: str) -> Profile:
-    from .checks import checked  # checks.py reads the classes above
-
-    return checked(profile, source)
+    return checked(profile, source, COMPONENTS, REQUIRED_VERSIONS)
 
 
 def finite_or_none(x: float) -> float | None:

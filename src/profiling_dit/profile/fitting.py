@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
 
 from ..errors import ProfileError
-
-if TYPE_CHECKING:
-    from .file import Profile
 
 # Config entries that do not change the computation (paths, versions) are left out of the hash.
 _HASH_IGNORED = {"_name_or_path", "_diffusers_version", "_use_default_values", "_class_name"}
@@ -33,7 +29,7 @@ def model_identity(transformer, arch) -> dict:
     }
 
 
-def check_fits(profile: Profile, model) -> None:
+def check_fits(profile, model) -> None:  # a Profile (file.py, which calls this: imports run one way)
     """``Profile.check_fits``: refuse (``ProfileError``) a model whose transformer(s) differ from the profiled ones."""
     from ..pipeline.loading import LoadedModel, ModelSource, as_model
 
