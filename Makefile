@@ -59,7 +59,7 @@ bench-peers-30steps: $(STAMP)
 CALIBRATION := 300
 profile-tiny: $(STAMP)
 	$(BIN)/pdit profile --model tiny --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --out src/profiling_dit/assets/profiles/tiny-wan.json --force
-	$(BIN)/pdit calibrate --profile src/profiling_dit/assets/profiles/tiny-wan.json --calibrate $(CALIBRATION) --out src/profiling_dit/assets/profiles/tiny-wan.json --force
+	$(BIN)/pdit calibrate --profile src/profiling_dit/assets/profiles/tiny-wan.json --generations $(CALIBRATION) --out src/profiling_dit/assets/profiles/tiny-wan.json --force
 
 # Train the tiny model on synthetic scenes from scratch (seeded; run again to resume), then judge it
 # on 20 held-out prompts: outputs/train-tiny/{model,eval.json,loss_log.jsonl}, and the model card
@@ -87,7 +87,7 @@ DEEP_CLAIM := benchmarks/results/paper-claim-tiny-deep
 DEEP_SET_RANKING := r_attn
 profile-tiny-deep: $(STAMP)
 	$(BIN)/pdit profile --model tiny-deep --prompt "a red circle moving right over grass" --prompt "a blue square moving left over sand" --frames 17 --height 128 --width 128 --steps 20 --set-ranking $(DEEP_SET_RANKING) --out src/profiling_dit/assets/profiles/tiny-wan-deep.json --force
-	$(BIN)/pdit calibrate --profile src/profiling_dit/assets/profiles/tiny-wan-deep.json --calibrate $(CALIBRATION) --out src/profiling_dit/assets/profiles/tiny-wan-deep.json --force
+	$(BIN)/pdit calibrate --profile src/profiling_dit/assets/profiles/tiny-wan-deep.json --generations $(CALIBRATION) --out src/profiling_dit/assets/profiles/tiny-wan-deep.json --force
 
 paper-claim: $(STAMP)
 	$(BIN)/python benchmarks/paper_claim.py masks --model tiny-deep --out $(DEEP_CLAIM)

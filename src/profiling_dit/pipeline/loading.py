@@ -274,6 +274,8 @@ def resolve_device(device: str = "auto") -> "torch.device":
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
+# the `dtype` names offered (the short spellings above are accepted too)
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 
 
 def resolve_dtype(dtype: str, device: "torch.device") -> "torch.dtype":
@@ -286,7 +288,7 @@ def resolve_dtype(dtype: str, device: "torch.device") -> "torch.dtype":
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if dtype not in _DTYPES:
-        raise InvalidSettingError(f"unknown `dtype` {dtype!r}; use auto, float32, bfloat16 or float16")
+        raise InvalidSettingError(f"unknown `dtype` {dtype!r}; use one of {', '.join(DTYPE_CHOICES)}")
     return getattr(torch, _DTYPES[dtype])
 
 
