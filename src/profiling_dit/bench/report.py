@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -230,21 +229,12 @@ def pareto_plot(results: dict, path: Path) -> Path:
 RESULT_FILES = ("results.json", "results.md", "pareto.png")
 
 
-def check_results_folder(folder: str | Path, force: bool = False) -> Path:
-    """The folder results will be written to: not a file, not holding results unless ``force``. Created only when
-    the results are written."""
+def check_results_folder(folder: Path, force: bool = False) -> Path:
+    """``folder`` (one ``_io.check_output_folder`` has shown to take files) holds no results, unless ``force``."""
     from ..errors import OutputPathError
 
-    folder = Path(folder).expanduser()
-    if not str(folder).strip():
-        raise OutputPathError("the results folder is empty; give a folder for results.json, results.md and pareto.png")
-    if folder.exists() and not folder.is_dir():
-        raise OutputPathError(f"{str(folder)!r} is a file; give a folder for results.json, results.md and pareto.png")
     if not force and (folder / "results.json").exists():  # the set's anchor; a plot or table alone is a leftover
         raise OutputPathError(f"{str(folder)!r} already holds results; pass `force` to overwrite them")
-    parent = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
-    if not os.access(parent, os.W_OK):
-        raise OutputPathError(f"cannot write into {str(parent)!r}; choose another folder")
     return folder
 
 

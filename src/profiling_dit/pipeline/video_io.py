@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_path
+from .._io import atomic_path, try_create
 from ..errors import OutputPathError
 
 VIDEO_EXTENSIONS = (".mp4", ".gif", ".npy")
@@ -44,21 +44,10 @@ def check_output_path(path: str | Path, force: bool = False, extensions=VIDEO_EX
             raise OutputPathError(f"cannot write into {_shown(folder)}: permission denied")
         if folder == path.parent.absolute():
             remove_stale_temporaries(path)
-        _try_create(folder / path.name)
+        try_create(folder, path.name)
     except OSError as e:
         raise OutputPathError(f"cannot write {shown}: {e.strerror or e}") from None
     return path
-
-
-def _try_create(path: Path) -> None:
-    """Create and remove a temporary file beside ``path`` with a name as long as ``path``'s: proves the folder
-    takes new files (``/proc``, read-only mounts refuse) and that the name is not too long."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
 
 
 def _shown(path) -> str:
