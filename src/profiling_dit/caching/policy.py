@@ -151,7 +151,7 @@ def _planned(profile: Profile, component: str, blocks: BlockProfile, num_blocks:
         if entry.plan.steps == n:
             return Plan(num_blocks=num_blocks, steps=n, cached_blocks=entry.plan.cached_blocks,
                         full_steps=entry.plan.full_steps, predicted_error=entry.plan.predicted_error,
-                        origin=f"calibrated for budget {budget:g} ({entry.generations} generations on "
+                        origin=f"calibrated for budget {budget:g} ({_count(entry.generations, 'generation')} on "
                                f"{_prompts(entry.calibration_prompts)})")
     for entry in stored:  # calibrated at another step count: mapped to this one, within the budget
         k = len(entry.plan.cached_blocks)
@@ -208,6 +208,10 @@ def mismatch_notes(profile: Profile, steps: int, height: int, width: int, frames
         out.append(f"the profile was made at {run.frames}x{run.height}x{run.width} (frames x height x width), "
                    f"not {frames}x{height}x{width}; the block split is used as it is")
     return out
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'s' if n != 1 else ''}"
 
 
 def _prompts(count: int) -> str:

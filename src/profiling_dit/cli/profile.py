@@ -154,7 +154,7 @@ def summary(con, out: Path, profile) -> None:
         on = f"the mean over {entry.calibration_prompts} prompts" if entry.calibration_prompts > 1 else "one prompt"
         typer.echo(f"  calibrated, budget {entry.budget:g}: {len(entry.plan.cached_blocks)} blocks cached, full steps "
                    f"{list(entry.plan.full_steps)}, {psnr} against stock sampling ({on}, {entry.generations} "
-                   "generations)")
+                   f"generation{'s' if entry.generations != 1 else ''})")
     cost = calibration_cost(profile)
     if cost:
         f, h, w = cost["size"]
