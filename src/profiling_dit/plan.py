@@ -34,9 +34,10 @@ class Plan:
             (Wan2.2 A14B); ``None``: the transformer runs every step.
         origin: where the plan came from ("planned for budget 0.5", "the paper's schedule"), for reports.
         predicted_error: the planner's predicted error, for reports.
-        forecast: one weight w_t per step (0 on full steps), or ``None``: on a reuse step t the cached blocks add
-            Δ_s + w_t·(Δ_s − Δ_s′) instead of Δ_s, where s and s′ are the last two full steps (order one; ``None``
-            or 0 is plain reuse, bit for bit). Each run then keeps two deltas instead of one.
+        forecast: one pair (a_t, b_t) per step, or ``None``: on a reuse step t the cached blocks add
+            a_t·Δ_s + b_t·Δ_s′ instead of Δ_s, where s and s′ are the last two full steps; (1, 0) is plain reuse,
+            bit for bit, and ``None`` plain reuse everywhere. Full steps hold (1, 0); steps before the second full
+            step may only scale (b_t = 0). A plan with some b_t ≠ 0 keeps two deltas a run instead of one.
 
     ``origin`` and ``predicted_error`` describe the plan; they never change what runs.
 
@@ -58,7 +59,7 @@ class Plan:
     step_range: tuple[int, int] | None = None
     origin: str = ""
     predicted_error: float | None = None
-    forecast: tuple[float, ...] | None = None
+    forecast: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self):
         check_int("num_blocks", self.num_blocks, 1, 100_000)
@@ -84,27 +85,33 @@ class Plan:
         if self.forecast is not None:
             object.__setattr__(self, "forecast", self._checked_forecast(self.forecast, full))
 
-    def _checked_forecast(self, forecast, full: tuple[int, ...]) -> tuple[float, ...] | None:
+    def _checked_forecast(self, forecast, full: tuple[int, ...]) -> tuple[tuple[float, float], ...] | None:
         try:
-            weights = tuple(float(w) for w in forecast)
+            pairs = tuple((float(a), float(b)) for a, b in forecast)
         except (TypeError, ValueError):
-            raise InvalidSettingError(f"`forecast` must be one number per step, got {forecast!r:.80}") from None
-        if len(weights) != self.steps:
-            raise InvalidSettingError(f"`forecast` has {len(weights)} weights for {self.steps} steps; give one a step")
-        for i, w in enumerate(weights):
-            check_number(f"forecast[{i}]", w, -MAX_FORECAST_WEIGHT, MAX_FORECAST_WEIGHT)
-        if any(weights[s] != 0.0 for s in full):
-            raise InvalidSettingError("`forecast` weights must be 0 on full steps (nothing is forecast there)")
+            raise InvalidSettingError(f"`forecast` must be one pair (a, b) per step, got {forecast!r:.80}") from None
+        if len(pairs) != self.steps:
+            raise InvalidSettingError(f"`forecast` has {len(pairs)} pairs for {self.steps} steps; give one a step")
+        for i, (a, b) in enumerate(pairs):
+            check_number(f"forecast[{i}]", a, -MAX_FORECAST_WEIGHT, MAX_FORECAST_WEIGHT)
+            check_number(f"forecast[{i}]", b, -MAX_FORECAST_WEIGHT, MAX_FORECAST_WEIGHT)
+        if any(pairs[s] != (1.0, 0.0) for s in full):
+            raise InvalidSettingError("`forecast` must be (1, 0) on full steps (nothing is forecast there)")
         second = full[1] if len(full) > 1 else self.steps
-        if any(weights[: second + 1]):
-            raise InvalidSettingError(f"`forecast` weights must be 0 before the second full step ({second}): a "
-                                      "forecast needs the deltas of two full steps")
-        return weights if any(weights) else None
+        if any(b for _, b in pairs[: second + 1]):
+            raise InvalidSettingError(f"`forecast` b must be 0 before the second full step ({second}): only one full "
+                                      "step's delta is there to use")
+        return pairs if any(p != (1.0, 0.0) for p in pairs) else None
 
     @property
     def forecasts(self) -> bool:
-        """Whether a reuse step adds a forecast delta (each run then keeps its last two deltas)."""
+        """Whether a reuse step adds other than its last delta."""
         return self.forecast is not None and bool(self.cached_blocks)
+
+    @property
+    def keeps_two_deltas(self) -> bool:
+        """Whether a run keeps its last two full steps' deltas (some step adds the one before the last)."""
+        return self.forecasts and any(b for _, b in self.forecast or ())
 
     # -- what it computes --
     @property
@@ -158,7 +165,7 @@ class Plan:
         if self.step_range is not None:
             d["step_range"] = list(self.step_range)
         if self.forecast is not None:
-            d["forecast"] = list(self.forecast)
+            d["forecast"] = [list(pair) for pair in self.forecast]
         return d
 
     @classmethod
@@ -169,14 +176,15 @@ class Plan:
         if unknown:
             raise InvalidSettingError(f"unknown plan field(s): {', '.join(sorted(unknown))}")
         d = dict(d)
-        for key in ("step_range", "forecast"):
-            if d.get(key) is not None:
-                d[key] = tuple(d[key])
+        if d.get("step_range") is not None:
+            d["step_range"] = tuple(d["step_range"])
+        if isinstance(d.get("forecast"), list):
+            d["forecast"] = tuple(tuple(pair) if isinstance(pair, list) else pair for pair in d["forecast"])
         return cls(**d)
 
 
 SCHEDULES = ("stepwise", "inverse", "average")
-# the largest forecast weight a plan takes: the deltas' change between full steps, extrapolated at most 4 times over
+# the largest forecast coefficient a plan takes
 MAX_FORECAST_WEIGHT = 4.0
 
 

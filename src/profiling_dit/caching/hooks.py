@@ -42,7 +42,7 @@ from .._compat import CallContext, branch_states, get_hook, parallel_config_of, 
 from ..errors import InvalidSettingError
 from ..models import arch_for
 from ..plan import Plan
-from .runs import RunState, install_runs, remove_runs
+from .runs import Fit, RunState, install_runs, remove_runs
 
 _STEP_HOOK = "pdit_step_tracker"
 _RUN_HOOK = "pdit_run_block"
@@ -72,7 +72,7 @@ class _PlanCache:
         self.step_range = step_range
         self.replan = replan
         self._masks: dict[int, np.ndarray] = {}
-        self._weights: dict[int, np.ndarray] = {}  # the forecast weight of each step of a call, 0 outside the plan
+        self._forecasts: dict[int, np.ndarray] = {}  # (steps, 2): each step's (a, b); (1, 0) outside the plan
 
     def range_for(self, steps: int) -> tuple[int, int]:
         if self.step_range is not None:
@@ -85,7 +85,7 @@ class _PlanCache:
             a, b = self.range_for(steps)
             b = min(b, steps)
             mask = np.ones((steps, self.plan.num_blocks), dtype=bool)  # outside its range it is never called
-            weights = np.zeros(steps)
+            forecast = np.tile([1.0, 0.0], (steps, 1))
             if b > a:
                 own = b - a
                 local = self.plan
@@ -97,14 +97,15 @@ class _PlanCache:
                     local = self._replanned(own) if self.replan is not None else self.plan.for_steps(own)
                 mask[a:b] = local.mask()
                 if local.forecast is not None:
-                    weights[a:b] = local.forecast
+                    forecast[a:b] = local.forecast
             self._masks[steps] = mask
-            self._weights[steps] = weights
+            self._forecasts[steps] = forecast
         return self._masks[steps]
 
-    def weight(self, steps: int, step: int) -> float:
+    def coefficients(self, steps: int, step: int) -> tuple[float, float]:
         self.get(steps)
-        return float(self._weights[steps][step])
+        a, b = self._forecasts[steps][step]
+        return float(a), float(b)
 
 
     def _replanned(self, steps: int) -> Plan:
@@ -172,16 +173,16 @@ def _plan_decision(plans: _PlanCache, block: int):
 
 
 def _plan_forecast(plans: _PlanCache):
-    def forecast(state: _BranchState) -> float:
+    def forecast(state: _BranchState) -> tuple[float, float]:
         assert state.num_steps is not None  # the step tracker sets it before the blocks run
-        return plans.weight(state.num_steps, state.step)
+        return plans.coefficients(state.num_steps, state.step)
     return forecast
 
 
 def apply_profiling_dit(transformer: torch.nn.Module, plan: Plan, *,
                         steps_provider: Callable[[], int | None] | None = None,
                         step_range: Callable[[int], tuple[int, int]] | None = None,
-                        replan: Callable[[int], Plan] | None = None) -> None:
+                        replan: Callable[[int], Plan] | None = None, fit: Fit | None = None) -> None:
     """Install ProfilingDiT caching on one supported transformer (in place).
 
     Args:
@@ -193,6 +194,8 @@ def apply_profiling_dit(transformer: torch.nn.Module, plan: Plan, *,
             (the experts of a two-expert pipeline; ``profiling_dit.apply`` passes it).
         replan: ``steps -> Plan``, the plan for a call whose step count differs from ``plan.steps``; without it
             the plan's full steps are mapped to that count (``Plan.for_steps``).
+        fit: calibration of a forecast (``caching.forecast.fit_forecast``): the runs compute on the steps they
+            would reuse, and ``fit`` says what they add instead (``runs.py``).
 
     Call the pipeline as usual afterwards; ``remove_profiling_dit`` restores the stock model. For a whole
     pipeline (every expert), ``profiling_dit.apply(pipe, profile)`` is the one call.
@@ -216,7 +219,8 @@ def apply_profiling_dit(transformer: torch.nn.Module, plan: Plan, *,
     runs = plan.runs()
     install_runs(blocks, runs, state_manager, arch.block_streams, _RUN_HOOK,
                  lambda run_id: _plan_decision(plans, runs[run_id][0]),
-                 forecast=_plan_forecast(plans) if plan.forecasts else None)
+                 forecast=_plan_forecast(plans) if plan.forecasts else None,
+                 keep_previous=plan.keeps_two_deltas or fit is not None, fit=fit)
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
     transformer._pdit_state_manager = state_manager  # type: ignore[assignment]  # for cache_bytes(); removed with the hooks
     transformer._pdit_plan = plan  # type: ignore[assignment]
