@@ -30,7 +30,7 @@ def test_plain_reuse_is_a_plan_without_a_forecast():
     (PLAIN * 2 + ((0.5, 0.0),) + PLAIN * 3, "(1, 0) on full steps"),
     (PLAIN + ((1.0, 0.5),) + PLAIN * 4, "before the second full step"),
     (PLAIN * 5, "5 pairs for 6 steps"),
-    (PLAIN * 3 + ((9.0, 0.0),) + PLAIN * 2, "forecast[3]"),
+    (PLAIN * 3 + ((99.0, 0.0),) + PLAIN * 2, "forecast[3]"),
     (PLAIN * 3 + ((1.0, float("nan")),) + PLAIN * 2, "forecast[3]"),
     ((0.5,) * 6, "one pair (a, b) per step"),
 ])
@@ -108,3 +108,31 @@ def test_pairs_from_a_table_with_a_known_answer():
     assert np.allclose(pairs[1], (a1, 0.0), atol=1e-6)
     assert forecast == pytest.approx(np.linalg.norm(D[1] - a1 * D[0]), rel=1e-5)
     assert plain == pytest.approx(np.linalg.norm(v) * (1 + 1 + 1 + 2), rel=1e-6)
+
+
+@pytest.mark.parametrize("interval", [2, 3, 5])
+def test_taylorseer_on_the_block_stack_keeps_diffusers_schedule(interval):
+    from diffusers.hooks.hooks import CacheContext, StateManager
+    from diffusers.hooks.taylorseer_cache import TaylorSeerCacheHook, TaylorSeerState
+
+    from profiling_dit.bench.methods.taylorseer_blocks import taylorseer_plan
+
+    manager = StateManager(TaylorSeerState, init_kwargs={"taylor_factors_dtype": torch.float32, "max_order": 1})
+    manager.set_context(CacheContext("cond"))
+    hook = TaylorSeerCacheHook(interval, 3, torch.float32, manager)
+    computes = [hook._measure_should_compute()[0] for _ in range(20)]
+    plan = taylorseer_plan(4, 20, interval)
+    assert plan.full_step_mask() == computes
+
+
+def test_taylorseer_on_the_block_stack_forecasts_a_line_exactly():
+    """Its first-order forecast from the last two full steps is exact for deltas on a line."""
+    from profiling_dit.bench.methods.taylorseer_blocks import taylorseer_plan
+
+    plan = taylorseer_plan(4, 20, 5)
+    u, v = 0.3, -1.7
+    D = [u + t * v for t in range(20)]
+    for t, (a, b) in enumerate(plan.forecast):
+        earlier = [f for f in plan.full_steps if f < t]
+        if t not in plan.full_steps and len(earlier) > 1:
+            assert a * D[earlier[-1]] + b * D[earlier[-2]] == pytest.approx(D[t])

@@ -185,7 +185,7 @@ class Plan:
 
 SCHEDULES = ("stepwise", "inverse", "average")
 # the largest forecast coefficient a plan takes
-MAX_FORECAST_WEIGHT = 4.0
+MAX_FORECAST_WEIGHT = 16.0
 
 
 def full_compute_steps(steps: int, warmup: int, interval_max: int, interval_min: int,

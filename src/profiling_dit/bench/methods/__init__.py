@@ -5,13 +5,14 @@ Each is a ``Method`` adapter (``base``); ``docs/peers.md`` says where each comes
 
 from __future__ import annotations
 
-from . import cachedit, dicache, diffusers_caches, easycache, ertacache, lemica, ours, teacache
+from . import cachedit, dicache, diffusers_caches, easycache, ertacache, lemica, ours, taylorseer_blocks, teacache
 from .base import Method, NotApplicable, RunContext, label, noop
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("baseline", "baseline", {}, ({},), noop, noop, multi_expert=True, color="#000000"),
     *ours.METHODS,
     *diffusers_caches.METHODS,
+    *taylorseer_blocks.METHODS,
     *teacache.METHODS,
     *easycache.METHODS,
     *dicache.METHODS,
