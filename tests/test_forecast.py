@@ -136,3 +136,13 @@ def test_taylorseer_on_the_block_stack_forecasts_a_line_exactly():
         earlier = [f for f in plan.full_steps if f < t]
         if t not in plan.full_steps and len(earlier) > 1:
             assert a * D[earlier[-1]] + b * D[earlier[-2]] == pytest.approx(D[t])
+
+
+def test_a_plan_summary_says_how_many_deltas_a_run_keeps():
+    from profiling_dit.caching.preview import plan_summary
+
+    assert plan_summary(Plan(4, 6, (1, 2), (0, 2, 5)))["deltas_per_run"] == 1
+    scaled = Plan(4, 6, (1, 2), (0, 2, 5), forecast=PLAIN + ((0.8, 0.0),) + PLAIN * 4)
+    assert plan_summary(scaled)["deltas_per_run"] == 1
+    weighted = Plan(4, 6, (1, 2), (0, 2, 5), forecast=PLAIN * 3 + ((1.5, -0.5),) + PLAIN * 2)
+    assert plan_summary(weighted)["deltas_per_run"] == 2

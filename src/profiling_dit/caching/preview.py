@@ -24,6 +24,8 @@ def plan_summary(plan: Plan, steps: int | None = None) -> dict:
         "computed_share": plan.computed_share,
         "computed_block_evaluations": int(plan.mask().sum()),
         "total_block_evaluations": plan.steps * plan.num_blocks,
+        # the delta cache holds this many deltas a run and CFG branch (two when a forecast adds the one before)
+        "deltas_per_run": 2 if plan.keeps_two_deltas else 1,
     }
     if plan.step_range is not None:
         summary["step_range"] = list(plan.step_range)

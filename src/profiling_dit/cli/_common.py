@@ -165,9 +165,11 @@ def print_plan(con, summary: dict, profile=None, component: str = "transformer",
     extra = f"; predicted error {summary['predicted_error']:.3g}" if summary.get("predicted_error") is not None else ""
     speed = (f"; implied transformer speedup {summary['implied_speedup']:.2f}x (from the profile's measured share of "
              "time in blocks)" if summary.get("implied_speedup") else "")
+    memory = ("; each run keeps two deltas (a forecast adds the one before), twice plain reuse's cache"
+              if summary.get("deltas_per_run", 1) > 1 else "")
     con.print(f"ProfilingDiT plan ({summary.get('origin') or 'by hand'}): {summary['computed_share']:.0%} of block "
               f"evaluations computed{speed}{extra} (█ compute, · reuse cached delta); full-compute steps "
-              f"{summary['full_compute_steps']}", highlight=False)
+              f"{summary['full_compute_steps']}{memory}", highlight=False)
     foreground = set()
     if profile is not None:
         blocks = profile.expert(component).blocks if profile.experts else profile.blocks
