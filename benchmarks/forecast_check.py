@@ -22,7 +22,7 @@ from pathlib import Path
 VARIANTS = ("plain", "from the profile", "fitted on generations", "segments fitted on generations")
 
 
-def _cases(pdit, model, profile, prompts, seeds):
+def _cases(pdit, profile, prompts, seeds):
     for prompt in prompts:
         for seed in seeds:
             yield prompt, seed, pdit.GenerationSettings(prompt=prompt, seed=seed, steps=profile.run.steps,
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     prompts = [p.strip() for p in Path(args.prompts).read_text().splitlines() if p.strip()]
     seeds = [int(s) for s in args.seeds.split(",")]
     budgets = [float(b) for b in args.budgets.split(",")]
-    cases = list(_cases(pdit, model, profile, prompts, seeds))
+    cases = list(_cases(pdit, profile, prompts, seeds))
     stock = {(p, s): pdit.generate(model, g).frames for p, s, g in cases}
     rows = []
     t0 = time.perf_counter()

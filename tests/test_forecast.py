@@ -146,3 +146,16 @@ def test_a_plan_summary_says_how_many_deltas_a_run_keeps():
     assert plan_summary(scaled)["deltas_per_run"] == 1
     weighted = Plan(4, 6, (1, 2), (0, 2, 5), forecast=PLAIN * 3 + ((1.5, -0.5),) + PLAIN * 2)
     assert plan_summary(weighted)["deltas_per_run"] == 2
+
+
+def test_a_segment_pair_fits_the_segments_mean_true_delta():
+    from profiling_dit.caching.forecast import _SegmentSums
+
+    g = torch.Generator().manual_seed(0)
+    d, p, noise = (torch.randn(32, generator=g) for _ in range(3))
+    sums = _SegmentSums([0, 1, 4])  # steps 2 and 3 reuse after full step 1 (Δ_s = d, Δ_s′ = p)
+    state = object()
+    sums.add(state, 0, 2, (1.2 * d - 0.3 * p + noise,), (d,), (p,))  # errors that cancel over the segment
+    sums.add(state, 0, 3, (1.2 * d - 0.3 * p - noise,), (d,), (p,))
+    a, b = sums.pairs(5, {2: True, 3: True}, 0.0)[1]
+    assert (a, b) == pytest.approx((1.2, -0.3), abs=1e-6)  # float32 deltas

@@ -100,6 +100,15 @@ def from_profile(plan: Plan, staleness, shrink: float = 0.0) -> Plan:
                                origin=f"{plan.origin}; forecast from the profile")
 
 
+def _products(true: tuple, delta: tuple, previous: tuple | None) -> np.ndarray:
+    """⟨T,T⟩, ⟨T,D⟩, ⟨T,P⟩, ⟨D,D⟩, ⟨D,P⟩, ⟨P,P⟩ over the streams (P: Δ_s′, or Δ_s when there is none), in float64."""
+    def dot(x, y) -> float:
+        return float(sum((u.double() * v.double()).sum() for u, v in zip(x, y)))
+
+    p = previous if previous is not None else delta
+    return np.array([dot(true, true), dot(true, delta), dot(true, p), dot(delta, delta), dot(delta, p), dot(p, p)])
+
+
 class _Sums:
     """Per step, the inner products of the true delta T with Δ_s (D) and Δ_s′ (P), summed over runs, branches and
     prompts: what the least-squares fit of (a, b) needs."""
@@ -108,11 +117,7 @@ class _Sums:
         self.m = np.zeros((steps, 6))  # tt, td, tp, dd, dp, pp
 
     def add(self, step: int, true: tuple, delta: tuple, previous: tuple | None) -> None:
-        def dot(x, y) -> float:
-            return float(sum((u.double() * v.double()).sum() for u, v in zip(x, y)))
-
-        p = previous if previous is not None else delta
-        self.m[step] += [dot(true, true), dot(true, delta), dot(true, p), dot(delta, delta), dot(delta, p), dot(p, p)]
+        self.m[step] += _products(true, delta, previous)
 
     def pair(self, step: int, two: bool, shrink: float) -> tuple[float, float]:
         tt, td, tp, dd, dp, pp = (float(x) for x in self.m[step])
@@ -139,15 +144,9 @@ class _SegmentSums:
             self.kept[key][0] = tuple(s + t.double() for s, t in zip(self.kept[key][0], true))
 
     def pairs(self, steps: int, two: dict[int, bool], shrink: float) -> dict[int, tuple[float, float]]:
-        def dot(x, y) -> float:
-            return float(sum((u.double() * v.double()).sum() for u, v in zip(x, y)))
-
         m: dict[int, np.ndarray] = {}
         for (segment, _, _), (total, delta, previous) in self.kept.items():
-            p = previous if previous is not None else delta
-            m.setdefault(segment, np.zeros(6))
-            m[segment] += [dot(total, total), dot(total, delta), dot(total, p), dot(delta, delta), dot(delta, p),
-                           dot(p, p)]
+            m[segment] = m.get(segment, np.zeros(6)) + _products(total, delta, previous)
         out = {}
         for segment, (_tt, td, tp, dd, dp, pp) in m.items():
             n = sum(1 for t in range(segment + 1, steps) if t not in self.full and self.segment(t) == segment)
