@@ -116,6 +116,28 @@ def wan22_pipeline(seed: int = 0, layers: int = 3, layers_2: int = 2):
     return _eval(pipe)
 
 
+def ltx_pipeline(seed: int = 0, layers: int = 3):
+    """LTX-Video with a tiny T5 and a VAE that compresses 8 times in space (patch_size 1; the real one 32) and 8 in
+    time: the token grid comes from the VAE config either way (`vae_spatial_from_config`)."""
+    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline,
+                           LTXVideoTransformer3DModel)
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    te = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                 relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
+    tr = LTXVideoTransformer3DModel(in_channels=4, out_channels=4, patch_size=1, patch_size_t=1,
+                                    num_attention_heads=2, attention_head_dim=8, cross_attention_dim=16,
+                                    num_layers=layers, caption_channels=16)
+    vae = AutoencoderKLLTXVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8),
+                                decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+                                decoder_layers_per_block=(1, 1, 1, 1, 1), patch_size=1, patch_size_t=1)
+    pipe = LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=te, tokenizer=tok,
+                       transformer=tr)
+    return _eval(pipe)
+
+
 def _eval(pipe):
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module):
@@ -135,5 +157,5 @@ def save(pipe, folder: Path, steps: int | None = None) -> Path:
 
 
 BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline,
-            "wan2.2": wan22_pipeline}
+            "wan2.2": wan22_pipeline, "ltx-video": ltx_pipeline}
 STEPS = {"wan2.2": 8}  # enough steps for each expert to have a plan of its own

@@ -17,11 +17,11 @@ if TYPE_CHECKING:
     import torch
 
 from ..errors import UnsupportedModelError
-from . import cogvideox, hunyuan, wan
+from . import cogvideox, hunyuan, ltx, wan
 from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
 from .wan import TINY_MODEL_DIR
 
-FAMILIES: tuple[Family, ...] = (wan.FAMILY, hunyuan.FAMILY, cogvideox.FAMILY)
+FAMILIES: tuple[Family, ...] = (wan.FAMILY, hunyuan.FAMILY, cogvideox.FAMILY, ltx.FAMILY)
 
 
 def _diffusers_class(name: str) -> type:

@@ -68,6 +68,8 @@ class ArchitectureSpec:
     patch_from_config: Callable[[dict], tuple[int, int, int]] = lambda cfg: tuple(cfg["patch_size"])
     positions_from_config: Callable[[dict], int | None] | None = None
     prediction_frames_first: bool = False
+    prediction_packed: bool = False
+    vae_spatial_from_config: Callable[[dict], int] | None = None
     context_parallel: bool = False
     context_parallel_note: str = "no context-parallel plan for this family"
 

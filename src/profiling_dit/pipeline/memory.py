@@ -17,10 +17,17 @@ from ..errors import InvalidSettingError
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
+def _spatial(source) -> int:
+    vae = getattr(source, "vae_config", None) or {}
+    if source.arch.vae_spatial_from_config is not None and vae:
+        return int(source.arch.vae_spatial_from_config(vae))
+    return int(vae.get("scale_factor_spatial", 8))
+
+
 def token_grid(source, settings) -> tuple[int, int, int]:
     """The video tokens along (frames, rows, columns) of a generation of ``settings``, from the saved configs."""
     cfg = source.transformer_config
-    spatial = int(source.vae_config.get("scale_factor_spatial", 8)) if getattr(source, "vae_config", None) else 8
+    spatial = _spatial(source)
     latent_frames = (settings.frames - 1) // source.arch.frame_multiple + 1
     lh, lw = math.ceil(settings.height / spatial), math.ceil(settings.width / spatial)
     pt, ph, pw = source.arch.patch_from_config(cfg)
@@ -45,7 +52,7 @@ def check_positions(source, settings) -> None:
 def estimate_bytes(source, settings, dtype: str = "float32") -> dict[str, int]:
     """Bytes a generation of ``settings`` needs beyond the weights, by part (``total`` is their sum)."""
     cfg = source.transformer_config
-    spatial = int(source.vae_config.get("scale_factor_spatial", 8)) if getattr(source, "vae_config", None) else 8
+    spatial = _spatial(source)
     temporal = source.arch.frame_multiple
     channels = int(cfg.get("out_channels") or cfg.get("in_channels") or 16)
     latent_frames = (settings.frames - 1) // temporal + 1

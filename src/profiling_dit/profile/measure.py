@@ -42,6 +42,8 @@ def token_grid(model: LoadedModel, gen: GenerationSettings) -> tuple[tuple[int, 
     pipe: Any = model.pipe
     sf_t = getattr(pipe, "vae_scale_factor_temporal", model.arch.frame_multiple)
     sf_s = getattr(pipe, "vae_scale_factor_spatial", 8)
+    if model.arch.vae_spatial_from_config is not None:
+        sf_s = model.arch.vae_spatial_from_config(dict(pipe.vae.config))
     latent = ((gen.frames - 1) // sf_t + 1, gen.height // sf_s, gen.width // sf_s)
     pt, ph, pw = model.arch.patch_from_config(dict(pipe.transformer.config))
     return latent, (latent[0] // pt, latent[1] // ph, latent[2] // pw)
@@ -109,6 +111,8 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
     sigmas = [float(x) for x in sigmas][:gen.steps + 1] if sigmas is not None and len(sigmas) > gen.steps else None
 
     pred = recorder.kept_predictions[mask_step]
+    if model.arch.prediction_packed:  # (tokens, channels) -> (channels, F', H', W')
+        pred = pred.T.reshape(pred.shape[-1], *grid)
     rgb = pca_rgb(pred)
     if masks_from_user is not None:
         tmask = masks_from_user
