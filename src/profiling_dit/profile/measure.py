@@ -69,6 +69,16 @@ class PromptMeasurement:
     sigmas: list | None = None  # the scheduler's noise levels over the run (S + 1), when it has them
 
 
+def _expert_blocks(model: LoadedModel) -> dict[str, tuple[int, int]]:
+    """Each expert's block rows, numbered across the experts: ``{component: (first, stop)}``."""
+    out, n = {}, 0
+    for name in model.experts:
+        size = len(model.arch.blocks(getattr(model.pipe, name)))
+        out[name] = (n, n + size)
+        n += size
+    return out
+
+
 def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSettings, segmenter=None,
                    user_masks: str | Path | None = None,
                    on_step: Callable[[int, int], None] | None = None) -> PromptMeasurement:
@@ -76,11 +86,8 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
     model = as_model(model)
     ps.check_for_model(model, gen)
     latent_grid, grid = token_grid(model, gen)
-    expert_blocks, n_blocks = {}, 0
-    for name in model.experts:
-        size = len(model.arch.blocks(getattr(model.pipe, name)))
-        expert_blocks[name] = (n_blocks, n_blocks + size)
-        n_blocks += size
+    expert_blocks = _expert_blocks(model)
+    n_blocks = max(b for _, b in expert_blocks.values())
     steps = list(range(0, gen.steps, ps.every))
     mask_step = gen.steps - 1 if ps.mask_step is None else ps.mask_step
     masks_from_user = None
