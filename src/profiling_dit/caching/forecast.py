@@ -25,8 +25,12 @@ from .planner import StalenessModel
 
 def inner_products(model: StalenessModel, size: int, steps: int) -> np.ndarray:
     """(steps, steps): ⟨D(a), D(b)⟩ of the first ``size`` blocks' deltas; NaN where not measured."""
-    c = model.scale_vector(size, steps)
-    e = model.error_matrix(size, steps)
+    return _inner_products(model.error_matrix(size, steps), model.scale_vector(size, steps))
+
+
+def _inner_products(e: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """⟨D(a), D(b)⟩ from e[a, b] = ‖D(b) − D(a)‖ (a < b) and c[a] = ‖D(a)‖."""
+    steps = len(c)
     sq = c ** 2
     out = np.full((steps, steps), np.nan)
     a, b = np.nonzero(np.isfinite(e))
@@ -68,7 +72,8 @@ def forecast_pairs(model: StalenessModel, size: int, steps: int, full_steps, shr
                    ) -> tuple[tuple[tuple[float, float], ...], float, float]:
     """The (a, b) of every step for a plan caching the first ``size`` blocks with these full steps, from the
     profile's table, and the plan's predicted error with and without them (the planner's sum of ‖error‖)."""
-    P = inner_products(model, size, steps)
+    e = model.error_matrix(size, steps)
+    P = _inner_products(e, model.scale_vector(size, steps))
     full = sorted(full_steps)
     pairs = [(1.0, 0.0)] * steps
     plain = forecast = 0.0
@@ -78,11 +83,11 @@ def forecast_pairs(model: StalenessModel, size: int, steps: int, full_steps, shr
         before = [f for f in full if f < t]
         s = before[-1]
         p = before[-2] if len(before) > 1 else s
-        tt, td, dd = P[t, t], P[t, s], P[s, s]
-        plain += float(np.sqrt(max(0.0, tt - 2 * td + dd)))
-        pair, err = solve(tt, td, P[t, p], dd, P[s, p], P[p, p], len(before) > 1, shrink)
+        reuse = float(e[s, t])  # plain reuse's error, as measured
+        plain += reuse
+        pair, err = solve(P[t, t], P[t, s], P[t, p], P[s, s], P[s, p], P[p, p], len(before) > 1, shrink)
         if not np.isfinite(err):
-            pair, err = (1.0, 0.0), float(np.sqrt(max(0.0, tt - 2 * td + dd)))
+            pair, err = (1.0, 0.0), reuse
         pairs[t] = pair
         forecast += err
     return tuple(pairs), forecast, plain
