@@ -19,7 +19,8 @@ def bench(
     out: Annotated[Optional[str], typer.Option(  # a str: typer would make '' the current folder
         "--out", "-o", metavar="PATH", help="Output folder: results.json, results.md, pareto.png.")] = None,
     model: o.OptionalModelOpt = None,
-    profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile for the profiling-dit methods.")] = None,
+    profile_path: Annotated[Optional[Path], typer.Option(
+        "--profile", help="Profile for the profiling-dit methods.")] = None,
     prompts: Annotated[Optional[list[str]], typer.Option(
         "--prompts", help="A text file (one prompt a line) or a prompt; give it once \\[default: the prompt "
                           f"{DEFAULT_PROMPT!r}].")] = None,
@@ -52,11 +53,11 @@ def bench(
     if out is None:
         raise InvalidSettingError("--out is missing: give the folder for results.json, results.md and pareto.png")
     folder = check_bench_folder(out, force)  # made, written into and undone: before the model loads
-    prof, source = preflight.resolve(profile, model)
+    profile, source = preflight.resolve(profile_path, model)
     if prompts and len(prompts) > 1:  # typer would keep the last one without a word
         raise InvalidSettingError("--prompts is given more than once; give one file (one prompt a line) or one prompt")
     prompt_list = read_prompts(prompts[0] if prompts else DEFAULT_PROMPT)
-    gen = preflight.settings_for(source, prof, prompt=prompt_list[0], **size)
+    gen = preflight.settings_for(source, profile, prompt=prompt_list[0], **size)
     bs = BenchSettings(prompts=prompt_list, seeds=o.parse_list("seeds", seeds, int) or (0,),
                        methods=o.parse_list("methods", methods) or DEFAULT_METHODS, sweep=sweep, repeats=repeats,
                        steps=gen.steps, height=gen.height, width=gen.width, frames=gen.frames, guidance=gen.guidance,
@@ -65,10 +66,10 @@ def bench(
     notes += preflight.check_resources(source, [bs.generation(p, 0) for p in prompt_list], device, dtype.value)
     if repeats == 1:
         notes.append("`repeats` 1: each speedup is one timing on this machine; give 3 or more for medians")
-    _run(source, prof, profile, bs, folder, notes, device, dtype.value, force)
+    _run(source, profile, profile_path, bs, folder, notes, device, dtype.value, force)
 
 
-def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: str, force: bool) -> None:
+def _run(source, profile, profile_path, bs, out: Path, notes, device: str, dtype: str, force: bool) -> None:
     import shlex
     import sys
 
@@ -80,7 +81,7 @@ def _run(source, prof, profile_path, bs, out: Path, notes, device: str, dtype: s
 
     con, loaded, _ = start(source, [], {"device": device, "dtype": dtype}, notes)
     with progress(con, "Benchmarking", plan_runs(bs)) as bar:
-        results = run_bench(loaded, prof, bs, judge=judge_for(source),
+        results = run_bench(loaded, profile, bs, judge=judge_for(source),
                             on_progress=lambda i, n, what: bar.update(i, what))
     command = "pdit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     results.update({"command": command, "model": source.ref, "profile": str(profile_path) if profile_path else None,
