@@ -33,7 +33,7 @@ def family(request, tmp_path_factory):
     steps = tm.STEPS.get(name, tm.SIZE["steps"])
     folder = tm.save(tm.BUILDERS[name](), tmp_path_factory.mktemp(name.replace("-", "_")) / "model", steps)
     image = None
-    if name == "wan-i2v":
+    if name in tm.IMAGE_TO_VIDEO:
         from PIL import Image
 
         image = folder.parent / "first.png"
@@ -242,7 +242,7 @@ def test_profile_refuses_another_family(family, tmp_path, tiny_model):
 
 
 def test_image_to_video_needs_an_image(family, tmp_path):
-    if family.name != "wan-i2v":
+    if family.name not in tm.IMAGE_TO_VIDEO:
         from PIL import Image
 
         image = tmp_path / "first.png"

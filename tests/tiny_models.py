@@ -138,6 +138,60 @@ def ltx_pipeline(seed: int = 0, layers: int = 3):
     return _eval(pipe)
 
 
+def _umt5(tok):
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    return UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                       relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
+
+
+def _wan21_vae():
+    from diffusers import AutoencoderKLWan
+
+    return AutoencoderKLWan(base_dim=4, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                            temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+
+
+def _skyreels_transformer(layers: int, in_channels: int = 4, image_dim: int | None = None):
+    from diffusers import SkyReelsV2Transformer3DModel
+
+    return SkyReelsV2Transformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8,
+                                        in_channels=in_channels, out_channels=4, text_dim=16, freq_dim=16, ffn_dim=32,
+                                        num_layers=layers, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                                        rope_max_seq_len=32, image_dim=image_dim)
+
+
+def skyreels_pipeline(seed: int = 0, layers: int = 3):
+    """SkyReels-V2 text-to-video: Wan2.1's shape (UMT5, the Wan VAE) with its own transformer class."""
+    from diffusers import SkyReelsV2Pipeline, UniPCMultistepScheduler
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    pipe = SkyReelsV2Pipeline(tokenizer=tok, text_encoder=_umt5(tok), transformer=_skyreels_transformer(layers),
+                              vae=_wan21_vae(), scheduler=UniPCMultistepScheduler(flow_shift=8.0, use_flow_sigmas=True,
+                                                                                  prediction_type="flow_prediction"))
+    return _eval(pipe)
+
+
+def skyreels_i2v_pipeline(seed: int = 0, layers: int = 3):
+    """SkyReels-V2 image-to-video: the latents, the first frame's latents and a 4-channel mask in; a CLIP image
+    encoder's hidden states beside the text."""
+    from diffusers import SkyReelsV2ImageToVideoPipeline, UniPCMultistepScheduler
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    enc = CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+                                                         num_attention_heads=2, image_size=32, patch_size=8,
+                                                         projection_dim=8))
+    proc = CLIPImageProcessor(crop_size=32, size={"shortest_edge": 32})
+    pipe = SkyReelsV2ImageToVideoPipeline(
+        tokenizer=tok, text_encoder=_umt5(tok), image_encoder=enc, image_processor=proc,
+        transformer=_skyreels_transformer(layers, in_channels=4 + 4 + 4, image_dim=8), vae=_wan21_vae(),
+        scheduler=UniPCMultistepScheduler(flow_shift=5.0, use_flow_sigmas=True, prediction_type="flow_prediction"))
+    return _eval(pipe)
+
+
 def _eval(pipe):
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module):
@@ -157,5 +211,7 @@ def save(pipe, folder: Path, steps: int | None = None) -> Path:
 
 
 BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline,
-            "wan2.2": wan22_pipeline, "ltx-video": ltx_pipeline}
+            "wan2.2": wan22_pipeline, "ltx-video": ltx_pipeline, "skyreels-v2": skyreels_pipeline,
+            "skyreels-v2-i2v": skyreels_i2v_pipeline}
+IMAGE_TO_VIDEO = {"wan-i2v", "skyreels-v2-i2v"}  # the builders whose pipelines take a first frame
 STEPS = {"wan2.2": 8}  # enough steps for each expert to have a plan of its own

@@ -11,17 +11,20 @@ your own (a model of yours, or a test double).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:
     import torch
 
 from ..errors import UnsupportedModelError
-from . import cogvideox, hunyuan, ltx, wan
+from . import cogvideox, hunyuan, ltx, skyreels, wan
 from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
 from .wan import TINY_MODEL_DIR
 
-FAMILIES: tuple[Family, ...] = (wan.FAMILY, hunyuan.FAMILY, cogvideox.FAMILY, ltx.FAMILY)
+FAMILIES: tuple[Family, ...] = (wan.FAMILY, hunyuan.FAMILY, cogvideox.FAMILY, ltx.FAMILY, skyreels.FAMILY)
+
+# where a user whose model is not supported reads how to add it
+ADDING_A_MODEL = "docs/adding-a-model.md"
 
 
 def _diffusers_class(name: str) -> type:
@@ -39,6 +42,9 @@ PIPELINES: dict[str, PipelineSpec] = {name: spec for f in FAMILIES for name, spe
 
 MODEL_ALIASES: dict[str, ModelAlias] = {a.name: a for f in FAMILIES for a in f.aliases}
 
+# pipeline class -> why pdit does not run it (a pipeline of a supported transformer that the recipe does not fit)
+REFUSED_PIPELINES: dict[str, str] = {name: why for f in FAMILIES for name, why in f.refused_pipelines.items()}
+
 
 def register_architecture(transformer_class: type, spec: ArchitectureSpec) -> None:
     """Add support for a transformer class (e.g. your own model, or a test double)."""
@@ -54,11 +60,16 @@ def supported_class_names() -> list[str]:
     return sorted(_ARCH_FACTORIES)
 
 
+def _unsupported_transformer(class_name: str) -> UnsupportedModelError:
+    return UnsupportedModelError(
+        f"transformer class {class_name!r} is not supported (pdit runs {', '.join(supported_class_names())}); a "
+        f"model family is added as one registry entry: see {ADDING_A_MODEL}")
+
+
 def arch_for_class_name(class_name: str) -> ArchitectureSpec:
     """Look up by the ``_class_name`` recorded in a saved config."""
     if class_name not in _ARCH_FACTORIES:
-        raise UnsupportedModelError(
-            f"transformer class {class_name!r} is not supported; supported: {', '.join(supported_class_names())}")
+        raise _unsupported_transformer(class_name)
     return _ARCH_FACTORIES[class_name][1]
 
 
@@ -67,18 +78,30 @@ def arch_for(transformer: torch.nn.Module) -> ArchitectureSpec:
     for cls, spec in architectures().items():
         if isinstance(transformer, cls):
             return spec
-    raise UnsupportedModelError(
-        f"transformer class {type(transformer).__name__!r} is not supported; supported: "
-        f"{', '.join(supported_class_names())}")
+    raise _unsupported_transformer(type(transformer).__name__)
+
+
+def pipeline_spec_for(class_names: Sequence[str], transformer_class: str) -> PipelineSpec:
+    """The spec of a pipeline class, given its name and its parents' (nearest first) and its transformer's class
+    name. A class pdit does not run fails in one line: the reason it is refused, or the pipelines pdit runs that
+    transformer in and where to read how to add one."""
+    for name in class_names:
+        if name in REFUSED_PIPELINES:
+            raise UnsupportedModelError(f"{class_names[0]} ({transformer_class}) is not supported: "
+                                        f"{REFUSED_PIPELINES[name]}")
+        if name in PIPELINES:
+            return PIPELINES[name]
+    known = sorted(p for f in FAMILIES if f.transformer_class == transformer_class for p in f.pipelines)
+    runs = f"pdit runs {transformer_class} in {', '.join(known)}" if known else \
+        f"pdit runs {', '.join(sorted(PIPELINES))}"
+    raise UnsupportedModelError(f"pipeline class {class_names[0]!r} is not supported ({runs}); a pipeline is added as "
+                                f"a registry entry: see {ADDING_A_MODEL}")
 
 
 def pipeline_spec(pipe) -> PipelineSpec:
-    """The spec of a loaded pipeline (its class or a parent class); unknown classes fail with the list."""
-    for cls in type(pipe).__mro__:
-        if cls.__name__ in PIPELINES:
-            return PIPELINES[cls.__name__]
-    raise UnsupportedModelError(
-        f"pipeline class {type(pipe).__name__!r} is not supported; supported: {', '.join(sorted(PIPELINES))}")
+    """The spec of a loaded pipeline (its class or a parent class); a class pdit does not run fails in one line."""
+    names = [cls.__name__ for cls in type(pipe).__mro__]
+    return pipeline_spec_for(names, type(getattr(pipe, "transformer", None)).__name__)
 
 
 def block_stream_inputs(streams: tuple[str, ...], args: tuple, kwargs: dict) -> tuple:
@@ -89,6 +112,7 @@ def block_stream_inputs(streams: tuple[str, ...], args: tuple, kwargs: dict) -> 
 
 __all__ = [
     "ArchitectureSpec", "Family", "JointQK", "ModelAlias", "PipelineSpec", "FAMILIES", "PIPELINES", "MODEL_ALIASES",
-    "TINY_MODEL_DIR", "register_architecture", "architectures", "supported_class_names", "arch_for_class_name",
-    "arch_for", "pipeline_spec", "block_stream_inputs",
+    "REFUSED_PIPELINES", "ADDING_A_MODEL", "TINY_MODEL_DIR", "register_architecture", "architectures",
+    "supported_class_names", "arch_for_class_name", "arch_for", "pipeline_spec_for", "pipeline_spec",
+    "block_stream_inputs",
 ]

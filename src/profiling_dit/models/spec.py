@@ -125,3 +125,5 @@ class Family:
     architecture: ArchitectureSpec
     pipelines: dict[str, PipelineSpec]
     aliases: tuple[ModelAlias, ...] = ()
+    # pipeline classes of this transformer that pdit does not run -> the one-line reason (shown when one is given)
+    refused_pipelines: dict[str, str] = field(default_factory=dict)

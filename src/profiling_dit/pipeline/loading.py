@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidSettingError, ModelNotAvailableError
-from ..models import MODEL_ALIASES, ArchitectureSpec, arch_for, arch_for_class_name, pipeline_spec
+from ..models import MODEL_ALIASES, ArchitectureSpec, arch_for, arch_for_class_name, pipeline_spec, pipeline_spec_for
 from .folder import check_folder, check_meta, check_model_index, check_transformer_config, read_json_object
 
 if TYPE_CHECKING:
@@ -208,6 +208,8 @@ def resolve_model(model: str) -> ModelSource:
                 "not a Hub id (owner/name)"
             )
     arch = arch_for_class_name(source.transformer_class)  # UnsupportedModelError now, before any weights load
+    if isinstance(source.pipeline_class, str):  # a folder's pipeline class (no diffusers pipeline subclasses ours)
+        pipeline_spec_for([source.pipeline_class], source.transformer_class)
     if source.kind == "folder":  # every component, from its JSON and safetensors headers: diffusers is not imported
         check_folder(Path(source.location), arch, source.transformer_config)
     return source

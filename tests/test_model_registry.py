@@ -1,0 +1,116 @@
+"""What the registry says about the families and what it refuses: a model pdit does not support is refused in one line
+that names its transformer class (or pipeline class) and points at docs/adding-a-model.md, before any weights load
+where its saved configs tell; the aliases name the Hub's repositories; the families without context parallelism say
+so in one line. The shared per-family tests on the tiny pipelines are in ``test_models.py``."""
+
+from __future__ import annotations
+
+import pytest
+import tiny_models as tm
+
+from profiling_dit.errors import UnsupportedModelError
+from profiling_dit.models import ADDING_A_MODEL, MODEL_ALIASES, PIPELINES, REFUSED_PIPELINES, pipeline_spec_for
+
+
+def _one_line_naming(text: str, *names: str) -> None:
+    line = text.strip()
+    assert "\n" not in line, line
+    for name in names:
+        assert name in line, (name, line)
+
+
+def test_unknown_pipeline_names_its_transformer_and_the_recipe():
+    with pytest.raises(UnsupportedModelError) as e:
+        pipeline_spec_for(["WanVideoToVideoPipeline"], "WanTransformer3DModel")
+    _one_line_naming(str(e.value), "WanVideoToVideoPipeline", "WanTransformer3DModel", "WanPipeline", ADDING_A_MODEL)
+
+
+def test_refused_pipelines_say_why():
+    for name in REFUSED_PIPELINES:
+        assert name not in PIPELINES
+        with pytest.raises(UnsupportedModelError, match="diffusion forcing") as e:
+            pipeline_spec_for([name], "SkyReelsV2Transformer3DModel")
+        _one_line_naming(str(e.value), name)
+
+
+@pytest.mark.parametrize("alias, repo", [
+    ("skyreels-v2", "Skywork/SkyReels-V2-T2V-14B-540P-Diffusers"),
+    ("skyreels-v2-720p", "Skywork/SkyReels-V2-T2V-14B-720P-Diffusers"),
+    ("skyreels-v2-i2v-1.3b", "Skywork/SkyReels-V2-I2V-1.3B-540P-Diffusers"),
+    ("skyreels-v2-i2v", "Skywork/SkyReels-V2-I2V-14B-540P-Diffusers"),
+    ("skyreels-v2-i2v-720p", "Skywork/SkyReels-V2-I2V-14B-720P-Diffusers"),
+])
+def test_aliases_name_the_hub_repositories(alias, repo):
+    assert MODEL_ALIASES[alias].repo_id == repo
+
+
+def _flux_pipeline():
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    tok = tm._tokenizer()
+    tr = FluxTransformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=8,
+                                num_attention_heads=2, joint_attention_dim=16, pooled_projection_dim=8,
+                                axes_dims_rope=(2, 2, 4))
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                      num_attention_heads=2, projection_dim=8, max_position_embeddings=77))
+    te2 = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    vae = AutoencoderKL(block_out_channels=(8,), latent_channels=1, norm_num_groups=4,
+                        down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",))
+    return FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=te, tokenizer=tok,
+                        text_encoder_2=te2, tokenizer_2=tok, transformer=tr)
+
+
+def _diffusion_forcing_pipeline():
+    from diffusers import SkyReelsV2DiffusionForcingPipeline, UniPCMultistepScheduler
+
+    tok = tm._tokenizer()
+    return SkyReelsV2DiffusionForcingPipeline(tokenizer=tok, text_encoder=tm._umt5(tok),
+                                              transformer=tm._skyreels_transformer(2), vae=tm._wan21_vae(),
+                                              scheduler=UniPCMultistepScheduler())
+
+
+def _video_to_video_pipeline():
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel, WanVideoToVideoPipeline
+
+    tok = tm._tokenizer()
+    tr = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=4,
+                               out_channels=4, text_dim=16, freq_dim=16, ffn_dim=32, num_layers=2, rope_max_seq_len=32)
+    return WanVideoToVideoPipeline(tokenizer=tok, text_encoder=tm._umt5(tok), transformer=tr, vae=tm._wan21_vae(),
+                                   scheduler=FlowMatchEulerDiscreteScheduler())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build, names", [
+    (_flux_pipeline, ("FluxTransformer2DModel", ADDING_A_MODEL)),
+    (_diffusion_forcing_pipeline, ("SkyReelsV2DiffusionForcingPipeline", "SkyReelsV2Transformer3DModel",
+                                   "diffusion forcing")),
+    (_video_to_video_pipeline, ("WanVideoToVideoPipeline", "WanTransformer3DModel", ADDING_A_MODEL)),
+], ids=["flux", "skyreels-diffusion-forcing", "wan-video-to-video"])
+def test_an_unsupported_pipeline_is_refused_in_one_line(build, names, tmp_path, cli):
+    """In memory (``apply`` and every library function wrap the pipeline first) and saved, from the CLI, before
+    any weights load: one line naming the class, never a run that caches nothing."""
+    from profiling_dit.pipeline.loading import LoadedModel, resolve_model
+
+    pipe = build()
+    with pytest.raises(UnsupportedModelError) as e:
+        LoadedModel.from_pipe(pipe)
+    _one_line_naming(str(e.value), *names)
+    pipe.save_pretrained(tmp_path / "model")
+    with pytest.raises(UnsupportedModelError) as e:
+        resolve_model(str(tmp_path / "model"))
+    _one_line_naming(str(e.value), *names)
+    res = cli("generate", "--model", tmp_path / "model", "--prompt", "x", "--out", tmp_path / "v.npy")
+    assert res.exit_code == 2
+    _one_line_naming(res.output, *names)
+    assert not (tmp_path / "v.npy").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["skyreels-v2"])
+def test_families_without_context_parallelism_refuse_it_in_one_line(name, tmp_path, cli):
+    folder = tm.save(tm.BUILDERS[name](), tmp_path / "model")
+    res = cli("generate", "--model", folder, "--prompt", "x", "--nproc", 2, "--context-parallel", "ulysses",
+              "--out", tmp_path / "v.npy")
+    assert res.exit_code == 2
+    _one_line_naming(res.output, "does not support context parallelism", "context-parallel plan")
