@@ -260,3 +260,25 @@ def test_the_lead_over_peers_is_measured_point_by_point():
     assert "loses to magcache (t=1, share 0.350: 1.00 dB behind)" in text and "larger than it" in text
     assert compare_with_peers({"summary": [r for r in _lead_results()["summary"]
                                            if r["method"] == "profiling-dit"]}) == {}
+
+
+def test_bench_reports_each_methods_calibration_cost_and_ours_from_the_profile_alone(tiny_model, tmp_path):
+    from profiling_dit.bench.report import to_markdown
+    from profiling_dit.bench.runner import run_bench
+    from profiling_dit.caching.calibrate import calibration_cost
+
+    profile = load_profile(shipped_profile("tiny"))
+    bs = BenchSettings(prompts=("a red circle moving right over grass",), seeds=(0,), methods=(
+        "profiling-dit", "profiling-dit-profile-alone", "magcache", "taylorseer"), repeats=1, steps=6,
+        height=32, width=32, frames=5, sweep=False)
+    results = run_bench(tiny_model, profile, bs)
+    runs = len(profile.run.prompts)
+    assert results["calibration_generations"] == {
+        "baseline": 0, "profiling-dit": runs + calibration_cost(profile)["generations"],
+        "profiling-dit-profile-alone": runs, "magcache": 1, "taylorseer": 0}
+    # ours from the profile alone is compared with the peers as ours is, and is not one of them
+    alone = results["variant_leads"]["profiling-dit-profile-alone"]
+    assert alone["ours"] == "profiling-dit-profile-alone"
+    assert {p["method"] for p in alone["points"]} <= {"magcache", "taylorseer"} and alone["points"]
+    md = to_markdown(results)
+    assert "Calibration cost, in generations" in md and f"profiling-dit-profile-alone {runs}," in md

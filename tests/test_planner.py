@@ -102,6 +102,12 @@ def test_calibrated_plans_are_used_at_their_budget_and_steps():
     assert "mapped to 30" in other.origin and other.mask().mean() <= entry.budget + 1e-9
     uncalibrated = make_plan(profile, steps=plan.steps, budget=0.62)
     assert uncalibrated.origin.startswith("planned")
+    # the profile's measurements alone, its calibrated plans left out: the planner's plan for the same budget
+    alone = make_plan(profile, steps=plan.steps, budget=entry.budget, calibrated=False)
+    planner = plan_for_budget(profile.blocks.staleness, profile.model.num_blocks, plan.steps, entry.budget)
+    assert alone.origin.startswith("planned") and (alone.cached_blocks, alone.full_steps) == (
+        planner.cached_blocks, planner.full_steps)
+    assert (alone.cached_blocks, alone.full_steps) != (plan.cached_blocks, plan.full_steps)
 
 
 def test_calibrated_profile_round_trips(tmp_path):

@@ -10,6 +10,9 @@ import statistics
 from collections import defaultdict
 
 OURS = "profiling-dit"
+# Ours with less calibration than the profile holds, each compared with the peers as ours is: the plans from the
+# profile alone, and from a light calibration (a few generations).
+OURS_VARIANTS = ("profiling-dit-profile-alone", "profiling-dit-light")
 # Peer points compared: computed shares in this range (outside it a curve is mostly extrapolated).
 SHARE_RANGE = (0.25, 0.8)
 # Ours may spend this much more computed share than the peer point it is compared with.
@@ -18,9 +21,11 @@ SHARE_TOLERANCE = 0.03
 NOT_PEERS = ("baseline",)
 
 
-def _points(summary: list[dict], method_ok) -> list[dict]:
-    return [r for r in summary if r["status"] == "ok" and not r.get("same_plan_as") and method_ok(r["method"])
-            and math.isfinite(r["psnr"]) and r["computed_share"] < 0.999]
+def _points(summary: list[dict], method_ok, shown_once: bool = True) -> list[dict]:
+    """The rows compared: finite PSNR and something skipped; with ``shown_once``, a plan another setting of the
+    family ran too only once (ours' variants keep every point of their own, whichever ran the plan first)."""
+    return [r for r in summary if r["status"] == "ok" and not (shown_once and r.get("same_plan_as"))
+            and method_ok(r["method"]) and math.isfinite(r["psnr"]) and r["computed_share"] < 0.999]
 
 
 def _share_for(curve: list[tuple[float, float]], quality: float) -> float | None:
@@ -55,7 +60,7 @@ def compare_with_peers(results: dict, ours: str = OURS) -> dict:
     from .methods import family  # the adapters import torch: only when a lead is computed
 
     summary = results.get("summary", [])
-    ours_rows = sorted(_points(summary, lambda m: m == ours), key=lambda r: r["computed_share"])
+    ours_rows = sorted(_points(summary, lambda m: m == ours, shown_once=False), key=lambda r: r["computed_share"])
     ours_family = family(ours)
     peers = _points(summary, lambda m: m not in NOT_PEERS and family(m) != ours_family)
     if not ours_rows or not peers:

@@ -162,7 +162,20 @@ def to_markdown(results: dict, command: str | None = None) -> str:
     lead = lead_lines(results["lead"] if "lead" in results else compare_with_peers(results))
     if lead:
         lines += ["", *lead]
+    for name, variant in results.get("variant_leads", {}).items():
+        if variant:
+            lines += ["", f"**{name}** (ours with less calibration) against the same peers:", *lead_lines(variant)]
+    lines += cost_lines(results)
     return "\n".join(lines)
+
+
+def cost_lines(results: dict) -> list[str]:
+    """Each method's calibration cost in generations (nothing for results made before it was recorded)."""
+    costs = results.get("calibration_generations")
+    if not costs:
+        return []
+    return ["", "Calibration cost, in generations of the benchmarked model before a method's first run (profiling "
+                "runs included; 0: none): " + ", ".join(f"{name} {n}" for name, n in costs.items()) + "."]
 
 
 _SHORT = {"budget": "", "background_share": "bg ", "threshold": "t ", "cache_interval": "every ", "skip_range": "skip ",

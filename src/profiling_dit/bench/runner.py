@@ -29,7 +29,7 @@ from ..metrics import lpips_scorer, motion_ratio, psnr, ssim, temporal_error
 from ..models.wan import EMBEDDED_DEFAULTS
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import LoadedModel, as_model
-from .lead import compare_with_peers
+from .lead import OURS_VARIANTS, compare_with_peers
 from .methods import DEFAULT_METHODS, METHODS, NotApplicable, RunContext, label
 from .report import summarize
 
@@ -254,8 +254,11 @@ def run_bench(model, profile, bs: BenchSettings, judge: Judge | None = None,
                         for k, v in bench.contexts.items() if v.calibration},
         "lpips": lpips_status,
         "calibration_run": {"prompt": bench.calibration.prompt, "seed": bench.calibration.seed},
+        "calibration_generations": {k: METHODS[k].cost(v) for k, v in bench.contexts.items()},
     }
     results["lead"] = compare_with_peers(results)
+    results["variant_leads"] = {name: compare_with_peers(results, ours=name) for name in OURS_VARIANTS
+                                if name in bench.contexts}
     if folder is not None:
         write_results(results, folder, overwrite=overwrite)
     return results

@@ -28,7 +28,7 @@ def make_plan(profile, steps: int | None = None, component: str | None = None, *
               speedup: float | None = None, schedule: str | None = None, tau: float | None = None,
               background_share: float | None = None, warmup: int | None = None, interval_max: int | None = None,
               interval_min: int | None = None, reuse: str | None = None,
-              final_full_steps: int | None = None) -> Plan:
+              final_full_steps: int | None = None, calibrated: bool = True) -> Plan:
     """The plan a profile gives for a ``steps``-step call of one transformer.
 
     Args:
@@ -75,7 +75,8 @@ def make_plan(profile, steps: int | None = None, component: str | None = None, *
         raise InvalidSettingError(f"{', '.join(f'`{k}`' for k in sorted(knobs))} apply to the paper's schedule, and "
                                   "`budget` and `speedup` to the planner's plans: give one or the other")
     if schedule is None and not knobs and (budget is not None or speedup is not None or blocks.staleness is not None):
-        plan = _planned(profile, component, blocks, num_blocks, n, budget, speedup, split, final_full_steps)
+        plan = _planned(profile if calibrated else dataclasses.replace(profile, plans=()), component, blocks,
+                        num_blocks, n, budget, speedup, split, final_full_steps)
         logger.debug("%s, %d steps: %s; cached %s, full steps %s", component, n, plan.origin, plan.cached_blocks,
                      plan.full_steps)
         return plan

@@ -38,10 +38,19 @@ class Method:
     # in a bench that names no methods; False for a method whose calibration alone costs many generations
     in_default_run: bool = True
     color: str = field(kw_only=True)  # its colour in every plot (a hex RGB), the same in every bench
+    # What it costs before its first run, in generations of the benchmarked model (profiling runs and calibration
+    # generations; 0: nothing), or a function of its calibrated context for a cost known only then (ours: the
+    # profile's; LeMiCa: its segment count).
+    calibration_generations: int | Callable[[RunContext], int] = field(default=0, kw_only=True)
 
     def __post_init__(self):
         if not (len(self.color) == 7 and self.color[0] == "#" and all(c in "0123456789abcdef" for c in self.color[1:])):
             raise ValueError(f"method {self.name!r}: color must be a hex RGB such as '#1f77b4', got {self.color!r}")
+
+    def cost(self, ctx: RunContext) -> int:
+        """Its calibration cost in generations (``calibration_generations``), for this (calibrated) context."""
+        c = self.calibration_generations
+        return c(ctx) if callable(c) else c
 
     def settings(self, sweep: bool) -> tuple[dict, ...]:
         return self.sweep if sweep else (self.default,)

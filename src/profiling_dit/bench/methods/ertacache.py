@@ -266,5 +266,6 @@ METHODS = (
     Method("ertacache", "ertacache", {"threshold": 0.2},
            tuple({"threshold": t} for t in (0.1, 0.15, 0.2, 0.3, 0.45, 0.7)),
            _apply, _remove, calibrate=_calibrate,
-           note="schedule, gains and step scales calibrated on the calibration prompt", color="#c5b0d5"),
+           note="schedule, gains and step scales calibrated on the calibration prompt", color="#c5b0d5",
+           calibration_generations=1),
 )

@@ -196,5 +196,6 @@ METHODS = (
            _apply, _remove, calibrate=_calibrate,
            note="segment errors calibrated on the calibration prompt: one generation per segment, about 5 per step "
                 "(93 at 20 steps); only when named in --methods",
-           in_default_run=False, color="#98df8a"),
+           in_default_run=False, color="#98df8a",
+           calibration_generations=lambda ctx: ctx.calibration["lemica_generations"]),
 )

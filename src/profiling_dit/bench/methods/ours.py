@@ -2,6 +2,8 @@
 
 - ``profiling-dit``: the planner's plans (calibrated ones where the profile holds them) at a budget of
   computed share; the sweep covers the standard budgets, 0.3 to 0.75.
+- ``profiling-dit-profile-alone``: the same budgets planned from the profile's measurements alone (its calibrated
+  plans left out): what a profile costs without calibration.
 - ``profiling-dit-paper``: the method as published, the paper's stepwise schedule with the profile's
   suggested warm-up and intervals and its F/B split (sweep: background shares).
 - ablations of the paper (Table 3: reuse the foreground blocks; Table 4: inverse and average gap schedules).
@@ -33,6 +35,17 @@ def _apply_factory(**fixed):
     return apply
 
 
+def _profile_runs(ctx) -> int:
+    """The profiling runs a profile took: one denoising per profiling prompt."""
+    return len(ctx.profile.run.prompts)
+
+
+def _calibrated_cost(ctx) -> int:
+    from ...caching.calibrate import calibration_cost
+
+    return _profile_runs(ctx) + calibration_cost(ctx.profile).get("generations", 0)
+
+
 def _remove(ctx):
     from ...caching.sampling import remove
 
@@ -45,15 +58,22 @@ METHODS = (
     Method("profiling-dit", "profiling-dit", {"budget": 0.5}, tuple({"budget": b} for b in BUDGETS), _apply_factory(),
            _remove,
            _check_planned, note="ours: planned (or calibrated) cached blocks and full steps at a computed-share budget",
-           multi_expert=True, color="#d62728"),
+           multi_expert=True, color="#d62728", calibration_generations=_calibrated_cost),
+    Method("profiling-dit-profile-alone", "profiling-dit", {"budget": 0.5}, tuple({"budget": b} for b in BUDGETS),
+           _apply_factory(calibrated=False), _remove, _check_planned,
+           note="ours from the profile alone: the planner's plans, the profile's calibrated plans left out",
+           multi_expert=True, color="#8c2d04", calibration_generations=_profile_runs),
     Method("profiling-dit-paper", "profiling-dit", {}, PAPER_SWEEP, _apply_factory(schedule="paper"), _remove, _check,
            note="the paper's method: background blocks, stepwise schedule from the profile", multi_expert=True,
-           color="#ff9896"),
+           color="#ff9896", calibration_generations=_profile_runs),
     Method("profiling-dit-foreground", "profiling-dit", {}, PAPER_SWEEP,
            _apply_factory(schedule="paper", reuse="foreground"), _remove, _check,
-           note="ablation (paper Table 3): reuse the foreground blocks instead", multi_expert=True, color="#c49c94"),
+           note="ablation (paper Table 3): reuse the foreground blocks instead",
+           multi_expert=True, color="#c49c94", calibration_generations=_profile_runs),
     Method("profiling-dit-inverse", "profiling-dit", {}, PAPER_SWEEP, _apply_factory(schedule="inverse"), _remove,
-           _check, note="ablation (paper Table 4): gaps grow from T_min to T_max", multi_expert=True, color="#f7b6d2"),
+           _check, note="ablation (paper Table 4): gaps grow from T_min to T_max",
+           multi_expert=True, color="#f7b6d2", calibration_generations=_profile_runs),
     Method("profiling-dit-average", "profiling-dit", {}, PAPER_SWEEP, _apply_factory(schedule="average"), _remove,
-           _check, note="ablation (paper Table 4): constant gap", multi_expert=True, color="#dbdb8d"),
+           _check, note="ablation (paper Table 4): constant gap",
+           multi_expert=True, color="#dbdb8d", calibration_generations=_profile_runs),
 )

@@ -162,5 +162,6 @@ def _teacache_remove(ctx):
 METHODS = (
     Method("teacache", "teacache", {"threshold": 0.2}, tuple({"threshold": t} for t in (0.1, 0.2, 0.4, 0.8)),
            _teacache_apply, _teacache_remove, calibrate=_teacache_calibrate,
-           note="rescaling polynomial fitted on the benchmarked model", color="#ff7f0e"),
+           note="rescaling polynomial fitted on the benchmarked model", color="#ff7f0e",
+           calibration_generations=1),
 )
