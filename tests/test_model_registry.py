@@ -114,3 +114,35 @@ def test_families_without_context_parallelism_refuse_it_in_one_line(name, tmp_pa
               "--out", tmp_path / "v.npy")
     assert res.exit_code == 2
     _one_line_naming(res.output, "does not support context parallelism", "context-parallel plan")
+
+
+@pytest.mark.slow
+def test_wan22_5b_sizes_are_multiples_of_32_from_its_vae_config(tmp_path, cli, monkeypatch):
+    """The Wan2.2 VAE compresses 16 times in space (Wan2.1's 8): with the transformer's 2 x 2 patch, sides are
+    multiples of 32, read from the configs (a folder, the Hub, a pipeline in memory), where Wan2.1's are of 16."""
+    import huggingface_hub
+
+    from profiling_dit.caching.calibrate import calibration_size
+    from profiling_dit.errors import InvalidSettingError
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.loading import LoadedModel, resolve_model
+
+    pipe = tm.wan22_5b_pipeline(layers=1)
+    folder = tm.save(pipe, tmp_path / "model")
+    wan21 = tm.save(tm.wan22_pipeline(layers=1, layers_2=1), tmp_path / "wan21")
+    assert resolve_model(str(wan21)).arch.spatial_multiple == 16
+    source = resolve_model(str(folder))
+    assert source.arch.spatial_multiple == 32 and source.arch.name == "wan"
+    assert all(n % 32 == 0 for n in calibration_size(81, 704, 1280, source.arch, 0.5)[1:])
+    res = cli("generate", "--model", folder, "--prompt", "x", "--height", 48, "--width", 64, "--out", tmp_path / "v.npy")
+    assert res.exit_code == 2 and "multiple of 32" in res.output and "\n" not in res.output.strip()
+    with pytest.raises(InvalidSettingError, match="multiple of 32"):
+        generate(LoadedModel.from_pipe(pipe), GenerationSettings(prompt="x", height=48, width=64, frames=9, steps=1))
+
+    def from_folder(repo_id, filename, **_):  # the Hub, served from the saved folder
+        assert repo_id == "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
+        return str(folder / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", from_folder)
+    hub = resolve_model("wan2.2-ti2v-5b")
+    assert (hub.kind, hub.pipeline_class, hub.arch.spatial_multiple) == ("hub", "WanPipeline", 32)

@@ -30,19 +30,20 @@ FAMILIES = sorted(tm.BUILDERS)
 @pytest.fixture(scope="module", params=FAMILIES)
 def family(request, tmp_path_factory):
     name = request.param
-    steps = tm.STEPS.get(name, tm.SIZE["steps"])
-    folder = tm.save(tm.BUILDERS[name](), tmp_path_factory.mktemp(name.replace("-", "_")) / "model", steps)
+    size = tm.size(name)
+    steps = tm.STEPS.get(name, size["steps"])
+    folder = tm.save(tm.BUILDERS[name](), tmp_path_factory.mktemp(name.replace("-", "_")) / "model", steps, size)
     image = None
     if name in tm.IMAGE_TO_VIDEO:
         from PIL import Image
 
         image = folder.parent / "first.png"
-        rgb = np.random.default_rng(0).integers(0, 255, (tm.SIZE["height"], tm.SIZE["width"], 3), dtype=np.uint8)
+        rgb = np.random.default_rng(0).integers(0, 255, (size["height"], size["width"], 3), dtype=np.uint8)
         Image.fromarray(rgb).save(image)
     model = load_pipeline(resolve_model(str(folder)), device="cpu")
     gen = GenerationSettings(prompt="a red circle moving left", image=str(image) if image else None, steps=steps,
-                             **{k: tm.SIZE[k] for k in ("height", "width", "frames")})
-    return SimpleNamespace(name=name, folder=folder, model=model, gen=gen, image=image,
+                             **{k: size[k] for k in ("height", "width", "frames")})
+    return SimpleNamespace(name=name, folder=folder, model=model, gen=gen, image=image, size=size,
                            stock=generate(model, gen).frames)
 
 
@@ -102,7 +103,8 @@ def test_profiler_qk_are_the_ones_the_attention_uses(family, monkeypatch):
         torch.testing.assert_close(qk.q, q, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(qk.k, k, rtol=1e-5, atol=1e-6)
         n_video = qk.video.stop - qk.video.start
-        n_tokens = int(np.prod(tm.SIZE["frames"] // 4 + 1)) * (tm.SIZE["height"] // 8) * (tm.SIZE["width"] // 8)
+        size = family.size
+        n_tokens = int(np.prod(size["frames"] // 4 + 1)) * (size["height"] // 8) * (size["width"] // 8)
         assert n_video == n_tokens  # patch 1 in these tiny models: one token per latent pixel
         if mask is not None:
             assert torch.equal(qk.key_mask, mask.reshape(mask.shape[0], -1).bool())
@@ -163,8 +165,9 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
     image = ["--image", family.image] if family.image else []
     # A known foreground (the left half of every frame): random weights give no object to segment,
     # and R_attn of an empty foreground is undefined.
-    masks = np.zeros((tm.SIZE["frames"], tm.SIZE["height"], tm.SIZE["width"]), bool)
-    masks[:, :, : tm.SIZE["width"] // 2] = True
+    size = family.size
+    masks = np.zeros((size["frames"], size["height"], size["width"]), bool)
+    masks[:, :, : size["width"] // 2] = True
     np.save(tmp_path / "masks.npy", masks)
     prof = tmp_path / "p.json"
     res = _cli("profile", "--model", family.folder, "--prompt", "a red circle", *image, "--masks",
@@ -196,7 +199,7 @@ def test_cli_profile_generate_bench_end_to_end(family, tmp_path):
     res = _cli("generate", "--profile", prof, "--model", family.folder, "--prompt", "a red circle", *image,
                "--out", out, "--report", tmp_path / "r.json")
     assert res.exit_code == 0, res.output
-    assert np.load(out).shape[-4:] == (tm.SIZE["frames"], tm.SIZE["height"], tm.SIZE["width"], 3)
+    assert np.load(out).shape[-4:] == (size["frames"], size["height"], size["width"], 3)
     report = json.loads((tmp_path / "r.json").read_text())
     assert 0 < report["profiling_dit"]["computed_share"] < 1
     if len(family.model.experts) > 1:  # the plan covers each expert's steps

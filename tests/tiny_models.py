@@ -138,6 +138,27 @@ def ltx_pipeline(seed: int = 0, layers: int = 3):
     return _eval(pipe)
 
 
+def wan22_5b_pipeline(seed: int = 0, layers: int = 3):
+    """Wan2.2 TI2V 5B-style: one transformer on the Wan2.2 VAE (48 latent channels, its own 2 x 2 patch, 16 times
+    smaller in space, so height and width are multiples of 16 x the transformer's patch 2 = 32), and a timestep per
+    token (``expand_timesteps``)."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    vae = AutoencoderKLWan(base_dim=4, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
+                           dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
+                           scale_factor_spatial=16, scale_factor_temporal=4, latents_mean=[0.0] * 48,
+                           latents_std=[1.0] * 48)
+    tr = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=48,
+                               out_channels=48, text_dim=16, freq_dim=16, ffn_dim=32, num_layers=layers,
+                               cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+    pipe = WanPipeline(tokenizer=tok, text_encoder=_umt5(tok), vae=vae, transformer=tr, expand_timesteps=True,
+                       scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                         flow_shift=5.0))
+    return _eval(pipe)
+
+
 def _umt5(tok):
     from transformers import UMT5Config, UMT5EncoderModel
 
@@ -200,18 +221,25 @@ def _eval(pipe):
     return pipe
 
 
-def save(pipe, folder: Path, steps: int | None = None) -> Path:
+def size(name: str) -> dict:
+    """The generation size the builder ``name`` is meant for: ``SIZE``, or its own (``SIZES``)."""
+    return {**SIZE, **SIZES.get(name, {})}
+
+
+def save(pipe, folder: Path, steps: int | None = None, size: dict | None = None) -> Path:
     folder = Path(folder)
+    size = size or SIZE
     pipe.save_pretrained(folder, safe_serialization=True)
     (folder / "pdit_model.json").write_text(json.dumps({
         "max_sequence_length": TEXT_LEN, "trained": False, "description": "test pipeline (random weights)",
-        "default_height": SIZE["height"], "default_width": SIZE["width"], "default_frames": SIZE["frames"],
-        "default_steps": steps or SIZE["steps"]}))
+        "default_height": size["height"], "default_width": size["width"], "default_frames": size["frames"],
+        "default_steps": steps or size["steps"]}))
     return folder
 
 
 BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline,
             "wan2.2": wan22_pipeline, "ltx-video": ltx_pipeline, "skyreels-v2": skyreels_pipeline,
-            "skyreels-v2-i2v": skyreels_i2v_pipeline}
+            "skyreels-v2-i2v": skyreels_i2v_pipeline, "wan2.2-ti2v-5b": wan22_5b_pipeline}
 IMAGE_TO_VIDEO = {"wan-i2v", "skyreels-v2-i2v"}  # the builders whose pipelines take a first frame
 STEPS = {"wan2.2": 8}  # enough steps for each expert to have a plan of its own
+SIZES = {"wan2.2-ti2v-5b": dict(height=64, width=64)}  # a VAE 16 times smaller in space: 2 x 2 tokens a frame

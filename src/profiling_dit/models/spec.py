@@ -6,6 +6,8 @@ collects them. Adding a model is adding entries, not an ``if`` in the code that 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -34,7 +36,9 @@ class ArchitectureSpec:
         block_lists: attribute names of the ``nn.ModuleList``s of transformer blocks, in call order.
         self_attention: attribute of a block that is its self-attention module (``set_processor``).
         frame_multiple: ``frames`` must be ``frame_multiple * k + 1`` (the VAE's temporal stride).
-        spatial_multiple: height and width must be multiples of this (VAE stride x patch size).
+        spatial_multiple: height and width must be multiples of this (VAE stride x patch size): the family's rule; a
+            model's own spec (``for_configs``: ``ModelSource.arch``, ``LoadedModel.arch``) raises it to what its saved
+            configs need (Wan2.2 TI2V 5B's VAE compresses 16 times, not Wan2.1's 8: 32, not 16).
         defaults: default generation settings for this family (overridden by the model folder).
         self_attention_qk: ``f(attn, *processor_args, **kw) -> (q, k)`` of shape (B, H, N, d), or a
             ``JointQK``, exactly as the model's processor forms them (profiling only).
@@ -72,6 +76,27 @@ class ArchitectureSpec:
     vae_spatial_from_config: Callable[[dict], int] | None = None
     context_parallel: bool = False
     context_parallel_note: str = "no context-parallel plan for this family"
+
+    def vae_spatial(self, vae_config: dict) -> int | None:
+        """The VAE's spatial compression, read from its saved config (``vae_spatial_from_config``, else its
+        ``scale_factor_spatial``), or None where the config does not say."""
+        try:
+            scale = (self.vae_spatial_from_config(vae_config) if self.vae_spatial_from_config is not None and vae_config
+                     else vae_config.get("scale_factor_spatial"))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return scale if type(scale) is int and scale >= 1 else None
+
+    def for_configs(self, transformer_config: dict, vae_config: dict) -> ArchitectureSpec:
+        """This spec for one model: ``spatial_multiple`` raised to what its saved configs need, the VAE's spatial
+        compression times the patch size (Wan2.2 TI2V 5B: 16 x 2 = 32, where Wan2.1's 8 x 2 is the family's 16)."""
+        vae = self.vae_spatial(vae_config)
+        try:
+            _, ph, pw = self.patch_from_config(transformer_config)
+            multiple = math.lcm(self.spatial_multiple, vae * int(ph), vae * int(pw)) if vae else self.spatial_multiple
+        except (KeyError, TypeError, ValueError):
+            return self
+        return self if multiple == self.spatial_multiple else dataclasses.replace(self, spatial_multiple=multiple)
 
     def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
         out: list[torch.nn.Module] = []

@@ -65,7 +65,8 @@ class ModelSource:
 
     @property
     def arch(self) -> ArchitectureSpec:
-        return arch_for_class_name(self.transformer_class)
+        """The family's spec, for this model's saved configs (its sizes: ``ArchitectureSpec.for_configs``)."""
+        return arch_for_class_name(self.transformer_class).for_configs(self.transformer_config, self.vae_config)
 
     @property
     def ref(self) -> str:
@@ -148,11 +149,27 @@ def _hub_transformer_config(repo_id: str, requested: str) -> dict:
     return _read_json(Path(path))
 
 
+def _hub_optional_json(repo_id: str, filename: str) -> dict:
+    """A small JSON file of a Hub model (its pipeline index, its VAE config) once its transformer config came, or
+    ``{}`` where it cannot be had: what it tells (the pipeline class, the VAE's sizes) is then checked after loading."""
+    from huggingface_hub import hf_hub_download
+
+    for local in (True, False):
+        if not local and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+            break
+        try:
+            return _read_optional(Path(hf_hub_download(repo_id, filename, local_files_only=local)))
+        except Exception:
+            continue
+    return {}
+
+
 def _source(requested: str, kind: str, location: str, config: dict, meta: dict | None = None) -> ModelSource:
-    index, vae = {}, {}
     if kind == "folder":  # small JSON files beside the transformer's config
         index = read_json_object(Path(location) / "model_index.json", "the pipeline index")
         vae = _read_optional(Path(location) / "vae" / "config.json")
+    else:
+        index, vae = _hub_optional_json(location, "model_index.json"), _hub_optional_json(location, "vae/config.json")
     return ModelSource(requested, kind, location, config.get("_class_name", "<missing _class_name>"),
                        meta or {}, config, index.get("_class_name"), vae)
 
@@ -208,7 +225,7 @@ def resolve_model(model: str) -> ModelSource:
                 "not a Hub id (owner/name)"
             )
     arch = arch_for_class_name(source.transformer_class)  # UnsupportedModelError now, before any weights load
-    if isinstance(source.pipeline_class, str):  # a folder's pipeline class (no diffusers pipeline subclasses ours)
+    if isinstance(source.pipeline_class, str):  # from the saved index (no diffusers pipeline subclasses ours)
         pipeline_spec_for([source.pipeline_class], source.transformer_class)
     if source.kind == "folder":  # every component, from its JSON and safetensors headers: diffusers is not imported
         check_folder(Path(source.location), arch, source.transformer_config)
@@ -322,7 +339,7 @@ class LoadedModel:
         transformer = getattr(pipe, "transformer", None)
         if transformer is None:
             raise InvalidSettingError(f"{type(pipe).__name__} has no `transformer`; pass a video diffusion pipeline")
-        arch = arch_for(transformer)
+        arch_for(transformer)
         pipeline_spec(pipe)
         origin = str(getattr(pipe, "name_or_path", "") or "")
         folder = Path(origin) if origin and Path(origin).is_dir() else None
@@ -331,8 +348,9 @@ class LoadedModel:
             model_ref = _ref_for_origin(origin, folder)
         source = ModelSource(model_ref, "folder" if folder is not None else "hub" if origin else "memory",
                              str(folder.resolve()) if folder is not None else origin,
-                             type(transformer).__name__, meta, dict(transformer.config))
-        return cls(pipe=pipe, source=source, arch=arch, device=transformer.device, dtype=transformer.dtype)
+                             type(transformer).__name__, meta, dict(transformer.config), type(pipe).__name__,
+                             _vae_config(pipe))
+        return cls(pipe=pipe, source=source, arch=source.arch, device=transformer.device, dtype=transformer.dtype)
 
     @property
     def max_sequence_length(self) -> int:
@@ -358,6 +376,11 @@ class LoadedModel:
         if kind == "embedded" or settings.guidance <= 1.0:
             return None
         return "batched" if kind == "cfg-batched" else "separate"
+
+
+def _vae_config(pipe) -> dict:
+    vae = getattr(pipe, "vae", None)
+    return dict(vae.config) if vae is not None and hasattr(vae, "config") else {}
 
 
 def as_model(pipe_or_model, model_ref: str | None = None) -> LoadedModel:
@@ -427,8 +450,8 @@ def load_pipeline(source: ModelSource | str, device: str = "auto", dtype: str = 
         if source.kind == "hub":
             raise _hub_unavailable(source.location, source.requested, msg[:200]) from e
         raise ModelNotAvailableError(f"cannot load pipeline from {source.location}: {msg[:300]}") from e
-    arch = arch_for(pipe.transformer)
-    pipeline_spec(pipe)  # an unsupported pipeline class fails here, with the list
+    arch = arch_for(pipe.transformer).for_configs(dict(pipe.transformer.config), _vae_config(pipe))
+    pipeline_spec(pipe)  # an unsupported pipeline class fails here, in one line
     pipe.to(dev)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):

@@ -18,10 +18,7 @@ _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def _spatial(source) -> int:
-    vae = getattr(source, "vae_config", None) or {}
-    if source.arch.vae_spatial_from_config is not None and vae:
-        return int(source.arch.vae_spatial_from_config(vae))
-    return int(vae.get("scale_factor_spatial", 8))
+    return source.arch.vae_spatial(getattr(source, "vae_config", None) or {}) or 8
 
 
 def token_grid(source, settings) -> tuple[int, int, int]:
