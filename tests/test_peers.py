@@ -1,5 +1,6 @@
-"""The bench's peers EasyCache, DiCache, LeMiCa and ERTACache on cases whose answers are known (hand-made blocks, a
-made-up error table), each adapter on the tiny model, and the bench report's PSNR cap and folding of same plans."""
+"""The bench's peers EasyCache, DiCache, LeMiCa, ERTACache and the forecasters HiCache, FoCa and Spectrum on cases
+whose answers are known (hand-made blocks, a made-up error table, trajectories on a line or a polynomial), each
+adapter on the tiny model, and the bench report's PSNR cap and folding of same plans."""
 
 import itertools
 import math
@@ -20,7 +21,24 @@ from profiling_dit.bench.methods.ertacache import (
     ertacache_schedule,
     remove_ertacache,
 )
+from profiling_dit.bench.methods.foca import FoCaConfig, apply_foca, bdf2_predict, heun_correct, remove_foca
+from profiling_dit.bench.methods.hicache import (
+    HiCacheConfig,
+    apply_hicache,
+    hermite,
+    hermite_coefficients,
+    hicache_weights,
+    remove_hicache,
+)
 from profiling_dit.bench.methods.lemica import LeMiCaConfig, apply_lemica, default_max_gap, lemica_schedule, segments
+from profiling_dit.bench.methods.spectrum import (
+    SpectrumConfig,
+    apply_spectrum,
+    chebyshev_design,
+    remove_spectrum,
+    spectrum_schedule,
+    spectrum_weights,
+)
 from profiling_dit.bench.report import PSNR_IDENTICAL_DB, summarize, table
 from profiling_dit.bench.runner import count_self_attention
 from profiling_dit.models import ArchitectureSpec, register_architecture
@@ -228,6 +246,108 @@ def test_ertacache_calibration_and_rectified_reuse_on_a_linear_stack():
     torch.testing.assert_close(outs[1], xs[1] + 3 * xs[0])
 
 
+# --- HiCache ------------------------------------------------------------------------------------------
+def test_hicache_hermite_basis_and_its_reduction_to_taylorseer():
+    assert [hermite(n, 0.7) for n in range(4)] == pytest.approx([1, 1.4, 4 * 0.49 - 2, 8 * 0.343 - 12 * 0.7])
+    s, x = 0.5, 3.0  # dual scaling: σᵏ·Hₖ(σx)/k! = (1, 2σ²x, 2σ⁴x² − σ²)
+    assert hermite_coefficients(2, s, x) == pytest.approx((1, 2 * s**2 * x, 2 * s**4 * x**2 - s**2))
+    # first order at σ = 1/√2: TaylorSeer's F(s) + k·(F(s) − F(s′))/(s − s′) on every forecast step
+    full = HiCacheConfig(num_inference_steps=20, interval=4).full_steps
+    assert full == (0, 1, 2, 6, 10, 14, 18)
+    for t in (t for t in range(20) if t not in full):
+        s_, p = [f for f in full if f < t][-2:][::-1]
+        k, g = t - s_, s_ - p
+        assert hicache_weights(full, t, 1, 1 / math.sqrt(2), 3) == pytest.approx({s_: 1 + k / g, p: -k / g})
+
+
+def test_hicache_second_order_forecast_of_a_quadratic_by_hand():
+    # F(t) = t², full steps 0, 1, 2, 5: Δ⁰ = 25, Δ¹ = (25 − 4)/3 = 7, Δ¹(2) = 4 − 1 = 3 (step 1 forms none: the
+    # reference starts at warmup − 1), Δ² = (7 − 3)/3; at t = 6, σ = 0.5: 25 + 0.5·7 − 1/8·4/3
+    w = hicache_weights((0, 1, 2, 5), 6, 2, 0.5, 3)
+    assert sum(c * f**2 for f, c in w.items()) == pytest.approx(25 + 3.5 - 1 / 6)
+    assert set(w) == {1, 2, 5}  # the last order + 1 full steps
+
+
+def test_hicache_on_a_stack_is_exact_on_a_line_and_damps_at_small_sigma():
+    xs = [1 + 0.1 * t for t in range(8)]  # two blocks: delta 3x, on a line in t
+    model = PeerStack(2)
+    manager = apply_hicache(model, HiCacheConfig(num_inference_steps=8, interval=3, sigma=1 / math.sqrt(2)))
+    outs = [_call(model, x, t, 8) for t, x in enumerate(xs)]
+    assert _calls(model) == [4, 4]  # full steps 0, 1, 2, 5
+    assert manager._state_cache["cond"].forecast_steps == [3, 4, 6, 7]
+    assert outs == pytest.approx([4 * x for x in xs], rel=1e-5)  # Δ² = 0 on a line: order 2 is exact too
+    remove_hicache(model)
+    apply_hicache(model, HiCacheConfig(num_inference_steps=8, interval=3, order=1, sigma=0.5))
+    outs = [_call(model, x, t, 8) for t, x in enumerate(xs)]
+    remove_hicache(model)
+    assert outs[3] == pytest.approx(1.3 + 3 * 1.2 + 0.5 * 0.3, rel=1e-5)  # 2σ²x = half TaylorSeer's slope
+    with pytest.raises(ValueError, match="sigma"):
+        HiCacheConfig(num_inference_steps=8, interval=3, sigma=1.5)
+
+
+# --- FoCa ---------------------------------------------------------------------------------------------
+def test_foca_predictor_and_corrector_on_known_trajectories():
+    a, b = 0.4, -1.3
+    line = [a + b * t for t in range(3)]
+    assert bdf2_predict(line[1], line[0], b) == pytest.approx(line[2])  # exact on a line
+    assert heun_correct(line[1], line[2], b) == pytest.approx(line[2])
+    # BDF2 is second order: exact on a quadratic given the slope at the new point
+    assert bdf2_predict(4.0, 1.0, 2 * 3.0) == pytest.approx(9.0)
+
+
+def test_foca_on_a_stack_integrates_through_the_cached_steps():
+    model = PeerStack(1)  # delta = x
+    apply_foca(model, FoCaConfig(num_inference_steps=8, interval=3))
+    xs = [1 + 0.1 * t for t in range(8)]
+    assert [_call(model, x, t, 8) for t, x in enumerate(xs)] == pytest.approx([2 * x for x in xs], rel=1e-5)
+    remove_foca(model)
+    # x_t = t²: step 3 from 4, 1 with slope 3: P = 16/3 − 1/3 + 2 = 7, F = 4 + (3 + 3)/2 = 7; step 4 rolls on
+    # (7, 4): 10; step 5 computes (slope (25 − 4)/3 = 7); step 6 from (25, 10): P = 104/3, F = 25 + (7 + 29/3)/2
+    model = PeerStack(1)
+    apply_foca(model, FoCaConfig(num_inference_steps=7, interval=3))
+    outs = [_call(model, float(t * t), t, 7) for t in range(7)]
+    remove_foca(model)
+    assert _calls(model) == [4]
+    assert outs == pytest.approx([0, 2, 8, 9 + 7, 16 + 10, 50, 36 + 25 + (7 + 29 / 3) / 2], rel=1e-5)
+
+
+# --- Spectrum -----------------------------------------------------------------------------------------
+def test_spectrum_schedule_is_the_reference_one():
+    # 50 steps, warm-up 5, N = 2: α = 0.75 gives the reference's 14 full steps, α = 3 its 10
+    assert spectrum_schedule(50, 5, 2, 0.75) == (0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 25, 31, 38, 46)
+    assert len(spectrum_schedule(50, 5, 2, 3.0)) == 10
+    assert spectrum_schedule(8, 2, 1, 0.0) == tuple(range(8))  # gaps of 1: every step computes
+
+
+def test_spectrum_forecasts_a_chebyshev_trajectory_exactly_as_ridge_vanishes():
+    steps, coef = 20, np.array([0.5, -1.0, 0.25, 2.0, -0.75])  # degree 4 in τ = 2t/steps − 1
+
+    def h(t):
+        return float(chebyshev_design(np.array([2 * t / steps - 1]), 4)[0] @ coef)
+
+    full = (0, 1, 3, 5, 8, 12)
+    for t in (13, 15, 19):
+        assert spectrum_weights(full, t, steps, lam=0.0) @ [h(f) for f in full] == pytest.approx(h(t), abs=1e-8)
+        assert spectrum_weights(full, t, steps, lam=0.1) @ [h(f) for f in full] != pytest.approx(h(t), abs=1e-3)
+    # mix 0: the first-order extrapolation from the last two full steps alone
+    assert spectrum_weights(full, 14, steps, mix=0.0) == pytest.approx([0, 0, 0, 0, -0.5, 1.5])
+
+
+def test_spectrum_on_a_stack_forecasts_the_last_block_output():
+    model = PeerStack(1)  # output = 2x; x_t a cubic in t
+    steps = 10
+    config = SpectrumConfig(num_inference_steps=steps, warmup=5, lam=0.0)
+    assert config.full_steps == (0, 1, 2, 3, 4, 6, 8)
+    apply_spectrum(model, config)
+    xs = [0.3 + 0.2 * t - 0.05 * t**2 + 0.004 * t**3 for t in range(steps)]
+    outs = [_call(model, x, t, steps) for t, x in enumerate(xs)]
+    remove_spectrum(model)
+    assert _calls(model) == [7]
+    assert outs == pytest.approx([2 * x for x in xs], rel=1e-4)  # the forecast steps 5, 7, 9 too
+    with pytest.raises(ValueError, match="target"):
+        SpectrumConfig(num_inference_steps=steps, target="hidden")  # type: ignore[arg-type]
+
+
 # --- every new adapter really skips on the tiny model ------------------------------------------------
 PEER_GEN = GenerationSettings(prompt="a red circle moving right over grass", height=32, width=32, frames=5, steps=6)
 AGGRESSIVE = {
@@ -235,6 +355,9 @@ AGGRESSIVE = {
     "dicache": {"threshold": 100.0},
     "lemica": {"budget": 0.2},
     "ertacache": {"threshold": 100.0},
+    "hicache": {"interval": 6},
+    "foca": {"interval": 6},
+    "spectrum": {"alpha": 2.0},
 }
 
 
@@ -269,7 +392,7 @@ def test_peer_adapter_skips_at_aggressive_setting(tiny_model, peer_baseline, nam
 
 def test_bench_lists_the_new_peers(cli):
     out = cli("bench", "--list").output
-    for name in ("easycache", "dicache", "lemica", "ertacache"):
+    for name in ("easycache", "dicache", "lemica", "ertacache", "hicache", "foca", "spectrum"):
         assert f"\n{name}\t" in out
 
 

@@ -1,11 +1,25 @@
 """The caching methods ``pdit bench`` compares, one module per family: ours and the paper's ablations
 (``ours``), diffusers' own caches (``diffusers_caches``), TeaCache (``teacache``, our hooks), EasyCache, DiCache,
-LeMiCa and ERTACache (one module each, on the same run-skipping hooks), cache-dit (``cachedit``, optional extra).
+LeMiCa and ERTACache (one module each, on the same run-skipping hooks), the forecasting peers HiCache, FoCa and
+Spectrum (one module each, on the same hooks through ``_history``), cache-dit (``cachedit``, optional extra).
 Each is a ``Method`` adapter (``base``); ``docs/peers.md`` says where each comes from and what differs."""
 
 from __future__ import annotations
 
-from . import cachedit, dicache, diffusers_caches, easycache, ertacache, lemica, ours, taylorseer_blocks, teacache
+from . import (
+    cachedit,
+    dicache,
+    diffusers_caches,
+    easycache,
+    ertacache,
+    foca,
+    hicache,
+    lemica,
+    ours,
+    spectrum,
+    taylorseer_blocks,
+    teacache,
+)
 from .base import Method, NotApplicable, RunContext, label, noop
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -13,6 +27,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     *ours.METHODS,
     *diffusers_caches.METHODS,
     *taylorseer_blocks.METHODS,
+    *hicache.METHODS,
+    *foca.METHODS,
+    *spectrum.METHODS,
     *teacache.METHODS,
     *easycache.METHODS,
     *dicache.METHODS,
