@@ -75,10 +75,9 @@ def make_plan(profile, steps: int | None = None, component: str | None = None, *
         raise InvalidSettingError(f"{', '.join(f'`{k}`' for k in sorted(knobs))} apply to the paper's schedule, and "
                                   "`budget` and `speedup` to the planner's plans: give one or the other")
     if schedule is None and not knobs and (budget is not None or speedup is not None or blocks.staleness is not None):
-        plan = _planned(profile if calibrated else dataclasses.replace(profile, plans=()), component, blocks,
-                        num_blocks, n, budget, speedup, split, final_full_steps)
-        logger.debug("%s, %d steps: %s; cached %s, full steps %s", component, n, plan.origin, plan.cached_blocks,
-                     plan.full_steps)
+        stored = profile if calibrated else dataclasses.replace(profile, plans=())  # plans from the measurements
+        plan = _planned(stored, component, blocks, num_blocks, n, budget, speedup, split, final_full_steps)
+        logger.debug("%s, %d steps: %s", component, n, (plan.origin, plan.cached_blocks, plan.full_steps))
         return plan
     if budget is not None or speedup is not None:
         raise InvalidSettingError("`budget` and `speedup` choose a planned plan; leave `schedule` out with them")
