@@ -107,7 +107,7 @@ def test_an_unsupported_pipeline_is_refused_in_one_line(build, names, tmp_path, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["skyreels-v2"])
+@pytest.mark.parametrize("name", ["skyreels-v2", "kandinsky5"])
 def test_families_without_context_parallelism_refuse_it_in_one_line(name, tmp_path, cli):
     folder = tm.save(tm.BUILDERS[name](), tmp_path / "model")
     res = cli("generate", "--model", folder, "--prompt", "x", "--nproc", 2, "--context-parallel", "ulysses",
@@ -146,3 +146,47 @@ def test_wan22_5b_sizes_are_multiples_of_32_from_its_vae_config(tmp_path, cli, m
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", from_folder)
     hub = resolve_model("wan2.2-ti2v-5b")
     assert (hub.kind, hub.pipeline_class, hub.arch.spatial_multiple) == ("hub", "WanPipeline", 32)
+
+
+@pytest.mark.slow
+def test_pdit_names_the_calls_of_a_pipeline_that_sets_no_cache_context():
+    """Kandinsky5T2VPipeline calls its transformer outside any cache context: pdit names them, cond then uncond at
+    each timestep (cond alone without guidance), from the first call of every generation (a one-step generation
+    ends on the timestep the next one starts on)."""
+    from diffusers.hooks import HookRegistry, ModelHook
+    from diffusers.hooks.hooks import StateManager
+
+    from profiling_dit._compat import CallContext, ContextState
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.loading import LoadedModel
+
+    seen = []
+
+    class Spy(ModelHook):
+        _is_stateful = True
+
+        def __init__(self):
+            super().__init__()
+            self.manager = StateManager(ContextState)
+
+        def pre_forward(self, module, *args, **kwargs):
+            seen.append(CallContext.from_manager(self.manager).name)
+            return args, kwargs
+
+        def reset_state(self, module):
+            return module
+
+    model = LoadedModel.from_pipe(tm.kandinsky5_pipeline(layers=1))
+    HookRegistry.check_if_exists_or_initialize(model.pipe.transformer).register_hook(Spy(), "spy")
+    for steps, guidance in ((1, 5.0), (2, 5.0), (2, 1.0)):
+        seen.clear()
+        generate(model, GenerationSettings(prompt="x", steps=steps, guidance=guidance, height=32, width=32, frames=5))
+        assert seen == (["cond", "uncond"] if guidance > 1 else ["cond"]) * steps
+
+
+def test_kandinsky5_sparse_attention_is_not_profiled():
+    from profiling_dit.errors import InvalidSettingError
+    from profiling_dit.models.kandinsky import kandinsky5_self_attention_qk
+
+    with pytest.raises(InvalidSettingError, match="nabla"):
+        kandinsky5_self_attention_qk(None, None, sparse_params={"to_fractal": True})

@@ -213,6 +213,45 @@ def skyreels_i2v_pipeline(seed: int = 0, layers: int = 3):
     return _eval(pipe)
 
 
+def kandinsky5_pipeline(seed: int = 0, layers: int = 3):
+    """Kandinsky 5 T2V: a tiny Qwen2.5-VL (behind a Qwen2-VL processor over the word-level tokenizer, with the image
+    and video tokens it checks for) and a tiny CLIP for the pooled text, the HunyuanVideo VAE, one text block and
+    ``layers`` visual blocks, their modulations random (diffusers starts them at zero)."""
+    from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler, Kandinsky5T2VPipeline,
+                           Kandinsky5Transformer3DModel)
+    from transformers import (CLIPTextConfig, CLIPTextModel, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration,
+                              Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor)
+
+    torch.manual_seed(seed)
+    tok, qwen_tok = _tokenizer(), _tokenizer()
+    qwen_tok.add_special_tokens({"additional_special_tokens": ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
+                                                               "<|vision_end|>"]})
+    rope = {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"}
+    qwen = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
+        text_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=2, vocab_size=len(qwen_tok), rope_scaling=rope),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16),
+        vocab_size=len(qwen_tok)))
+    processor = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=qwen_tok,
+                                 video_processor=Qwen2VLVideoProcessor())
+    clip = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                        num_attention_heads=2, projection_dim=8, max_position_embeddings=77,
+                                        pad_token_id=0, bos_token_id=0, eos_token_id=1))
+    vae = AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+                                    norm_num_groups=4)
+    tr = Kandinsky5Transformer3DModel(in_visual_dim=4, out_visual_dim=4, in_text_dim=16, in_text_dim2=8, time_dim=16,
+                                      patch_size=(1, 2, 2), model_dim=16, ff_dim=32, num_text_blocks=1,
+                                      num_visual_blocks=layers, axes_dims=(2, 2, 4))
+    with torch.no_grad():  # its modulations start at zero (every block the identity): random ones instead
+        for name, module in tr.named_modules():
+            if name.endswith("modulation.out_layer"):
+                module.weight.normal_(std=0.5)
+                module.bias.normal_(std=0.5)
+    pipe = Kandinsky5T2VPipeline(transformer=tr, vae=vae, text_encoder=qwen, tokenizer=processor, text_encoder_2=clip,
+                                 tokenizer_2=tok, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))
+    return _eval(pipe)
+
+
 def _eval(pipe):
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module):
@@ -239,7 +278,8 @@ def save(pipe, folder: Path, steps: int | None = None, size: dict | None = None)
 
 BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline,
             "wan2.2": wan22_pipeline, "ltx-video": ltx_pipeline, "skyreels-v2": skyreels_pipeline,
-            "skyreels-v2-i2v": skyreels_i2v_pipeline, "wan2.2-ti2v-5b": wan22_5b_pipeline}
+            "skyreels-v2-i2v": skyreels_i2v_pipeline, "wan2.2-ti2v-5b": wan22_5b_pipeline,
+            "kandinsky5": kandinsky5_pipeline}
 IMAGE_TO_VIDEO = {"wan-i2v", "skyreels-v2-i2v"}  # the builders whose pipelines take a first frame
 STEPS = {"wan2.2": 8}  # enough steps for each expert to have a plan of its own
 SIZES = {"wan2.2-ti2v-5b": dict(height=64, width=64)}  # a VAE 16 times smaller in space: 2 x 2 tokens a frame

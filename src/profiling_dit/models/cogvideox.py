@@ -53,7 +53,7 @@ FAMILY = Family(
                                "plan must split the text stream and its padding mask with the video stream; diffusers "
                                "0.42 has none for this model and pdit does not write one"),
         patch_from_config=lambda cfg: (cfg.get("patch_size_t") or 1, cfg["patch_size"], cfg["patch_size"]),
-        prediction_frames_first=True,
+        prediction_layout="FCHW",
         peer_module_patterns=(r"transformer_blocks\.\d+\.attn1", r"transformer_blocks\.\d+\.ff"),
     ),
     # CogVideoX batches both CFG branches into one transformer call

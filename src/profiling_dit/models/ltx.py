@@ -38,7 +38,7 @@ FAMILY = Family(
         defaults=LTX_DEFAULTS,
         self_attention_qk=ltx_self_attention_qk,
         num_blocks_from_config=lambda cfg: int(cfg["num_layers"]),
-        prediction_packed=True,
+        prediction_layout="NC",  # packed tokens
         vae_spatial_from_config=lambda cfg: int(cfg.get("spatial_compression_ratio") or cfg.get("patch_size", 4)
                                                 * 2 ** sum(cfg.get("spatio_temporal_scaling", (1, 1, 1, 0)))),
         patch_from_config=lambda cfg: (cfg.get("patch_size_t") or 1, cfg["patch_size"], cfg["patch_size"]),

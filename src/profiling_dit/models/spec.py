@@ -27,6 +27,10 @@ class JointQK:
     key_mask: torch.Tensor | None = None
 
 
+# the axes of one sample of a transformer's output (``ArchitectureSpec.prediction_layout``); NC: packed tokens
+PREDICTION_LAYOUTS = ("CFHW", "FCHW", "FHWC", "NC")
+
+
 @dataclass(frozen=True)
 class ArchitectureSpec:
     """How pdit finds its way around one transformer class.
@@ -53,8 +57,11 @@ class ArchitectureSpec:
         positions_from_config: the most token positions along any axis of the video grid the model's position
             embedding covers (Wan: ``rope_max_seq_len``), or None where there is no such limit; checked before
             loading.
-        prediction_frames_first: the transformer's output is (B, F, C, H, W) (CogVideoX) rather than
-            (B, C, F, H, W).
+        prediction_layout: the axes of one sample of the transformer's output: ``"CFHW"`` (Wan, HunyuanVideo),
+            ``"FCHW"`` (CogVideoX), ``"FHWC"`` (Kandinsky 5), or ``"NC"``, packed tokens (LTX-Video); the profiler
+            puts it on the (C, F', H', W') latent grid (``prediction_on_grid``) before the PCA.
+        vae_spatial_from_config: the VAE's spatial compression from its config, for a VAE that does not call it
+            ``scale_factor_spatial``.
         context_parallel: diffusers' ``enable_parallelism`` works on this class (it has a ``_cp_plan``);
             ``context_parallel_note`` says why not otherwise.
     """
@@ -71,11 +78,21 @@ class ArchitectureSpec:
     peer_module_patterns: tuple[str, ...] = ()
     patch_from_config: Callable[[dict], tuple[int, int, int]] = lambda cfg: tuple(cfg["patch_size"])
     positions_from_config: Callable[[dict], int | None] | None = None
-    prediction_frames_first: bool = False
-    prediction_packed: bool = False
+    prediction_layout: str = "CFHW"
     vae_spatial_from_config: Callable[[dict], int] | None = None
     context_parallel: bool = False
     context_parallel_note: str = "no context-parallel plan for this family"
+
+    def __post_init__(self):
+        if self.prediction_layout not in PREDICTION_LAYOUTS:
+            raise ValueError(f"{self.name}: `prediction_layout` {self.prediction_layout!r} is not one of "
+                             f"{', '.join(PREDICTION_LAYOUTS)}")
+
+    def prediction_on_grid(self, prediction: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """One sample of the transformer's output as (C, F', H', W'), ``grid`` being (F', H', W')."""
+        if self.prediction_layout == "NC":
+            return prediction.T.reshape(prediction.shape[-1], *grid)
+        return prediction.permute(*(self.prediction_layout.index(axis) for axis in "CFHW"))
 
     def vae_spatial(self, vae_config: dict) -> int | None:
         """The VAE's spatial compression, read from its saved config (``vae_spatial_from_config``, else its
@@ -121,12 +138,17 @@ class PipelineSpec:
             "true CFG" with it).
         max_sequence_length: the pipeline's own default text length (a model folder's
             ``pdit_model.json`` may override it).
+        call_contexts: the pipeline calls the transformer outside any ``cache_context`` (Kandinsky 5): pdit names
+            each call itself, by its place among the calls at one timestep (the first ``"cond"``, the next
+            ``"uncond"``), so that caching and profiling see the branches as in other pipelines. Empty: the
+            pipeline names them.
     """
 
     guidance: str = "cfg"
     needs_image: bool = False
     pass_negative_prompt: bool = True
     max_sequence_length: int = 512
+    call_contexts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -340,7 +340,7 @@ class LoadedModel:
         if transformer is None:
             raise InvalidSettingError(f"{type(pipe).__name__} has no `transformer`; pass a video diffusion pipeline")
         arch_for(transformer)
-        pipeline_spec(pipe)
+        _name_calls(pipe)
         origin = str(getattr(pipe, "name_or_path", "") or "")
         folder = Path(origin) if origin and Path(origin).is_dir() else None
         meta = _read_meta(folder) if folder is not None else {}
@@ -376,6 +376,17 @@ class LoadedModel:
         if kind == "embedded" or settings.guidance <= 1.0:
             return None
         return "batched" if kind == "cfg-batched" else "separate"
+
+
+def _name_calls(pipe) -> None:
+    """Check the pipeline class (one line if pdit does not run it) and, for a pipeline that enters no cache context
+    around its transformer calls, have pdit name them (``contexts.py``)."""
+    names = pipeline_spec(pipe).call_contexts
+    if names:
+        from .contexts import name_calls
+
+        for name in pipeline_experts(pipe):
+            name_calls(getattr(pipe, name), names)
 
 
 def _vae_config(pipe) -> dict:
@@ -451,7 +462,7 @@ def load_pipeline(source: ModelSource | str, device: str = "auto", dtype: str = 
             raise _hub_unavailable(source.location, source.requested, msg[:200]) from e
         raise ModelNotAvailableError(f"cannot load pipeline from {source.location}: {msg[:300]}") from e
     arch = arch_for(pipe.transformer).for_configs(dict(pipe.transformer.config), _vae_config(pipe))
-    pipeline_spec(pipe)  # an unsupported pipeline class fails here, in one line
+    _name_calls(pipe)  # an unsupported pipeline class fails here, in one line
     pipe.to(dev)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):

@@ -115,10 +115,9 @@ class AttentionRecorder:
 
     def __init__(self, num_blocks: int, branch: str, steps_to_record: set[int], guidance: float | None,
                  chunk_size: int, query_stride: int, keep_prediction_steps: set[int], batched_cfg: bool = False,
-                 frames_first: bool = False, group=None):
+                 group=None):
         self.num_blocks = num_blocks
         self.group = group  # context parallelism: the ranks that hold the other shards of the sequence
-        self.frames_first = frames_first  # predictions are (B, F, C, H, W); kept ones are stored (C, F, H, W)
         self.branch = branch
         # Batched CFG (CogVideoX): one call per step in context "cond_uncond", batch = [uncond, cond].
         self.batched_cfg = batched_cfg and guidance is not None
@@ -179,7 +178,7 @@ class AttentionRecorder:
             self.rel_l1[step] = float(diff / self._prev_pred.abs().mean().clamp_min(1e-12))
         self._prev_pred = pred
         if step in self.keep_prediction_steps:
-            self.kept_predictions[step] = (pred.transpose(0, 1) if self.frames_first else pred).cpu()
+            self.kept_predictions[step] = pred.cpu()  # as the transformer lays it out (``prediction_layout``)
 
 
 class _CaptureProcessor:

@@ -99,7 +99,7 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
         num_blocks=n_blocks, branch=ps.branch, steps_to_record=set(steps),
         guidance=gen.guidance if cfg_mode else None, chunk_size=ps.chunk_size,
         query_stride=ps.query_stride, keep_prediction_steps={mask_step}, batched_cfg=cfg_mode == "batched",
-        frames_first=model.arch.prediction_frames_first, group=group,
+        group=group,
     )
     stale: StalenessRecorder | None = None
     if ps.staleness:
@@ -117,9 +117,7 @@ def measure_prompt(model: LoadedModel, gen: GenerationSettings, ps: ProfileSetti
     sigmas = getattr(getattr(model.pipe, "scheduler", None), "sigmas", None)
     sigmas = [float(x) for x in sigmas][:gen.steps + 1] if sigmas is not None and len(sigmas) > gen.steps else None
 
-    pred = recorder.kept_predictions[mask_step]
-    if model.arch.prediction_packed:  # (tokens, channels) -> (channels, F', H', W')
-        pred = pred.T.reshape(pred.shape[-1], *grid)
+    pred = model.arch.prediction_on_grid(recorder.kept_predictions[mask_step], grid)  # (C, F', H', W')
     rgb = pca_rgb(pred)
     if masks_from_user is not None:
         tmask = masks_from_user
