@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench bench-peers bench-peers-30steps profile-tiny train-tiny train-tiny-deep profile-tiny-deep paper-claim bench-peers-deep eval-tiny clean
+.PHONY: install demo test test-fast lint bench bench-peers bench-forecasting bench-peers-30steps profile-tiny train-tiny train-tiny-deep profile-tiny-deep paper-claim bench-peers-deep eval-tiny clean
 
 install: $(STAMP)
 
@@ -44,12 +44,19 @@ bench: $(STAMP) bench-peers
 # ProfilingDiT against stock sampling, the paper's method and the other caching methods, as speed-quality sweeps
 # on held-out prompts (the profile was made and calibrated on others), seed 1; then ours against the dynamic peers
 # and the best static ones on a second held-out set that no plan, setting or design choice was tuned on (reported
-# separately), seed 3. About 60 minutes here.
-PEERS := baseline,profiling-dit,profiling-dit-paper,first-block-cache,taylorseer,magcache,pab,seacache,fastercache,teacache,easycache,dicache,lemica,ertacache,cache-dit
-PEERS_SECOND_SET := baseline,profiling-dit,magcache,teacache,easycache,dicache,lemica,ertacache
+# separately), seed 3; ours from the profile alone beside the calibrated plans. About 60 minutes here before the
+# forecasting peers and the profile-alone variant were added (more with them; not timed since).
+PEERS := baseline,profiling-dit,profiling-dit-profile-alone,profiling-dit-paper,first-block-cache,taylorseer,taylorseer-blocks,hicache,foca,spectrum,magcache,pab,seacache,fastercache,teacache,easycache,dicache,lemica,ertacache,cache-dit
+PEERS_SECOND_SET := baseline,profiling-dit,profiling-dit-profile-alone,magcache,teacache,easycache,dicache,lemica,ertacache,hicache
 bench-peers: $(STAMP)
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1 --repeats 1 --sweep --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out --force
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out-2.txt --seeds 3 --repeats 1 --sweep --methods $(PEERS_SECOND_SET) --out benchmarks/results/bench-tiny-held-out-2 --force
+
+# Ours (calibrated, and from the profile alone) against the forecasting peers, MagCache and LeMiCa on held-out set 1
+# of the 8-block model, seed 1: the subset of bench-peers that could be rerun when the forecasting peers came.
+FORECASTING := baseline,profiling-dit,profiling-dit-profile-alone,magcache,lemica,taylorseer-blocks,hicache,foca,spectrum
+bench-forecasting: $(STAMP)
+	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1 --repeats 1 --sweep --methods $(FORECASTING) --out benchmarks/results/bench-tiny-held-out-forecasting --force
 
 # The same at 30 steps with the 20-step profile (its plans mapped to 30 steps). About 40 minutes here.
 bench-peers-30steps: $(STAMP)
