@@ -5,6 +5,7 @@ so in one line. The shared per-family tests on the tiny pipelines are in ``test_
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import tiny_models as tm
 
@@ -107,7 +108,7 @@ def test_an_unsupported_pipeline_is_refused_in_one_line(build, names, tmp_path, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["skyreels-v2", "kandinsky5"])
+@pytest.mark.parametrize("name", ["skyreels-v2", "kandinsky5", "hunyuanvideo-1.5"])
 def test_families_without_context_parallelism_refuse_it_in_one_line(name, tmp_path, cli):
     folder = tm.save(tm.BUILDERS[name](), tmp_path / "model")
     res = cli("generate", "--model", folder, "--prompt", "x", "--nproc", 2, "--context-parallel", "ulysses",
@@ -190,3 +191,27 @@ def test_kandinsky5_sparse_attention_is_not_profiled():
 
     with pytest.raises(InvalidSettingError, match="nabla"):
         kandinsky5_self_attention_qk(None, None, sparse_params={"to_fractal": True})
+
+
+@pytest.mark.slow
+def test_a_guider_pipeline_takes_the_guidance_scale_and_times_its_steps():
+    """HunyuanVideo15Pipeline holds its scale in its guider and takes no step callback: the settings' scale is the
+    guider's for the call (1 turns the uncond branch off), its own again after, and each step is timed from its last
+    transformer call; a guider that guides part of the steps only is refused."""
+    from profiling_dit.errors import InvalidSettingError
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.loading import LoadedModel
+
+    model = LoadedModel.from_pipe(tm.hunyuan15_pipeline(layers=1))
+    own = model.pipe.guider
+    runs = {}
+    for guidance in (1.0, 3.0, 6.0):
+        runs[guidance] = generate(model, GenerationSettings(prompt="a red circle", steps=2, guidance=guidance,
+                                                            height=32, width=32, frames=5))
+        assert model.pipe.guider is own and own.guidance_scale == 6.0
+    assert [runs[g].timings.transformer_calls for g in (1.0, 3.0)] == [2, 4]
+    assert all(len(r.timings.step_s) == 2 and r.timings.denoise_s > 0 for r in runs.values())
+    assert not np.array_equal(runs[3.0].frames, runs[6.0].frames)
+    model.pipe.guider = own.new(start=0.2)
+    with pytest.raises(InvalidSettingError, match="part of the steps"):
+        generate(model, GenerationSettings(prompt="x", steps=2, height=32, width=32, frames=5))

@@ -102,12 +102,12 @@ def test_profiler_qk_are_the_ones_the_attention_uses(family, monkeypatch):
     if isinstance(qk, JointQK):
         torch.testing.assert_close(qk.q, q, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(qk.k, k, rtol=1e-5, atol=1e-6)
+        from profiling_dit.pipeline.memory import token_grid
+
         n_video = qk.video.stop - qk.video.start
-        size = family.size
-        n_tokens = int(np.prod(size["frames"] // 4 + 1)) * (size["height"] // 8) * (size["width"] // 8)
-        assert n_video == n_tokens  # patch 1 in these tiny models: one token per latent pixel
-        if mask is not None:
-            assert torch.equal(qk.key_mask, mask.reshape(mask.shape[0], -1).bool())
+        assert n_video == int(np.prod(token_grid(model.source, family.gen)))  # the video tokens, from the configs
+        if mask is not None:  # (B, 1, 1, S) over the keys, or (B, 1, S, S) over query-key pairs
+            assert torch.equal(qk.key_mask, mask.reshape(mask.shape[0], -1, mask.shape[-1]).any(1))
     else:
         torch.testing.assert_close(qk[0], q, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(qk[1], k, rtol=1e-5, atol=1e-6)

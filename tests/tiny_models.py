@@ -252,6 +252,39 @@ def kandinsky5_pipeline(seed: int = 0, layers: int = 3):
     return _eval(pipe)
 
 
+def hunyuan15_pipeline(seed: int = 0, layers: int = 3):
+    """HunyuanVideo 1.5 T2V: a tiny Qwen2.5-VL text model (the chat template its pipeline applies, on the word-level
+    tokenizer), a tiny T5 over the ByT5 byte tokenizer, a HunyuanVideo 1.5 VAE 8 times smaller in space (the real one
+    16: the token grid comes from its config), and the guider that holds the guidance scale."""
+    from diffusers import (AutoencoderKLHunyuanVideo15, FlowMatchEulerDiscreteScheduler, HunyuanVideo15Pipeline,
+                           HunyuanVideo15Transformer3DModel)
+    from diffusers.guiders import ClassifierFreeGuidance
+    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    rope = {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"}
+    qwen = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                                    num_attention_heads=2, num_key_value_heads=2, vocab_size=len(tok),
+                                                    rope_scaling=rope))
+    byt5_tok = ByT5Tokenizer()
+    byt5 = T5EncoderModel(T5Config(vocab_size=len(byt5_tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                   relative_attention_num_buckets=8))
+    tr = HunyuanVideo15Transformer3DModel(in_channels=4 + 4 + 1, out_channels=4, num_attention_heads=2,
+                                          attention_head_dim=8, num_layers=layers, num_refiner_layers=1, mlp_ratio=2.0,
+                                          patch_size=1, patch_size_t=1, text_embed_dim=16, text_embed_2_dim=16,
+                                          image_embed_dim=8, rope_axes_dim=(2, 2, 4), target_size=32, task_type="t2v")
+    vae = AutoencoderKLHunyuanVideo15(latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+                                      spatial_compression_ratio=8, temporal_compression_ratio=4,
+                                      downsample_match_channel=False, upsample_match_channel=False)
+    pipe = HunyuanVideo15Pipeline(text_encoder=qwen, tokenizer=tok, transformer=tr, vae=vae,
+                                  scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=byt5,
+                                  tokenizer_2=byt5_tok, guider=ClassifierFreeGuidance(guidance_scale=6.0))
+    return _eval(pipe)
+
+
 def _eval(pipe):
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module):
@@ -279,7 +312,7 @@ def save(pipe, folder: Path, steps: int | None = None, size: dict | None = None)
 BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline,
             "wan2.2": wan22_pipeline, "ltx-video": ltx_pipeline, "skyreels-v2": skyreels_pipeline,
             "skyreels-v2-i2v": skyreels_i2v_pipeline, "wan2.2-ti2v-5b": wan22_5b_pipeline,
-            "kandinsky5": kandinsky5_pipeline}
+            "kandinsky5": kandinsky5_pipeline, "hunyuanvideo-1.5": hunyuan15_pipeline}
 IMAGE_TO_VIDEO = {"wan-i2v", "skyreels-v2-i2v"}  # the builders whose pipelines take a first frame
 STEPS = {"wan2.2": 8}  # enough steps for each expert to have a plan of its own
 SIZES = {"wan2.2-ti2v-5b": dict(height=64, width=64)}  # a VAE 16 times smaller in space: 2 x 2 tokens a frame

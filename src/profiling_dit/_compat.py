@@ -5,6 +5,8 @@
   ``_context`` (the public ``context`` property raises when none is set) and its per-branch states
   (``_state_cache``).
 - A module's hooks live in its private ``_diffusers_hook`` registry; we look hooks up there.
+- diffusers' guiders name the CFG branches ``pred_cond`` and ``pred_uncond`` (their private ``_input_predictions``);
+  a call context of either name is read as ``cond`` or ``uncond``.
 
 - Context parallelism: a transformer's ``_parallel_config`` says whether ``enable_parallelism`` was applied;
   and diffusers divides by ``torch.accelerator.device_count()`` when it builds the device mesh, which is 0
@@ -33,6 +35,11 @@ class ContextState(BaseState):
         pass
 
 
+# diffusers' guiders name a pipeline's branches by the predictions they make (HunyuanVideo 1.5 enters
+# ``cache_context("pred_cond")``): the branches pdit's caches and profiler know
+GUIDER_BRANCHES = {"pred_cond": "cond", "pred_uncond": "uncond"}
+
+
 @dataclass(frozen=True)
 class CallContext:
     """The branch ("cond", "uncond", "cond_uncond") and, where the pipeline gives them, the step index and
@@ -47,7 +54,7 @@ class CallContext:
         ctx = getattr(manager, "_context", None)
         if ctx is None:
             return None
-        return CallContext(name=ctx.name, step=getattr(ctx, "step_index", None),
+        return CallContext(name=GUIDER_BRANCHES.get(ctx.name, ctx.name), step=getattr(ctx, "step_index", None),
                            num_steps=getattr(ctx, "num_inference_steps", None))
 
 

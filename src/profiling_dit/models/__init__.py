@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     import torch
 
 from ..errors import UnsupportedModelError
-from . import cogvideox, hunyuan, kandinsky, ltx, skyreels, wan
+from . import cogvideox, hunyuan, hunyuan15, kandinsky, ltx, skyreels, wan
 from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
 from .wan import TINY_MODEL_DIR
 
 FAMILIES: tuple[Family, ...] = (wan.FAMILY, hunyuan.FAMILY, cogvideox.FAMILY, ltx.FAMILY, skyreels.FAMILY,
-                                kandinsky.FAMILY)
+                                kandinsky.FAMILY, hunyuan15.FAMILY)
 
 # where a user whose model is not supported reads how to add it
 ADDING_A_MODEL = "docs/adding-a-model.md"

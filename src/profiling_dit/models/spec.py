@@ -138,6 +138,9 @@ class PipelineSpec:
             "true CFG" with it).
         max_sequence_length: the pipeline's own default text length (a model folder's
             ``pdit_model.json`` may override it).
+        guidance_from: ``call`` (the pipeline's ``guidance_scale`` argument) or ``guider`` (the scale of the
+            pipeline's ``guider`` component, set for each call: HunyuanVideo 1.5). Arguments the pipeline does not
+            take (``max_sequence_length``, ``callback_on_step_end``) are not passed.
         call_contexts: the pipeline calls the transformer outside any ``cache_context`` (Kandinsky 5): pdit names
             each call itself, by its place among the calls at one timestep (the first ``"cond"``, the next
             ``"uncond"``), so that caching and profiling see the branches as in other pipelines. Empty: the
@@ -149,6 +152,12 @@ class PipelineSpec:
     pass_negative_prompt: bool = True
     max_sequence_length: int = 512
     call_contexts: tuple[str, ...] = ()
+    guidance_from: str = "call"
+
+    def __post_init__(self):
+        if self.guidance not in ("cfg", "cfg-batched", "embedded") or self.guidance_from not in ("call", "guider"):
+            raise ValueError(f"`guidance` {self.guidance!r} must be cfg, cfg-batched or embedded, and `guidance_from` "
+                             f"{self.guidance_from!r} call or guider")
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,14 @@ COMPONENT_LIBRARIES = ("diffusers", "transformers")
 # The component names of the supported pipelines: an entry under one of these must be [library, class] or
 # [null, null] (diffusers indexes it as a pair).
 KNOWN_COMPONENTS = ("transformer", "transformer_2", "vae", "text_encoder", "text_encoder_2", "tokenizer",
-                    "tokenizer_2", "scheduler", "image_encoder", "image_processor")
+                    "tokenizer_2", "scheduler", "image_encoder", "image_processor", "guider")
 # A class name is CamelCase: upper-case first, a lower-case letter somewhere, letters, digits and underscores
 # (transformers' ``Qwen2_5_VLForConditionalGeneration``). That rules out the functions (``system``, ``eval``), modules
 # (``models``) and constants (``CONFIG_NAME``) of a library.
 CLASS_NAME = re.compile(r"^[A-Z](?=[A-Za-z0-9_]*[a-z])[A-Za-z0-9_]*$")
 PIPELINE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Pipeline$")
 CONFIG_FILES = ("config.json", "scheduler_config.json", "tokenizer_config.json", "preprocessor_config.json",
-                "processor_config.json")
+                "processor_config.json", "guider_config.json")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 CODE_SUFFIXES = (".py", ".pyc")
 RESAVE = "save the pipeline again with `pipe.save_pretrained(DIR, safe_serialization=True)`"

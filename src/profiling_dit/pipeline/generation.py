@@ -7,6 +7,9 @@ runs the stock pipeline and measures it.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import itertools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -51,8 +54,14 @@ def _load_image(path: str, width: int, height: int):
         raise InvalidSettingError(f"`image` {path} is not a readable image ({e}); give a PNG or JPEG") from None
 
 
+def call_parameters(pipe) -> set[str]:
+    """The arguments the pipeline's ``__call__`` takes (HunyuanVideo 1.5's takes no text length, no step callback)."""
+    return set(inspect.signature(type(pipe).__call__).parameters)
+
+
 def pipeline_kwargs(model: LoadedModel, settings: GenerationSettings) -> dict:
-    """The pipeline call's arguments, per the registry's pipeline spec (guidance kind, image input)."""
+    """The pipeline call's arguments, per the registry's pipeline spec (guidance kind, image input) and what the
+    pipeline takes."""
     spec = model.pipeline_spec
     if spec.needs_image and settings.image is None:
         raise InvalidSettingError(
@@ -65,15 +74,37 @@ def pipeline_kwargs(model: LoadedModel, settings: GenerationSettings) -> dict:
         width=settings.width,
         num_frames=settings.frames,
         num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance,
         output_type="np",
-        max_sequence_length=model.max_sequence_length,
     )
+    if spec.guidance_from == "call":
+        kwargs["guidance_scale"] = settings.guidance
+    if "max_sequence_length" in call_parameters(model.pipe):
+        kwargs["max_sequence_length"] = model.max_sequence_length
     if spec.pass_negative_prompt:
         kwargs["negative_prompt"] = [settings.negative_prompt] * len(settings.prompts)
     if settings.image is not None:  # an image-to-video pipeline (checked above)
         kwargs["image"] = _load_image(settings.image, settings.width, settings.height)
     return kwargs
+
+
+@contextlib.contextmanager
+def guider_scale(model: LoadedModel, settings: GenerationSettings):
+    """For a pipeline whose ``guider`` component holds the guidance scale (``PipelineSpec.guidance_from``): the
+    settings' scale on it for the call (1, guidance off, where the settings turn it off), then its own again."""
+    guider = getattr(model.pipe, "guider", None) if model.pipeline_spec.guidance_from == "guider" else None
+    if guider is None:
+        yield
+        return
+    config = getattr(guider, "config", {})
+    if (config.get("start", 0.0), config.get("stop", 1.0)) != (0.0, 1.0):
+        raise InvalidSettingError(f"the pipeline's guider runs guidance on part of the steps only (start "
+                                  f"{config.get('start')}, stop {config.get('stop')}), and a plan needs each branch on "
+                                  "every step; save the pipeline with a guider that guides every step")
+    model.pipe.guider = guider.new(guidance_scale=settings.guidance if settings.uses_cfg else 1.0)  # as diffusers says
+    try:
+        yield
+    finally:
+        model.pipe.guider = guider
 
 
 def frames_to_uint8(video: np.ndarray) -> np.ndarray:
@@ -111,13 +142,19 @@ def generate(
         return {}
 
     experts = [getattr(pipe, name) for name in model.experts]
+    steps: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if "callback_on_step_end" in call_parameters(pipe):
+        kwargs["callback_on_step_end"] = _callback
+    else:  # a step ends with its last transformer call: one, or one per CFG branch
+        per_step = 2 if model.cfg_mode(settings) == "separate" else 1
+        steps = _step_ends(experts, per_step, lambda i: _callback(pipe, i, None, {}))
     timers = [attach_timer(t, device) for t in experts]
     try:
         generator = torch.Generator("cpu").manual_seed(settings.seed)
         sync(device)
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            out = pipe(**kwargs, generator=generator, callback_on_step_end=_callback)
+        with torch.inference_mode(), guider_scale(model, settings), steps:
+            out = pipe(**kwargs, generator=generator)
         sync(device)
         t1 = time.perf_counter()
     finally:
@@ -125,19 +162,42 @@ def generate(
             detach_timer(t)
 
     calls = sorted(c for timer in timers for c in timer.calls)
+    timings = _timings(t0, t1, calls, step_ends, sum(timer.total_s for timer in timers))
+    return GenerationResult(frames=frames_to_uint8(out.frames), timings=timings)
+
+
+@contextlib.contextmanager
+def _step_ends(experts: list[torch.nn.Module], calls_per_step: int, step_end: Callable[[int], None]):
+    """For a pipeline that takes no step callback: ``step_end(i)`` after step i's last transformer call."""
+    calls = itertools.count(1)
+
+    def after(_module, _args, _output):
+        n = next(calls)
+        if n % calls_per_step == 0:
+            step_end(n // calls_per_step - 1)
+
+    handles = [t.register_forward_hook(after) for t in experts]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _timings(t0: float, t1: float, calls: list[tuple[float, float]], step_ends: list[float],
+             transformer_s: float) -> Timings:
     first_call = calls[0][0] if calls else t0
     starts = [first_call] + step_ends[:-1]
-    timings = Timings(
+    return Timings(
         total_s=t1 - t0,
         encode_s=first_call - t0,
         denoise_s=(step_ends[-1] - first_call) if step_ends else 0.0,
         decode_s=(t1 - step_ends[-1]) if step_ends else 0.0,
-        transformer_s=sum(timer.total_s for timer in timers),
+        transformer_s=transformer_s,
         transformer_calls=len(calls),
         step_s=[end - start for start, end in zip(starts, step_ends)],
         call_s=[end - start for start, end in calls],
     )
-    return GenerationResult(frames=frames_to_uint8(out.frames), timings=timings)
 
 
 def run_report(model: LoadedModel, settings: GenerationSettings, timings: Timings, **extra) -> dict:
