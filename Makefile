@@ -52,9 +52,9 @@ bench-peers: $(STAMP)
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1 --repeats 1 --sweep --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out --force
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out-2.txt --seeds 3 --repeats 1 --sweep --methods $(PEERS_SECOND_SET) --out benchmarks/results/bench-tiny-held-out-2 --force
 
-# Ours (calibrated, and from the profile alone) against the forecasting peers, MagCache and LeMiCa on held-out set 1
+# Ours (calibrated, and from the profile alone) against the best forecasting peer (HiCache) and MagCache on held-out set 1
 # of the 8-block model, seed 1: the subset of bench-peers that could be rerun when the forecasting peers came.
-FORECASTING := baseline,profiling-dit,profiling-dit-profile-alone,magcache,lemica,taylorseer-blocks,hicache,foca,spectrum
+FORECASTING := baseline,profiling-dit,profiling-dit-profile-alone,magcache,hicache
 bench-forecasting: $(STAMP)
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1 --repeats 1 --sweep --methods $(FORECASTING) --out benchmarks/results/bench-tiny-held-out-forecasting --force
 
