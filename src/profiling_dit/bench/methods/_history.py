@@ -109,6 +109,21 @@ def remove_forecaster(transformer: torch.nn.Module, name: str) -> None:
     remove_stack(transformer, name)
 
 
+# The interval sweep of the peers on an interval schedule (HiCache, FoCa): intervals 2 to 6, and interval 2 after a
+# 10-step warm-up for their least aggressive setting.
+INTERVAL_SWEEP: tuple[dict, ...] = (*({"interval": i} for i in (2, 3, 4, 5, 6)), {"interval": 2, "warmup": 10})
+
+
+def check_interval_schedule(method: str, steps: int, interval: int, warmup: int) -> None:
+    """The checks of an interval schedule's knobs (``interval_schedule``), naming the method in the message."""
+    if steps < 1:
+        raise ValueError(f"num_inference_steps must be at least 1, got {steps}")
+    if interval < 1:
+        raise ValueError(f"{method} interval must be at least 1, got {interval}")
+    if warmup < 1:
+        raise ValueError(f"warmup must be at least 1 (step 0 computes), got {warmup}")
+
+
 def interval_schedule(steps: int, interval: int, warmup: int) -> tuple[int, ...]:
     """The full steps of TaylorSeer's reference code (``cal_type``), which HiCache and FoCa keep: every step before
     ``warmup`` (its ``first_enhance``), then every ``interval``-th step from the last of them."""

@@ -22,9 +22,11 @@ import torch
 from diffusers.hooks.hooks import StateManager
 
 from ._history import (
+    INTERVAL_SWEEP,
     Feature,
     Forecaster,
     HistoryState,
+    check_interval_schedule,
     install_forecaster,
     interval_schedule,
     keep_last,
@@ -90,12 +92,7 @@ class FoCaConfig:
     warmup: int = 3
 
     def __post_init__(self):
-        if self.num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be at least 1, got {self.num_inference_steps}")
-        if self.interval < 1:
-            raise ValueError(f"FoCa interval must be at least 1, got {self.interval}")
-        if self.warmup < 1:
-            raise ValueError(f"warmup must be at least 1 (step 0 computes), got {self.warmup}")
+        check_interval_schedule("FoCa", self.num_inference_steps, self.interval, self.warmup)
 
     @property
     def full_steps(self) -> tuple[int, ...]:
@@ -124,7 +121,7 @@ def _remove(ctx):
 
 METHODS = (
     Method("foca", "foca", {"interval": 3},
-           (*({"interval": i} for i in (2, 3, 4, 5, 6)), {"interval": 2, "warmup": 10}),
+           INTERVAL_SWEEP,
            _apply, _remove, one_transformer,
            note="BDF2 forecast then Heun calibration through the cached steps, forecasting the block stack's delta "
                 "(official code unreleased: written from the paper, structured as cache-dit's FoCa calibrator); "

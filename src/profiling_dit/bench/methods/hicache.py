@@ -22,8 +22,10 @@ import torch
 from diffusers.hooks.hooks import StateManager
 
 from ._history import (
+    INTERVAL_SWEEP,
     Forecaster,
     HistoryState,
+    check_interval_schedule,
     combine,
     install_forecaster,
     interval_schedule,
@@ -105,16 +107,11 @@ class HiCacheConfig:
     warmup: int = 3
 
     def __post_init__(self):
-        if self.num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be at least 1, got {self.num_inference_steps}")
-        if self.interval < 1:
-            raise ValueError(f"HiCache interval must be at least 1, got {self.interval}")
+        check_interval_schedule("HiCache", self.num_inference_steps, self.interval, self.warmup)
         if not 0 <= self.order <= 4:
             raise ValueError(f"HiCache order must be in [0, 4], got {self.order}")
         if not 0 < self.sigma <= 1:
             raise ValueError(f"HiCache sigma must be in (0, 1] (a contraction), got {self.sigma}")
-        if self.warmup < 1:
-            raise ValueError(f"warmup must be at least 1 (step 0 computes), got {self.warmup}")
 
     @property
     def full_steps(self) -> tuple[int, ...]:
@@ -151,7 +148,7 @@ def _remove(ctx):
 
 METHODS = (
     Method("hicache", "hicache", {"interval": 3},
-           (*({"interval": i} for i in (2, 3, 4, 5, 6)), {"interval": 2, "warmup": 10}),
+           INTERVAL_SWEEP,
            _apply, _remove, one_transformer,
            note="TaylorSeer's differences in a scaled Hermite basis (order 2, σ 0.5, the reference's defaults), "
                 "forecasting the block stack's delta; the least aggressive setting warms up on 10 steps",
