@@ -445,3 +445,61 @@ def test_values_a_plan_cannot_honour_are_refused_not_ignored():
             make_plan(profile, speedup=bad)
         with pytest.raises(InvalidSettingError, match="budget"):
             make_plan(profile, budget=bad)
+
+
+@pytest.mark.slow
+def test_two_expert_calibration_scores_each_experts_plan_on_the_finished_video(tmp_path, monkeypatch):
+    """Wan2.2 A14B's two experts: a plan per expert and budget, every candidate generated with both experts'
+    plans in place (the hand-over included), the pair never below the planner's pair, and used by ``make_plans``."""
+    import profiling_dit as pdit
+    import tiny_models as tm
+    from profiling_dit.caching import calibrate as module
+    from profiling_dit.caching.calibrate import calibrate, calibration_cost
+    from profiling_dit.caching.sampling import generate_cached
+    from profiling_dit.metrics import psnr
+    from profiling_dit.pipeline.generation import GenerationSettings, generate
+
+    model = pdit.load_pipeline(str(tm.save(tm.wan22_pipeline(), tmp_path / "wan22", steps=8)), device="cpu")
+    profile = pdit.profile_model(model, ["a red ball"], steps=8, height=32, width=32, frames=5, progress=False)
+    with pytest.raises(InvalidSettingError, match="at least 5 .* a budget and expert"):
+        calibrate(model, profile, budgets=(0.5,), max_generations=4, progress=False)
+    seen: list[dict] = []
+    real = module.generate_cached
+
+    def spy(model, gen, plans, **kw):
+        seen.append(plans)
+        return real(model, gen, plans, **kw)
+
+    monkeypatch.setattr(module, "generate_cached", spy)
+    calibrated = calibrate(model, profile, budgets=(0.5,), max_generations=12, segment_search=False, progress=False)
+    assert seen and all(set(p) == {"transformer", "transformer_2"} for p in seen)
+    assert {p["transformer"].step_range for p in seen} == {(0, 4)} and {p["transformer_2"].step_range for p in seen} \
+        == {(4, 8)}
+    assert len(seen) + 1 <= 12
+    entries = {p.component: p for p in calibrated.plans}
+    assert set(entries) == {"transformer", "transformer_2"}
+    for entry in entries.values():
+        assert entry.budget == 0.5 and entry.steps == 4 and entry.plan.computed_share <= 0.5 + 1e-9
+    assert calibration_cost(calibrated)["generations"] == len(seen) + 1
+    # the stored score is the finished video's with both plans; it is at least the planner's pair's
+    settings = GenerationSettings(prompt="a red ball", steps=8, height=32, width=32, frames=5, seed=profile.run.seed,
+                                  guidance=profile.run.guidance, negative_prompt=profile.run.negative_prompt)
+    stock = generate(model, settings).frames
+    plans = pdit.make_plans(model, calibrated, 8, budget=0.5)
+    assert all(p.origin.startswith("calibrated") for p in plans.values())
+    ours = psnr(stock, generate_cached(model, settings, plans)[0].frames)
+    planner = psnr(stock, generate_cached(model, settings, pdit.make_plans(model, profile, 8, budget=0.5))[0].frames)
+    assert ours == pytest.approx(entries["transformer"].calibration_psnr_db, abs=1e-6)
+    assert ours == pytest.approx(entries["transformer_2"].calibration_psnr_db, abs=1e-6)
+    assert ours >= planner - 1e-6
+    calibrated.save(tmp_path / "c.json", pictures=False)
+    assert Profile.load(tmp_path / "c.json").plans == calibrated.plans
+    # the segment search measures each expert's segments with the other expert computing every step
+    seen.clear()
+    searched = calibrate(model, profile, budgets=(0.5,), max_generations=11, segment_search=True, progress=False)
+    for plans in seen[:6]:  # 3 segments of 4 steps each (0 → 2, 0 → 3, 1 → 3)
+        shares = sorted(p.computed_share for p in plans.values())
+        assert shares[0] < 1 and shares[1] == 1
+    assert [name for plans in seen[:6] for name, p in plans.items() if p.computed_share < 1] == \
+        ["transformer"] * 3 + ["transformer_2"] * 3
+    assert {p.segment_generations for p in searched.plans} == {6}

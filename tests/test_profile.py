@@ -312,3 +312,25 @@ def test_cli_calibrate_refines_a_profile_made_earlier(cli, small_profile, tmp_pa
     assert [p.budget for p in calibrated.plans] == [0.5, 0.7]
     assert sum(p.generations for p in calibrated.plans) + 2 <= 10
     assert calibrated.split == Profile.load(small_profile).split  # the measured part as it was
+
+
+@pytest.mark.slow
+def test_cli_profile_calibrates_both_experts_of_a_two_expert_pipeline(cli, tmp_path):
+    import tiny_models as tm
+
+    folder = tm.save(tm.wan22_pipeline(), tmp_path / "wan22", steps=8)
+    args = ("profile", "--model", folder, "--prompt", "a red ball", "--steps", 8, "--height", 32, "--width", 32,
+            "--frames", 5, "--budgets", "0.5,0.7")
+    res = cli(*args, "--generations", 6, "--out", tmp_path / "few.json")
+    assert res.exit_code == 2 and "give at least 9" in res.output and "a budget and expert" in res.output
+    assert not (tmp_path / "few.json").exists()  # refused before profiling
+    res = cli(*args, "--generations", 12, "--out", tmp_path / "p.json")
+    assert res.exit_code == 0, res.output
+    for budget in ("0.5", "0.7"):
+        for name in ("transformer", "transformer_2"):
+            assert f"calibrated, budget {budget}, {name}:" in res.output
+    plans = Profile.load(tmp_path / "p.json").plans
+    assert sorted((p.component, p.budget, p.steps) for p in plans) == [
+        ("transformer", 0.5, 4), ("transformer", 0.7, 4), ("transformer_2", 0.5, 4), ("transformer_2", 0.7, 4)]
+    res = cli("plan", "--profile", tmp_path / "p.json", "--budget", 0.5)
+    assert res.exit_code == 0 and res.output.count("calibrated for budget 0.5") == 2, res.output

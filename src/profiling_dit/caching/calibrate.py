@@ -20,6 +20,12 @@ budget's share of generations is spent or no move helps. The plans, with the sco
 profile (``Profile.plans``) and used whenever a call asks for that budget at that step count. Everything stays
 static: a plan is a list of full steps and a set of cached blocks, known before sampling, whatever size it was
 calibrated at.
+
+A two-expert pipeline (Wan2.2 A14B) is calibrated expert by expert, each budget in turn: the expert that runs first
+gets its candidates and search with the second at the planner's plan for the budget, then the second with the first
+at the plan it was given. Every score is the finished video's, so each expert's plan is scored through the hand-over
+and the other expert's steps. The segment search measures each expert's segments with the other expert computing
+every step. Each expert's plan keeps to the budget over its own steps, so the pair does too.
 """
 
 from __future__ import annotations
@@ -39,12 +45,14 @@ from ..metrics import psnr
 from ..pipeline.generation import GenerationSettings, generate
 from ..pipeline.loading import as_model
 from ..plan import Plan
-from ..profile.file import CalibratedPlan, Profile, as_profile, finite_or_none
+from ..profile.file import CalibratedPlan, Profile, Staleness, as_profile, finite_or_none
 from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
 from .planner import full_step_count, min_sum_path, minimax_path, plan_for_budget, predicted_error, segments
 from .sampling import generate_cached
 
 _PSNR_CAP = 99.0  # identical frames
+_INFEASIBLE = ("no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; raise the lowest of "
+               "`budgets`")
 # Calibrating at half the size (an eighth of the tokens) did not carry over to the full size on the embedded models
 # (benchmarks/calibration_check.py; docs/results.md): calibration runs at the profiled size unless asked.
 DEFAULT_SCALE = 1.0
@@ -52,9 +60,10 @@ DEFAULT_SCALE = 1.0
 logger = logging.getLogger(__name__)
 
 
-def check_calibration(max_generations: int, budgets, prompts: int = 1) -> list[float]:
+def check_calibration(max_generations: int, budgets, prompts: int = 1, experts: int = 1) -> list[float]:
     """The budgets to calibrate (sorted), once checked: shares in (0, 1), none twice, and enough generations for
-    them (each candidate is generated once per prompt). Cheap: run it before profiling."""
+    them (each candidate is generated once per prompt, two at least per budget and expert). Cheap: run it before
+    profiling."""
     try:
         values = [float(b) for b in budgets]
     except (TypeError, ValueError):
@@ -63,14 +72,15 @@ def check_calibration(max_generations: int, budgets, prompts: int = 1) -> list[f
         raise InvalidSettingError(f"`budgets` must be shares in (0, 1), got {values}")
     if len(set(values)) != len(values):
         raise InvalidSettingError(f"`budgets` gives a budget twice ({values}); give each once")
-    least = prompts * (1 + 2 * len(values))
+    least = prompts * (1 + 2 * len(values) * experts)
     check_int("max_generations", max_generations, 1)
     if max_generations < least:
         each = f" for each of {prompts} prompts" if prompts > 1 else ""
+        per = " and expert" if experts > 1 else ""
         raise InvalidSettingError(
             f"`max_generations` {max_generations} is too few for {len(values)} budgets: give at least {least} (one "
-            f"stock run and two candidates a budget{each}), or calibrate fewer `budgets` (each takes two "
-            "generations a prompt or more)")
+            f"stock run and two candidates a budget{per}{each}), or calibrate fewer `budgets` (each takes "
+            f"{2 * experts} generations a prompt or more)")
     return sorted(values)
 
 
@@ -110,7 +120,8 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
     at most ``max_generations`` generations (a stock run per prompt among them); returns the profile with them.
 
     Args:
-        pipe: the profiled pipeline (or ``LoadedModel``); one transformer (two-expert pipelines use the planner).
+        pipe: the profiled pipeline (or ``LoadedModel``); a two-expert pipeline gets a plan per expert and budget,
+            each scored on the finished video with the other expert's plan in place.
         profile: a ``Profile`` with a staleness table (schema version 2).
         budgets: computed shares to calibrate, each in (0, 1).
         max_generations: the most generations in all, at the calibration size (shared equally by the budgets).
@@ -119,50 +130,87 @@ def calibrate(pipe, profile, budgets=DEFAULT_BUDGETS, max_generations: int = 200
             the embedded models the plans it chose scored up to 3 dB lower at the full size.
         prompts: the prompts to score on (default: the profile's).
         segment_search: first measure, with every block cached, each segment's error on the result of the first
-            prompt (one generation per segment: ``segment_count``, 93 at 20 steps), and try for each budget the full
-            steps whose segment errors add up to the least and those with the lowest worst case. None (the
-            default): when ``max_generations`` leaves at least four candidates a budget after it.
+            prompt (one generation per segment: ``segment_count``, 93 at 20 steps; for two experts, each expert's
+            segments over its own steps), and try for each budget the full steps whose segment errors add up to the
+            least and those with the lowest worst case. None (the default): when ``max_generations`` leaves at least
+            four candidates a budget (and expert) after it.
         on_generation: ``on_generation(done, total, what)`` after each generation.
         progress: without ``on_generation``, show a progress bar (tqdm).
     """
     model = as_model(pipe)
     profile = as_profile(profile)
     profile.check_fits(model)
-    if profile.experts:
-        raise ProfileError("calibration runs on one transformer; two-expert pipelines use the planner's plans")
-    if profile.blocks.staleness is None:
-        raise ProfileError("this profile has no staleness table (schema version 1); profile the model again")
+    experts = _experts(model, profile)
     texts = (tuple(profile.run.prompts) if prompts is None else (prompts,) if isinstance(prompts, str)
              else tuple(prompts))
     if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
         raise InvalidSettingError("`prompts` must be one or more non-empty prompts")
-    budgets = check_calibration(max_generations, budgets, len(texts))
+    budgets = check_calibration(max_generations, budgets, len(texts), len(experts))
     run = profile.run
     size = calibration_size(run.frames, run.height, run.width, model.arch, scale)
-    measured = segments(run.steps, segment_gap(run.steps, budgets, profile.blocks.staleness.max_gap))
-    least = len(measured) + len(texts) * (1 + 2 * len(budgets))
+    measured = {e.component: segments(e.steps, segment_gap(e.steps, budgets, e.table.max_gap)) for e in experts}
+    count = sum(len(m) for m in measured.values())
+    least = count + len(texts) * (1 + 2 * len(budgets) * len(experts))
     if segment_search is None:
-        segment_search = max_generations >= len(measured) + len(texts) * (1 + 4 * len(budgets))
+        segment_search = max_generations >= count + len(texts) * (1 + 4 * len(budgets) * len(experts))
     elif segment_search and max_generations < least:
         raise InvalidSettingError(
-            f"`max_generations` {max_generations} is too few for the segment search ({len(measured)} generations) "
+            f"`max_generations` {max_generations} is too few for the segment search ({count} generations) "
             f"and {len(budgets)} budgets: give at least {least}, or `segment_search=False`")
     with count_progress(on_generation, max_generations, "Calibrating", progress) as counter:
-        return _calibrate(model, profile, budgets, texts, size, measured if segment_search else [], counter)
+        return _calibrate(model, profile, experts, budgets, texts, size, measured if segment_search else {}, counter)
+
+
+@dataclass(frozen=True)
+class _Expert:
+    """One transformer to calibrate: its component, staleness table, block count, the steps it runs and where they
+    lie in a call (None: every step of a one-transformer pipeline)."""
+
+    component: str
+    table: Staleness
+    n: int
+    steps: int
+    step_range: tuple[int, int] | None = None
+
+    def plan(self, cached, full) -> Plan:
+        return Plan(num_blocks=self.n, steps=self.steps, cached_blocks=tuple(cached), full_steps=tuple(full),
+                    step_range=self.step_range)
+
+    def everything(self) -> Plan:
+        """The plan that computes every block on every step (stock sampling's frames)."""
+        return self.plan(range(self.n), range(self.steps))
+
+
+def _experts(model, profile: Profile) -> list[_Expert]:
+    """The transformers to calibrate, in the order they run (each with a staleness table)."""
+    from ..pipeline.loading import expert_step_ranges
+
+    tables = ([(e.component, e.blocks.staleness, e.num_blocks) for e in profile.experts] if profile.experts
+              else [("transformer", profile.blocks.staleness, profile.model.num_blocks)])
+    have = [(name, table, n) for name, table, n in tables if table is not None]
+    if len(have) < len(tables):
+        raise ProfileError("this profile has no staleness table (schema version 1); profile the model again")
+    if len(have) == 1:
+        return [_Expert("transformer", have[0][1], have[0][2], profile.run.steps)]
+    ranges = expert_step_ranges(model.pipe, profile.run.steps)
+    out = [_Expert(name, table, n, ranges[name][1] - ranges[name][0], (ranges[name][0], ranges[name][1]))
+           for name, table, n in have]
+    return sorted(out, key=lambda e: cast(tuple, e.step_range))
 
 
 @dataclass(frozen=True)
 class _Generation:
-    """One generation of calibration: stock sampling (no plan) or a plan, on one of the prompts (an index)."""
+    """One generation of calibration: stock sampling (no plans) or a plan per transformer, on one of the prompts
+    (an index)."""
 
     what: str
     prompt: int
-    plan: Plan | None = None
+    plans: dict[str, Plan] | None = None
 
 
 class _Allowance:
-    """The generations one budget may take (its equal share of those the stock runs and the segment search left):
-    the one place calibration asks whether another candidate fits."""
+    """The generations one budget (and expert) may take (its equal share of those the stock runs and the segment
+    search left): the one place calibration asks whether another candidate fits."""
 
     def __init__(self, counter: Counter, share: int, cost: int):
         self.counter, self.start, self.share, self.cost = counter, counter.done, share, cost
@@ -176,83 +224,116 @@ class _Allowance:
         return self.spent + self.cost <= self.share
 
 
-class _Scorer:
-    """Generates plans on every prompt and scores them by their mean PSNR against stock sampling, made first (on
-    creation: a generation per prompt). Each plan is generated once: a plan scored already costs nothing."""
+def _key(plans: dict[str, Plan]) -> tuple:
+    return tuple((name, plans[name].cached_blocks, plans[name].full_steps) for name in sorted(plans))
 
-    def __init__(self, model, settings: list[GenerationSettings], counter: Counter, n: int, steps: int):
-        self.model, self.settings, self.counter, self.n, self.steps = model, settings, counter, n, steps
+
+class _Scorer:
+    """Generates plans (one per transformer) on every prompt and scores them by the finished videos' mean PSNR
+    against stock sampling, made first (on creation: a generation per prompt). Each combination of plans is
+    generated once: one scored already costs nothing."""
+
+    def __init__(self, model, settings: list[GenerationSettings], counter: Counter):
+        self.model, self.settings, self.counter = model, settings, counter
         self.references = [self.generate(_Generation("stock sampling", k)) for k in range(len(settings))]
         self.scores: dict[tuple, float] = {}
 
     def generate(self, job: _Generation) -> np.ndarray:
         gen = self.settings[job.prompt]
-        if job.plan is None:
+        if job.plans is None:
             frames = generate(self.model, gen).frames
         else:
-            frames = generate_cached(self.model, gen, {"transformer": job.plan})[0].frames
+            frames = generate_cached(self.model, gen, job.plans)[0].frames
         self.counter.tick(job.what)
         return frames
 
-    def scored(self, plan: Plan) -> bool:
-        return (plan.cached_blocks, plan.full_steps) in self.scores
+    def scored(self, plans: dict[str, Plan]) -> bool:
+        return _key(plans) in self.scores
 
-    def score(self, cached: tuple[int, ...], full: tuple[int, ...], what: str) -> float:
-        key = (cached, full)
+    def score(self, plans: dict[str, Plan], what: str) -> float:
+        key = _key(plans)
         if key not in self.scores:
-            plan = Plan(num_blocks=self.n, steps=self.steps, cached_blocks=cached, full_steps=full)
-            jobs = [_Generation(what, k, plan) for k in range(len(self.settings))]
+            jobs = [_Generation(what, k, plans) for k in range(len(self.settings))]
             values = [min(_PSNR_CAP, psnr(self.references[job.prompt], self.generate(job))) for job in jobs]
             self.scores[key] = sum(values) / len(values)
-            logger.debug("calibration, %s: %d blocks cached, full steps %s: %.2f dB", what, len(cached), full,
-                         self.scores[key])
+            logger.debug("calibration, %s: %s: %.2f dB", what,
+                         {name: (len(p.cached_blocks), p.full_steps) for name, p in plans.items()}, self.scores[key])
         return self.scores[key]
 
-    def segment_errors(self, measured: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
-        """The segment search: with every block cached, each segment i → j's error on the first prompt's result."""
-        everything = tuple(range(self.n))
-        jobs = [_Generation(f"segment {i} → {j}", 0, Plan(
-                    num_blocks=self.n, steps=self.steps, cached_blocks=everything,
-                    full_steps=tuple(t for t in range(self.steps) if not i < t < j))) for i, j in measured]
+    def segment_errors(self, experts: list[_Expert], expert: _Expert,
+                       measured: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+        """The segment search of one expert: with all its blocks cached (the other experts computing everything),
+        each segment i → j's error on the first prompt's result."""
+        others = {e.component: e.everything() for e in experts if e is not expert}
+        label = f"{expert.component}: segment" if others else "segment"
+        jobs = [_Generation(f"{label} {i} → {j}", 0, {**others, expert.component: expert.plan(
+                    range(expert.n), (t for t in range(expert.steps) if not i < t < j))}) for i, j in measured]
         return {segment: _squared_error(self.references[0], self.generate(job))
                 for segment, job in zip(measured, jobs)}
 
 
-def _calibrate(model, profile: Profile, budgets: list[float], texts: tuple[str, ...], size: tuple[int, int, int],
-               measured: list[tuple[int, int]], counter: Counter) -> Profile:
+def _calibrate(model, profile: Profile, experts: list[_Expert], budgets: list[float], texts: tuple[str, ...],
+               size: tuple[int, int, int], measured: dict[str, list[tuple[int, int]]], counter: Counter) -> Profile:
     run = profile.run
     steps, (frames, height, width) = run.steps, size
     settings = [GenerationSettings(prompt=text, negative_prompt=run.negative_prompt, steps=steps, height=height,
                                    width=width, frames=frames, guidance=run.guidance, seed=run.seed)
                 for text in texts]
-    scorer = _Scorer(model, settings, counter, profile.model.num_blocks, steps)
-    weights = scorer.segment_errors(measured)  # empty when the segment search is off
-    share = (counter.total - counter.done) // len(budgets)  # what the stock runs and the segment search left
+    scorer = _Scorer(model, settings, counter)
+    weights = {e.component: scorer.segment_errors(experts, e, measured[e.component]) if measured else {}
+               for e in experts}  # empty when the segment search is off
+    segment_generations = sum(len(w) for w in weights.values())
+    share = (counter.total - counter.done) // (len(budgets) * len(experts))  # what stock and the segments left
     plans: list[CalibratedPlan] = []
-    below: Plan | None = None
+    below: dict[str, Plan] = {}
     for budget in budgets:
-        allowance = _Allowance(counter, share, cost=len(texts))
-        below, value = _calibrate_budget(scorer, profile.blocks.staleness, budget, weights, below, allowance)
-        plans.append(CalibratedPlan(component="transformer", budget=budget, plan=below,
-                                    calibration_psnr_db=finite_or_none(value),
-                                    generations=allowance.spent, calibration_prompts=len(texts),
-                                    calibration_size=None if size == (run.frames, run.height, run.width) else size,
-                                    segment_generations=len(weights)))
+        # the later experts at the planner's plans while the first is calibrated; each then at the plan it was given
+        current = {e.component: _planned(e, budget) for e in experts[1:]}
+        spent, value = {}, -math.inf
+        for expert in experts:
+            allowance = _Allowance(counter, share, cost=len(texts))
+            current[expert.component], value = _calibrate_budget(
+                scorer, expert, current, budget, weights[expert.component], below.get(expert.component), allowance)
+            spent[expert.component] = allowance.spent
+        below = current
+        plans += [CalibratedPlan(component=e.component, budget=budget, plan=current[e.component],
+                                 calibration_psnr_db=finite_or_none(value), generations=spent[e.component],
+                                 calibration_prompts=len(texts),
+                                 calibration_size=None if size == (run.frames, run.height, run.width) else size,
+                                 segment_generations=segment_generations) for e in experts]
+    ours = {(e.component, e.steps) for e in experts}
     kept = tuple(p for p in profile.plans
-                 if not (p.plan.steps == steps and any(abs(p.budget - b) < 1e-9 for b in budgets)))
+                 if not ((p.component, p.plan.steps) in ours and any(abs(p.budget - b) < 1e-9 for b in budgets)))
     return dataclasses.replace(profile, plans=kept + tuple(plans))
 
 
-def _calibrate_budget(scorer: _Scorer, table, budget: float, weights: dict[tuple[int, int], float],
-                      below: Plan | None, allowance: _Allowance) -> tuple[Plan, float]:
-    """The best plan for one budget and its score: the best candidate, then the local search from it."""
-    n, steps = scorer.n, scorer.steps
-    candidates = _candidates(table, n, steps, budget, weights, below)
+def _planned(expert: _Expert, budget: float) -> Plan:
+    """The planner's plan of one expert for a budget (with its step range)."""
+    try:
+        plan = plan_for_budget(expert.table, expert.n, expert.steps, budget)
+    except InvalidSettingError:
+        raise ProfileError(_INFEASIBLE.format(budget=budget, steps=expert.steps)) from None
+    return dataclasses.replace(plan, step_range=expert.step_range)
+
+
+def _calibrate_budget(scorer: _Scorer, expert: _Expert, current: dict[str, Plan], budget: float,
+                      weights: dict[tuple[int, int], float], below: Plan | None,
+                      allowance: _Allowance) -> tuple[Plan, float]:
+    """The best plan of one expert for one budget and the finished video's score with it (the other experts' plans
+    as in ``current``): the best candidate, then the local search from it."""
+    n, steps, name = expert.n, expert.steps, expert.component
+    label = f"budget {budget:g}" + (f", {name}" if set(current) - {name} else "")
+
+    def with_plan(cached, full) -> dict[str, Plan]:
+        return {**current, name: expert.plan(cached, full)}
+
+    candidates = _candidates(expert.table, n, steps, budget, weights, below)
     best, best_score = candidates[0], -math.inf
     for i, plan in enumerate(candidates):
-        if i >= 2 and not scorer.scored(plan) and not allowance.fits():
+        trial = with_plan(plan.cached_blocks, plan.full_steps)
+        if i >= 2 and not scorer.scored(trial) and not allowance.fits():
             continue  # no generations left for it (the first two always fit: check_calibration)
-        value = scorer.score(plan.cached_blocks, plan.full_steps, f"budget {budget:g}: candidate")
+        value = scorer.score(trial, f"{label}: candidate")
         if value > best_score:
             best, best_score = plan, value
     cached, full = best.cached_blocks, list(best.full_steps)
@@ -266,14 +347,15 @@ def _calibrate_budget(scorer: _Scorer, table, budget: float, weights: dict[tuple
                 new = full[i] + move
                 if new <= 0 or new >= steps - 1 or new in full:
                     continue
-                trial = tuple(sorted(full[:i] + [new] + full[i + 1:]))
-                value = scorer.score(cached, trial, f"budget {budget:g}: search")
+                moved = tuple(sorted(full[:i] + [new] + full[i + 1:]))
+                value = scorer.score(with_plan(cached, moved), f"{label}: search")
                 if value > best_score + 1e-6:
-                    full, best_score, improved = list(trial), value, True
+                    full, best_score, improved = list(moved), value, True
                     break
-    error = predicted_error(table, n, steps, len(cached), full)
+    error = predicted_error(expert.table, n, steps, len(cached), full)
     return Plan(num_blocks=n, steps=steps, cached_blocks=tuple(cached), full_steps=tuple(full),
-                predicted_error=finite_or_none(error), origin=f"calibrated for budget {budget:g}"), best_score
+                predicted_error=finite_or_none(error), origin=f"calibrated for budget {budget:g}",
+                step_range=expert.step_range), best_score
 
 
 def _candidates(table, n: int, steps: int, budget: float, weights: dict[tuple[int, int], float],
@@ -288,8 +370,7 @@ def _candidates(table, n: int, steps: int, budget: float, weights: dict[tuple[in
         except InvalidSettingError:  # infeasible at this size
             continue
     if not planned:
-        raise ProfileError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; "
-                           "raise the lowest of `budgets`")
+        raise ProfileError(_INFEASIBLE.format(budget=budget, steps=steps))
     planned.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
     paths = _segment_paths(weights, n, steps, budget)
     return (paths[:1] + planned[:1] + paths[1:] + planned[1:2]

@@ -69,7 +69,7 @@ def profile(
 ) -> None:
     """Profile which blocks attend to the foreground; write the profile JSON and its pictures."""
     from profiling_dit import preflight
-    from profiling_dit.errors import InvalidSettingError
+    from profiling_dit.caching.calibrate import check_calibration
     from profiling_dit.pipeline.loading import resolve_model
     from profiling_dit.pipeline.video_io import check_output_path
     from profiling_dit.profile.settings import ProfileSettings
@@ -92,9 +92,8 @@ def profile(
     con, loaded, parallel = start(source, gens, run, notes)
     if parallel is not None:
         parallel.enable(loaded)
-    if calibrate and len(loaded.experts) > 1:
-        raise InvalidSettingError("calibration (`max_generations`) runs on one transformer; this pipeline has two "
-                                  "experts (they get the planner's plans): leave it out")
+    if calibrate and len(loaded.experts) > 1:  # each expert takes its own candidates: checked before profiling
+        check_calibration(calibrate["max_generations"], calibrate["budgets"], len(prompt), len(loaded.experts))
     result = _measure(con, loaded, prompt, settings, gens[0], **foreground)
     if calibrate:
         result.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
@@ -152,8 +151,9 @@ def summary(con, out: Path, profile) -> None:
     for entry in profile.plans:
         psnr = f"{entry.calibration_psnr_db:.1f} dB" if entry.calibration_psnr_db is not None else "identical frames"
         on = f"the mean over {entry.calibration_prompts} prompts" if entry.calibration_prompts > 1 else "one prompt"
-        typer.echo(f"  calibrated, budget {entry.budget:g}: {len(entry.plan.cached_blocks)} blocks cached, full steps "
-                   f"{list(entry.plan.full_steps)}, {psnr} against stock sampling ({on}, {entry.generations} "
+        who = f", {entry.component}" if profile.experts else ""
+        typer.echo(f"  calibrated, budget {entry.budget:g}{who}: {len(entry.plan.cached_blocks)} blocks cached, full "
+                   f"steps {list(entry.plan.full_steps)}, {psnr} against stock sampling ({on}, {entry.generations} "
                    f"generation{'s' if entry.generations != 1 else ''})")
     cost = calibration_cost(profile)
     if cost:
