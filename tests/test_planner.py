@@ -15,7 +15,7 @@ import pytest
 from profiling_dit.caching.planner import _place_full_steps, budget_for_speedup, plan_for_budget, segment_costs
 from profiling_dit.caching.policy import make_plan
 from profiling_dit.plan import Plan, map_full_steps
-from profiling_dit.errors import InvalidSettingError, ProfileError
+from profiling_dit.errors import BudgetOutOfReachError, InvalidSettingError, ProfileError
 from profiling_dit.profile.file import Profile, Staleness, StalenessSet, shipped_profile
 
 V1 = Path(__file__).parent / "data" / "profile-v1.json"
@@ -37,8 +37,9 @@ def _table(n=4, steps=10, gap=4, seed=0) -> Staleness:
 def test_planner_never_exceeds_its_budget(steps, budget):
     try:
         plan = plan_for_budget(_table(), 4, steps, budget)
-    except InvalidSettingError as e:  # a budget too low for the measured gaps says so
-        assert "raise `budget`" in str(e)
+    except BudgetOutOfReachError as e:  # a budget too low for the measured gaps says so, and what can be met
+        assert e.lowest > budget and f"raise `budget` to {e.lowest:g}" in str(e)
+        assert plan_for_budget(_table(), 4, steps, e.lowest).computed_share <= e.lowest + 1e-9
         return
     assert plan.computed_share <= budget + 1e-9
     assert plan.full_steps[0] == 0 and plan.full_steps[-1] == steps - 1
@@ -340,6 +341,20 @@ def test_plans_that_cannot_be_made_are_one_line_errors():
         make_plan(profile, budget=0.05)
 
 
+@pytest.mark.parametrize("steps", [4, 6, 8, 20])
+def test_a_budget_out_of_reach_names_the_nearest_budget_that_is_met(steps):
+    """At few steps (distilled models run 4 to 8) the first and last steps alone are a large share: a budget below
+    what any plan reaches is refused with the lowest one that is, and that one plans."""
+    profile = Profile.load(shipped_profile("tiny"))
+    with pytest.raises(BudgetOutOfReachError) as caught:
+        make_plan(profile, steps, budget=0.05)
+    low = caught.value.lowest
+    assert f"the lowest budget that can be met is {low:g}" in str(caught.value)
+    assert make_plan(profile, steps, budget=low).computed_share <= low + 1e-9
+    with pytest.raises(BudgetOutOfReachError):
+        make_plan(profile, steps, budget=low - 0.01)
+
+
 def test_final_full_steps_hold_for_planned_plans():
     profile = Profile.load(shipped_profile("tiny"))
     for final in (1, 3):
@@ -354,7 +369,7 @@ def test_calibration_refuses_a_budget_no_plan_meets(saved_tiny_dir):
 
     model = pdit.load_pipeline(str(saved_tiny_dir), device="cpu")
     profile = pdit.profile_model(model, ["a red ball"], steps=4, height=32, width=32, frames=5)
-    with pytest.raises(ProfileError, match="no plan computes"):
+    with pytest.raises(BudgetOutOfReachError, match="lowest budget that can be met is 0.5 .*raise the lowest of"):
         calibrate(model, profile, budgets=(0.05,), max_generations=3)
 
 

@@ -15,6 +15,15 @@ class InvalidSettingError(PditError):
     """A generation or profiling setting is out of range or inconsistent."""
 
 
+class BudgetOutOfReachError(InvalidSettingError):
+    """No plan computes as little as the budget asks at this step count; ``lowest`` is the least computed share a
+    plan reaches there (the budget to give instead)."""
+
+    def __init__(self, message: str, lowest: float):
+        super().__init__(message)
+        self.lowest = lowest
+
+
 class OutputPathError(PditError):
     """The output file exists (without --force), has an unknown extension, or cannot be written."""
 

@@ -47,12 +47,19 @@ from ..pipeline.loading import as_model
 from ..plan import Plan
 from ..profile.file import CalibratedPlan, Profile, Staleness, as_profile, finite_or_none
 from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
-from .planner import full_step_count, min_sum_path, minimax_path, plan_for_budget, predicted_error, segments
+from .planner import (
+    full_step_count,
+    min_sum_path,
+    minimax_path,
+    out_of_reach,
+    plan_for_budget,
+    predicted_error,
+    segments,
+)
 from .sampling import generate_cached
 
 _PSNR_CAP = 99.0  # identical frames
-_INFEASIBLE = ("no plan computes at most {budget:.0%} of the block evaluations in {steps} steps; raise the lowest of "
-               "`budgets`")
+_LOWEST = "the lowest of `budgets`"
 # Calibrating at half the size (an eighth of the tokens) did not carry over to the full size on the embedded models
 # (benchmarks/calibration_check.py; docs/results.md): calibration runs at the profiled size unless asked.
 DEFAULT_SCALE = 1.0
@@ -312,7 +319,7 @@ def _planned(expert: _Expert, budget: float) -> Plan:
     try:
         plan = plan_for_budget(expert.table, expert.n, expert.steps, budget)
     except InvalidSettingError:
-        raise ProfileError(_INFEASIBLE.format(budget=budget, steps=expert.steps)) from None
+        raise out_of_reach(expert.table, expert.n, expert.steps, budget, _LOWEST) from None
     return dataclasses.replace(plan, step_range=expert.step_range)
 
 
@@ -370,7 +377,7 @@ def _candidates(table, n: int, steps: int, budget: float, weights: dict[tuple[in
         except InvalidSettingError:  # infeasible at this size
             continue
     if not planned:
-        raise ProfileError(_INFEASIBLE.format(budget=budget, steps=steps))
+        raise out_of_reach(table, n, steps, budget, _LOWEST)
     planned.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs
     paths = _segment_paths(weights, n, steps, budget)
     return (paths[:1] + planned[:1] + paths[1:] + planned[1:2]

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .._validate import check_int, check_number
-from ..errors import InvalidSettingError
+from ..errors import BudgetOutOfReachError, InvalidSettingError
 from ..plan import Plan
 
 # The power of a step's move in noise level that weighs its reuse error (module docstring; measured).
@@ -200,8 +200,9 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
     if budget >= 1.0:
         return everything
     if steps < 3:
-        raise InvalidSettingError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps: "
-                                  "the first and last steps always compute in full; give more `steps` or `budget` 1")
+        raise BudgetOutOfReachError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} "
+                                    "steps: the first and last steps always compute in full; give more `steps` or "
+                                    "`budget` 1", lowest=1.0)
     model = StalenessModel(staleness, num_blocks)
     weights = model.weights(steps)
     best: Plan | None = None
@@ -221,12 +222,43 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
             best, best_error = Plan(num_blocks, steps, model.set_for(k), full, predicted_error=err,
                                     origin=f"planned for budget {budget:g}"), err
     if best is None:
-        raise InvalidSettingError(
-            f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps with deltas reused "
-            f"for at most {model.max_gap} profiled steps"
-            f"{' with ' + str(list(sizes)) + ' blocks cached' if sizes else ''}; "
-            "raise `budget`")
+        raise out_of_reach(staleness, num_blocks, steps, budget, "`budget`", final_full_steps=final_full_steps,
+                           sizes=sizes)
     return best
+
+
+def lowest_plan(staleness, num_blocks: int, steps: int, *, final_full_steps: int = 1, sizes=None) -> Plan:
+    """The plan that computes the least in ``steps`` steps: the largest cached set (of ``sizes``) with the fewest
+    full steps the staleness table allows (no delta reused for longer than it measured; step 0 and the last
+    ``final_full_steps`` steps full). Every block computes on every step below 3 steps."""
+    check_int("steps", steps, 1, 100_000)
+    if steps < 3:
+        return Plan(num_blocks, steps, (), tuple(range(steps)))
+    model = StalenessModel(staleness, num_blocks)
+    weights = model.weights(steps)
+    for k in sorted((k for k in (sizes if sizes is not None else range(1, num_blocks + 1)) if k >= 1), reverse=True):
+        cost = segment_costs(model.error_matrix(k, steps), weights)
+        for count in range(2, steps + 1):
+            placed = _place_full_steps(cost, count, final_full_steps)
+            if placed is not None:
+                return Plan(num_blocks, steps, model.set_for(k), placed[1], predicted_error=placed[0])
+    return Plan(num_blocks, steps, (), tuple(range(steps)))
+
+
+def out_of_reach(staleness, num_blocks: int, steps: int, budget: float, what: str, *, final_full_steps: int = 1,
+                 sizes=None) -> BudgetOutOfReachError:
+    """The error for a ``budget`` that no plan meets in ``steps`` steps, saying the nearest budget that can be met
+    (``lowest_plan``'s computed share, rounded up to a hundredth) and to raise ``what`` (the setting) to it."""
+    low = lowest_plan(staleness, num_blocks, steps, final_full_steps=final_full_steps, sizes=sizes)
+    share = low.computed_share
+    shown = min(1.0, math.ceil(share * 100 - 1e-9) / 100)
+    how = (f"{len(low.cached_blocks)} of {num_blocks} blocks cached, full steps {list(low.full_steps)}"
+           if low.cached_blocks else "every block computed on every step")
+    within = f" with {list(sizes)} blocks cached" if sizes else ""
+    return BudgetOutOfReachError(
+        f"no plan computes at most {budget:.0%} of the block evaluations in {steps} steps{within}, with deltas reused "
+        f"for at most {staleness.max_gap} profiled steps; the lowest budget that can be met is {shown:g} ({how}): "
+        f"raise {what} to {shown:g}", lowest=shown)
 
 
 def budget_for_speedup(speedup: float, block_time_share: float) -> float:

@@ -30,8 +30,14 @@ def _apply_factory(**fixed):
     def apply(ctx, params):
         from ...caching.policy import make_plans
         from ...caching.sampling import install
+        from ...errors import BudgetOutOfReachError
 
-        install(ctx.model, make_plans(ctx.model, ctx.profile, ctx.settings.steps, **fixed, **params))
+        try:
+            plans = make_plans(ctx.model, ctx.profile, ctx.settings.steps, **fixed, **params)
+        except BudgetOutOfReachError as e:  # few steps: the first and last steps alone exceed this budget
+            raise NotApplicable(f"out of reach at {ctx.settings.steps} steps (the lowest budget a plan meets there "
+                                f"is {e.lowest:g})") from None
+        install(ctx.model, plans)
     return apply
 
 
