@@ -109,6 +109,37 @@ def test_each_cfg_branch_has_its_own_cache():
         assert _call(model, torch.tensor([1.0]), 1, 3, "uncond").item() == 2 + 20
 
 
+def test_a_drift_group_computes_on_its_own_steps_and_the_rest_reuses():
+    """Blocks 1..3 cached, block 3 (the second group) also computing on step 1: it refreshes its own delta there
+    while blocks 1 and 2 add theirs from step 0; on step 2 both groups reuse."""
+    model = DummyTransformer(4)
+    plan = Plan(num_blocks=4, steps=4, cached_blocks=(1, 2, 3), full_steps=(0, 3), drift_blocks=(3,), drift_steps=(1,))
+    assert plan.runs() == [(1, 2), (3, 3)]  # a run never mixes the groups
+    assert plan.computed_share == 1 - (3 * 2 - 1) / 16
+    assert plan.timeline() == ["████", "█··█", "█··█", "██·█"]
+    with profiling_dit_enabled(model, plan):
+        assert _call(model, torch.tensor([1.0]), 0, 4).item() == 16.0  # run (1, 2): 8 − 2 = 6; run (3): 16 − 8 = 8
+        for b in model.blocks:
+            b.bias.fill_(100.0)
+        # b0: 2 + 100 = 102; run (1, 2) reuses: 108; b3 computes: 216 + 100 = 316 (its new delta: 208)
+        assert _call(model, torch.tensor([1.0]), 1, 4).item() == 316.0
+        assert [b.calls for b in model.blocks] == [2, 1, 1, 2]
+        # step 2: b0 102, run (1, 2) adds 6 → 108, run (3) adds its step-1 delta 208 → 316
+        assert _call(model, torch.tensor([1.0]), 2, 4).item() == 316.0
+        assert [b.calls for b in model.blocks] == [3, 1, 1, 2]
+    for bad, match in [
+        (dict(drift_blocks=(0,), drift_steps=(1,)), "not cached"),
+        (dict(drift_blocks=(3,), drift_steps=(3,)), "full steps already"),
+        (dict(drift_blocks=(3,)), "together"),
+        (dict(drift_blocks=(3,), drift_steps=(1,), forecast=((1, 0), (0.5, 0), (1, 0), (1, 0))), "forecast"),
+    ]:
+        with pytest.raises(InvalidSettingError, match=match):
+            Plan(num_blocks=4, steps=4, cached_blocks=(1, 2, 3), full_steps=(0, 3), **bad)
+    assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    mapped = plan.for_steps(8)
+    assert mapped.drift_blocks == (3,) and mapped.drift_steps and not set(mapped.drift_steps) & set(mapped.full_steps)
+
+
 def test_plan_validation_and_serialisation():
     cfg = Plan(num_blocks=4, steps=6, cached_blocks=[3, 1], full_steps=(0, 3, 5), origin="by hand")
     assert cfg.cached_blocks == (1, 3) and hash(cfg)

@@ -60,6 +60,8 @@ class Plan:
     origin: str = ""
     predicted_error: float | None = None
     forecast: tuple[tuple[float, float], ...] | None = None
+    drift_blocks: tuple[int, ...] = ()
+    drift_steps: tuple[int, ...] = ()
 
     def __post_init__(self):
         check_int("num_blocks", self.num_blocks, 1, 100_000)
@@ -84,6 +86,25 @@ class Plan:
             object.__setattr__(self, "predicted_error", check_number("predicted_error", self.predicted_error))
         if self.forecast is not None:
             object.__setattr__(self, "forecast", self._checked_forecast(self.forecast, full))
+        self._check_drift(cached, full)
+
+    def _check_drift(self, cached: tuple[int, ...], full: tuple[int, ...]) -> None:
+        blocks = check_step_list("drift_blocks", self.drift_blocks, self.num_blocks, "blocks")
+        steps = check_step_list("drift_steps", self.drift_steps, self.steps, "steps")
+        object.__setattr__(self, "drift_blocks", blocks)
+        object.__setattr__(self, "drift_steps", steps)
+        if bool(blocks) != bool(steps):
+            raise InvalidSettingError("give `drift_blocks` and `drift_steps` together (the blocks of the second group "
+                                      "and the steps they also compute on), or neither")
+        if set(blocks) - set(cached):
+            raise InvalidSettingError(f"`drift_blocks` {sorted(set(blocks) - set(cached))} are not cached: the "
+                                      "second group is a part of `cached_blocks`")
+        if set(steps) & set(full):
+            raise InvalidSettingError(f"`drift_steps` {sorted(set(steps) & set(full))} are full steps already: give "
+                                      "the steps the second group computes on besides `full_steps`")
+        if blocks and self.forecast is not None:
+            raise InvalidSettingError("a plan with a second group (`drift_blocks`) reuses plainly: leave `forecast` "
+                                      "out")
 
     def _checked_forecast(self, forecast, full: tuple[int, ...]) -> tuple[tuple[float, float], ...] | None:
         try:
@@ -116,9 +137,11 @@ class Plan:
     # -- what it computes --
     @property
     def computed_share(self) -> float:
-        """The share of block evaluations computed: ``1 − |cached|·(steps − |full|) / (steps·blocks)``."""
+        """The share of block evaluations computed: ``1 − |cached|·(steps − |full|) / (steps·blocks)``, less what the
+        second group computes on its own steps."""
         reuse = self.steps - len(self.full_steps)
-        return 1.0 - len(self.cached_blocks) * reuse / (self.steps * self.num_blocks)
+        skipped = len(self.cached_blocks) * reuse - len(self.drift_blocks) * len(self.drift_steps)
+        return 1.0 - skipped / (self.steps * self.num_blocks)
 
     def full_step_mask(self) -> list[bool]:
         """One bool per step: True where every block computes."""
@@ -136,12 +159,16 @@ class Plan:
         reuse = [s for s in range(self.steps) if s not in full]
         if reuse and self.cached_blocks:
             out[np.ix_(reuse, list(self.cached_blocks))] = False
+        if self.drift_blocks:
+            out[np.ix_(list(self.drift_steps), list(self.drift_blocks))] = True
         out.flags.writeable = False
         return out
 
     def runs(self) -> list[tuple[int, int]]:
-        """The cached blocks as maximal runs of consecutive blocks, inclusive (first, last) pairs."""
-        return runs_of(self.cached_blocks)
+        """The cached blocks as maximal runs of consecutive blocks of one group, inclusive (first, last) pairs, in
+        block order (a run computes or reuses as a whole)."""
+        drift = set(self.drift_blocks)
+        return sorted(runs_of([b for b in self.cached_blocks if b not in drift]) + runs_of(self.drift_blocks))
 
     def timeline(self, compute: str = "█", reuse: str = "·") -> list[str]:
         """One string per block, one character per step."""
@@ -155,8 +182,13 @@ class Plan:
         if steps == self.steps:
             return self
         # a forecast's weights were fitted to the full steps they follow: mapped steps reuse plainly
-        return dataclasses.replace(self, steps=steps, full_steps=map_full_steps(self.full_steps, self.steps, steps),
-                                   forecast=None)
+        full = map_full_steps(self.full_steps, self.steps, steps)
+        drift: tuple[int, ...] = ()
+        if self.drift_blocks:  # the second group's steps, mapped with the full steps they fall between
+            both = map_full_steps(sorted(self.full_steps + self.drift_steps), self.steps, steps)
+            drift = tuple(s for s in both if s not in full)
+        return dataclasses.replace(self, steps=steps, full_steps=full, forecast=None, drift_steps=drift,
+                                   drift_blocks=self.drift_blocks if drift else ())
 
     # -- JSON --
     def to_dict(self) -> dict:
@@ -166,6 +198,8 @@ class Plan:
             d["step_range"] = list(self.step_range)
         if self.forecast is not None:
             d["forecast"] = [list(pair) for pair in self.forecast]
+        if self.drift_blocks:
+            d["drift_blocks"], d["drift_steps"] = list(self.drift_blocks), list(self.drift_steps)
         return d
 
     @classmethod
