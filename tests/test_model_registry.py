@@ -215,3 +215,19 @@ def test_a_guider_pipeline_takes_the_guidance_scale_and_times_its_steps():
     model.pipe.guider = own.new(start=0.2)
     with pytest.raises(InvalidSettingError, match="part of the steps"):
         generate(model, GenerationSettings(prompt="x", steps=2, height=32, width=32, frames=5))
+
+
+def test_ltx2_reads_its_frame_rule_and_size_rule_from_its_vae_config():
+    """LTX-2's VAE says its own compression: the real one 8 in time and 32 in space, a smaller one its own."""
+    from profiling_dit.models import ltx2
+
+    arch = ltx2.FAMILY.architecture
+    transformer = {"patch_size": 1, "patch_size_t": 1}
+    real = arch.for_configs(transformer, {"patch_size": 4, "patch_size_t": 1,
+                                          "spatio_temporal_scaling": [True, True, True, False]})
+    assert (real.frame_multiple, real.spatial_multiple) == (8, 32)
+    tiny = arch.for_configs(transformer, {"patch_size": 1, "patch_size_t": 1, "spatio_temporal_scaling": [True]})
+    assert tiny.frame_multiple == 2 and tiny.spatial_multiple == 32  # the family's sides rule stays the floor
+    said = arch.for_configs(transformer, {"temporal_compression_ratio": 4, "spatial_compression_ratio": 64})
+    assert (said.frame_multiple, said.spatial_multiple) == (4, 64)
+    assert arch.for_configs(transformer, {}) is arch  # a config that does not say keeps the family's rules

@@ -138,6 +138,56 @@ def ltx_pipeline(seed: int = 0, layers: int = 3):
     return _eval(pipe)
 
 
+def ltx2_pipeline(seed: int = 0, layers: int = 3):
+    """LTX-2 with both streams (video and audio), a tiny Gemma 3 text encoder, its text connectors, a VAE that
+    compresses 2 times in space and in time (the real one 32 and 8: the test reads the temporal one from the config),
+    the audio VAE and the vocoder."""
+    from diffusers import (AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, FlowMatchEulerDiscreteScheduler,
+                           LTX2Pipeline, LTX2VideoTransformer3DModel)
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    tok = _tokenizer()
+    te = Gemma3ForConditionalGeneration(Gemma3Config(
+        text_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=8, vocab_size=len(tok)),
+        vision_config=dict(hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=28, patch_size=14),
+        mm_tokens_per_image=4))
+    text_layers = te.config.text_config.num_hidden_layers
+    tr = LTX2VideoTransformer3DModel(
+        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
+        cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
+        audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=layers, qk_norm="rms_norm_across_heads",
+        caption_channels=16, rope_double_precision=False, rope_type="split")
+    connectors = LTX2TextConnectors(
+        caption_channels=16, text_proj_in_factor=text_layers + 1, video_connector_num_attention_heads=2,
+        video_connector_attention_head_dim=8, video_connector_num_layers=1,
+        video_connector_num_learnable_registers=None, audio_connector_num_attention_heads=2,
+        audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None, connector_rope_base_seq_len=32, rope_theta=10000.0,
+        rope_double_precision=False, causal_temporal_positioning=False, rope_type="split")
+    vae = AutoencoderKLLTX2Video(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,), decoder_block_out_channels=(8,),
+        layers_per_block=(1,), decoder_layers_per_block=(1, 1), spatio_temporal_scaling=(True,),
+        decoder_spatio_temporal_scaling=(True,), decoder_inject_noise=(False, False), downsample_type=("spatial",),
+        upsample_residual=(False,), upsample_factor=(1,), timestep_conditioning=False, patch_size=1, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False)
+    audio_vae = AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None, in_channels=2,
+        resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height", dropout=0.0,
+        mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True, mel_bins=8)
+    vocoder = LTX2Vocoder(
+        in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[4, 4], upsample_factors=[2, 2],
+        resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]], leaky_relu_negative_slope=0.1,
+        output_sampling_rate=16000)
+    pipe = LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae, text_encoder=te,
+                        tokenizer=tok, connectors=connectors, transformer=tr, vocoder=vocoder)
+    return _eval(pipe)
+
+
 def wan22_5b_pipeline(seed: int = 0, layers: int = 3):
     """Wan2.2 TI2V 5B-style: one transformer on the Wan2.2 VAE (48 latent channels, its own 2 x 2 patch, 16 times
     smaller in space, so height and width are multiples of 16 x the transformer's patch 2 = 32), and a timestep per
@@ -312,7 +362,7 @@ def save(pipe, folder: Path, steps: int | None = None, size: dict | None = None)
 BUILDERS = {"hunyuanvideo": hunyuan_pipeline, "cogvideox": cogvideox_pipeline, "wan-i2v": wan_i2v_pipeline,
             "wan2.2": wan22_pipeline, "ltx-video": ltx_pipeline, "skyreels-v2": skyreels_pipeline,
             "skyreels-v2-i2v": skyreels_i2v_pipeline, "wan2.2-ti2v-5b": wan22_5b_pipeline,
-            "kandinsky5": kandinsky5_pipeline, "hunyuanvideo-1.5": hunyuan15_pipeline}
+            "kandinsky5": kandinsky5_pipeline, "hunyuanvideo-1.5": hunyuan15_pipeline, "ltx-2": ltx2_pipeline}
 IMAGE_TO_VIDEO = {"wan-i2v", "skyreels-v2-i2v"}  # the builders whose pipelines take a first frame
 STEPS = {"wan2.2": 8}  # enough steps for each expert to have a plan of its own
 SIZES = {"wan2.2-ti2v-5b": dict(height=64, width=64)}  # a VAE 16 times smaller in space: 2 x 2 tokens a frame

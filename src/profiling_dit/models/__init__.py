@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     import torch
 
 from ..errors import UnsupportedModelError
-from . import cogvideox, hunyuan, hunyuan15, kandinsky, ltx, skyreels, wan
+from . import cogvideox, hunyuan, hunyuan15, kandinsky, ltx, ltx2, skyreels, wan
 from .spec import ArchitectureSpec, Family, JointQK, ModelAlias, PipelineSpec
 from .wan import TINY_MODEL_DIR
 
 FAMILIES: tuple[Family, ...] = (wan.FAMILY, hunyuan.FAMILY, cogvideox.FAMILY, ltx.FAMILY, skyreels.FAMILY,
-                                kandinsky.FAMILY, hunyuan15.FAMILY)
+                                kandinsky.FAMILY, hunyuan15.FAMILY, ltx2.FAMILY)
 
 # where a user whose model is not supported reads how to add it
 ADDING_A_MODEL = "docs/adding-a-model.md"
@@ -45,6 +45,9 @@ MODEL_ALIASES: dict[str, ModelAlias] = {a.name: a for f in FAMILIES for a in f.a
 
 # pipeline class -> why pdit does not run it (a pipeline of a supported transformer that the recipe does not fit)
 REFUSED_PIPELINES: dict[str, str] = {name: why for f in FAMILIES for name, why in f.refused_pipelines.items()}
+# components a supported pipeline loads from one of diffusers' pipeline modules, as (library, class)
+MODULE_COMPONENTS: frozenset[tuple[str, str]] = frozenset(c for spec in PIPELINES.values()
+                                                          for c in spec.module_components)
 
 
 def register_architecture(transformer_class: type, spec: ArchitectureSpec) -> None:
@@ -113,7 +116,8 @@ def block_stream_inputs(streams: tuple[str, ...], args: tuple, kwargs: dict) -> 
 
 __all__ = [
     "ArchitectureSpec", "Family", "JointQK", "ModelAlias", "PipelineSpec", "FAMILIES", "PIPELINES", "MODEL_ALIASES",
-    "REFUSED_PIPELINES", "ADDING_A_MODEL", "TINY_MODEL_DIR", "register_architecture", "architectures",
+    "REFUSED_PIPELINES", "MODULE_COMPONENTS", "ADDING_A_MODEL", "TINY_MODEL_DIR", "register_architecture",
+    "architectures",
     "supported_class_names", "arch_for_class_name", "arch_for", "pipeline_spec_for", "pipeline_spec",
     "block_stream_inputs",
 ]

@@ -62,6 +62,8 @@ class ArchitectureSpec:
             puts it on the (C, F', H', W') latent grid (``prediction_on_grid``) before the PCA.
         vae_spatial_from_config: the VAE's spatial compression from its config, for a VAE that does not call it
             ``scale_factor_spatial``.
+        vae_temporal_from_config: the VAE's temporal compression from its config, where a model's may differ from
+            the family's ``frame_multiple`` (``for_configs`` then takes the model's).
         context_parallel: diffusers' ``enable_parallelism`` works on this class (it has a ``_cp_plan``);
             ``context_parallel_note`` says why not otherwise.
     """
@@ -80,6 +82,7 @@ class ArchitectureSpec:
     positions_from_config: Callable[[dict], int | None] | None = None
     prediction_layout: str = "CFHW"
     vae_spatial_from_config: Callable[[dict], int] | None = None
+    vae_temporal_from_config: Callable[[dict], int] | None = None
     context_parallel: bool = False
     context_parallel_note: str = "no context-parallel plan for this family"
 
@@ -104,16 +107,31 @@ class ArchitectureSpec:
             return None
         return scale if type(scale) is int and scale >= 1 else None
 
+    def vae_temporal(self, vae_config: dict) -> int | None:
+        """The VAE's temporal compression from its saved config (``vae_temporal_from_config``), or None where the
+        family has no such rule or the config does not say."""
+        if self.vae_temporal_from_config is None or not vae_config:
+            return None
+        try:
+            scale = self.vae_temporal_from_config(vae_config)
+        except (KeyError, TypeError, ValueError):
+            return None
+        return scale if type(scale) is int and scale >= 1 else None
+
     def for_configs(self, transformer_config: dict, vae_config: dict) -> ArchitectureSpec:
         """This spec for one model: ``spatial_multiple`` raised to what its saved configs need, the VAE's spatial
-        compression times the patch size (Wan2.2 TI2V 5B: 16 x 2 = 32, where Wan2.1's 8 x 2 is the family's 16)."""
+        compression times the patch size (Wan2.2 TI2V 5B: 16 x 2 = 32, where Wan2.1's 8 x 2 is the family's 16), and
+        ``frame_multiple`` the VAE's temporal compression where the family reads it from the config (LTX-2)."""
         vae = self.vae_spatial(vae_config)
+        frames = self.vae_temporal(vae_config) or self.frame_multiple
         try:
             _, ph, pw = self.patch_from_config(transformer_config)
             multiple = math.lcm(self.spatial_multiple, vae * int(ph), vae * int(pw)) if vae else self.spatial_multiple
         except (KeyError, TypeError, ValueError):
+            multiple = self.spatial_multiple
+        if (multiple, frames) == (self.spatial_multiple, self.frame_multiple):
             return self
-        return self if multiple == self.spatial_multiple else dataclasses.replace(self, spatial_multiple=multiple)
+        return dataclasses.replace(self, spatial_multiple=multiple, frame_multiple=frames)
 
     def blocks(self, transformer: torch.nn.Module) -> list[torch.nn.Module]:
         out: list[torch.nn.Module] = []
@@ -145,6 +163,9 @@ class PipelineSpec:
             each call itself, by its place among the calls at one timestep (the first ``"cond"``, the next
             ``"uncond"``), so that caching and profiling see the branches as in other pipelines. Empty: the
             pipeline names them.
+        module_components: the components that come from a diffusers pipeline module rather than diffusers'
+            or transformers' top level, as ``model_index.json`` names them (LTX-2's ``("ltx2",
+            "LTX2TextConnectors")``); any other library is refused before anything loads.
     """
 
     guidance: str = "cfg"
@@ -153,6 +174,7 @@ class PipelineSpec:
     max_sequence_length: int = 512
     call_contexts: tuple[str, ...] = ()
     guidance_from: str = "call"
+    module_components: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         if self.guidance not in ("cfg", "cfg-batched", "embedded") or self.guidance_from not in ("call", "guider"):

@@ -120,6 +120,10 @@ def _component_entry(key: str, value, path: Path) -> tuple[str, str] | None:
     library, cls = value
     if library is None and cls is None:
         return None
+    from ..models import MODULE_COMPONENTS
+
+    if (library, cls) in MODULE_COMPONENTS:  # a supported pipeline's own component class (LTX-2's connectors)
+        return library, cls
     if not isinstance(library, str) or library not in COMPONENT_LIBRARIES:
         raise ModelNotAvailableError(f"{where} comes from {library!r:.40}; components load only from "
                                      f"{' or '.join(COMPONENT_LIBRARIES)} (no other module is imported): save the "

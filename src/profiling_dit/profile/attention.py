@@ -30,6 +30,9 @@ from diffusers.hooks.hooks import StateManager
 from .._compat import CallContext, ContextState
 from ..models.spec import JointQK
 
+# the calls the profile reads: the CFG branches, as one call each or batched
+GUIDANCE_BRANCHES = ("cond", "uncond", "cond_uncond")
+
 
 def received_attention(q: torch.Tensor, k: torch.Tensor, chunk_size: int = 1024, query_stride: int = 1,
                        video: slice | None = None, key_mask: torch.Tensor | None = None, group=None) -> torch.Tensor:
@@ -217,6 +220,8 @@ class _ProfilerTransformerHook(ModelHook):
 
     def pre_forward(self, module, *args, **kwargs):
         ctx = CallContext.from_manager(self.state_manager)
+        if ctx is not None and ctx.name not in GUIDANCE_BRANCHES:
+            ctx = None  # a further guidance call (LTX-2's STG and modality calls): the profile reads the CFG branches
         if ctx is not None and ctx.step is None:  # pipelines that give no step index (CogVideoX): count calls
             ctx = CallContext(ctx.name, self._calls.get(ctx.name, 0))
         self.recorder.context = ctx
