@@ -16,33 +16,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- headline: made by benchmarks/readme_headline.py -->", "<!-- headline end -->"
-# (model, which prompts, results folder, the make target that made it)
+# (model, which prompts, results folder, the make target that made it[, which of ours])
 BENCHES = [
     ("8 blocks", "held-out set 1", "bench-tiny-held-out", "make bench-peers"),
     ("8 blocks", "held-out set 2", "bench-tiny-held-out-2", "make bench-peers"),
     ("20 blocks", "held-out set 1", "bench-tiny-deep-held-out", "make bench-peers-deep"),
     ("20 blocks", "held-out set 2", "bench-tiny-deep-held-out-2", "make bench-peers-deep"),
+    ("8 blocks, from the profile alone", "held-out set 1", "bench-tiny-held-out-forecasting", "make bench-forecasting",
+     "profiling-dit-profile-alone"),
 ]
 SHARE = 0.5  # the share the table shows ours and the best other method at
 
 
-def _ok(results: dict) -> list[dict]:
-    return [r for r in results["summary"] if r["status"] == "ok" and not r.get("same_plan_as")]
-
-
-def _at_share(results: dict, tolerance: float) -> tuple[dict, dict | None]:
-    """Ours' point at ``SHARE``, and the best other method's point at no more than ``SHARE`` + tolerance."""
-    rows = _ok(results)
-    ours = min((r for r in rows if r["method"] == "profiling-dit"), key=lambda r: abs(r["computed_share"] - SHARE))
+def _at_share(results: dict, tolerance: float, name: str) -> tuple[dict, dict | None]:
+    """Ours' (``name``'s) point at ``SHARE``, and the best other method's point at no more than ``SHARE`` +
+    tolerance."""
+    rows = [r for r in results["summary"] if r["status"] == "ok" and (r["method"] == name or not r.get("same_plan_as"))]
+    ours = min((r for r in rows if r["method"] == name), key=lambda r: abs(r["computed_share"] - SHARE))
     peers = [r for r in rows if r["method"] != "baseline" and not r["method"].startswith("profiling-dit")
              and r["computed_share"] <= SHARE + tolerance]
     return ours, max(peers, key=lambda r: r["psnr"], default=None)
 
 
-def bench_row(model: str, prompts: str, folder: str, target: str) -> str:
+def bench_row(model: str, prompts: str, folder: str, target: str, name: str = "profiling-dit") -> str:
     results = json.loads((RESULTS / folder / "results.json").read_text())
-    lead = results["lead"]
-    ours, best = _at_share(results, lead["share_tolerance"])
+    lead = results["lead"] if name == "profiling-dit" else results["variant_leads"][name]
+    ours, best = _at_share(results, lead["share_tolerance"], name)
     peer = "–" if best is None else f"{best['psnr']:.1f} ({best['method']}, {best['setting']})"
     n, lost = len(lead["points"]), len(lead["losses"])
     frontier = lead["frontier"]
@@ -63,7 +62,8 @@ def speed_line() -> str:
     gpu = json.loads((RESULTS / "gpu-h100-wan2.1-1.3b-random-480p81f.json").read_text())
     a = gpu["args"]
     return (f"Speed at share {share:.2f}: the 8-block model's transformer ran {t[0]:.2f}–{t[-1]:.2f}× faster than "
-            f"stock sampling, {e[0]:.2f}–{e[-1]:.2f}× end to end (2 CPU cores, medians of {cpu['settings']['repeats']}, "
+            f"stock sampling, {e[0]:.2f}–{e[-1]:.2f}× end to end (2 CPU cores, medians of "
+            f"{cpu['settings']['repeats']}, "
             f"`make bench`). On one H100 the Wan2.1-1.3B transformer with random weights ({a['frames']} × "
             f"{a['height']} × {a['width']}, {a['steps']} steps, the paper's schedule at share "
             f"{gpu['cached']['computed_share']:.2f}, `benchmarks/gpu_wan_1_3b.py`, an earlier version of the code) "
