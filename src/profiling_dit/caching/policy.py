@@ -13,7 +13,7 @@ import logging
 import warnings
 
 from .._validate import check_int
-from ..errors import InvalidSettingError, ProfileError
+from ..errors import BudgetOutOfReachError, InvalidSettingError, ProfileError
 from ..pipeline.settings import MAX_STEPS
 from ..plan import Plan, map_full_steps
 from ..profile.file import BlockProfile, Profile, as_profile, finite_or_none
@@ -163,7 +163,18 @@ def _planned(profile: Profile, component: str, blocks: BlockProfile, num_blocks:
                         predicted_error=finite_or_none(error),
                         origin=f"calibrated for budget {budget:g} at {entry.plan.steps} steps, mapped to {n}")
     sizes = [len(split)] if split is not None else None
-    return plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
+    try:
+        return plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
+    except BudgetOutOfReachError as e:  # a calibrated plan of a larger budget may still map to this call
+        mapped = sorted(p.budget for p in profile.plans if p.component == component and p.budget < e.lowest
+                        and final == 1 and (split is None or len(split) == len(p.plan.cached_blocks))
+                        and full_step_count(p.budget, n, num_blocks, len(p.plan.cached_blocks)) >= 2)
+        if not mapped:
+            raise
+        raise BudgetOutOfReachError(
+            f"no plan computes at most {budget:.0%} of the block evaluations in {n} steps; the lowest budget that can "
+            f"be met is {mapped[0]:g} (the profile's plan calibrated for it, mapped to {n} steps; planned from the "
+            f"measurements, {e.lowest:g}): raise `budget` to {mapped[0]:g}", lowest=mapped[0]) from None
 
 
 def make_plans(model, profile, steps: int | None = None, **options) -> dict[str, Plan]:
