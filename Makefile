@@ -46,8 +46,8 @@ bench: $(STAMP) bench-peers
 # and the best static ones on a second held-out set that no plan, setting or design choice was tuned on (reported
 # separately), seed 3; ours from the profile alone beside the calibrated plans. About 60 minutes here before the
 # forecasting peers and the profile-alone variant were added (more with them; not timed since).
-PEERS := baseline,profiling-dit,profiling-dit-profile-alone,profiling-dit-paper,first-block-cache,taylorseer,taylorseer-blocks,hicache,foca,spectrum,magcache,pab,seacache,fastercache,teacache,easycache,dicache,lemica,ertacache,cache-dit
-PEERS_SECOND_SET := baseline,profiling-dit,profiling-dit-profile-alone,magcache,teacache,easycache,dicache,lemica,ertacache,hicache
+PEERS := baseline,profiling-dit,profiling-dit-profile-alone,profiling-dit-light,profiling-dit-paper,first-block-cache,taylorseer,taylorseer-blocks,hicache,foca,spectrum,magcache,pab,seacache,fastercache,teacache,easycache,dicache,lemica,ertacache,cache-dit
+PEERS_SECOND_SET := baseline,profiling-dit,profiling-dit-profile-alone,profiling-dit-light,magcache,teacache,easycache,dicache,lemica,ertacache,hicache
 bench-peers: $(STAMP)
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out.txt --seeds 1 --repeats 1 --sweep --methods $(PEERS) --out benchmarks/results/bench-tiny-held-out --force
 	$(BIN)/pdit bench --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json --prompts benchmarks/prompts-tiny-held-out-2.txt --seeds 3 --repeats 1 --sweep --methods $(PEERS_SECOND_SET) --out benchmarks/results/bench-tiny-held-out-2 --force

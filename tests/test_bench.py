@@ -282,3 +282,30 @@ def test_bench_reports_each_methods_calibration_cost_and_ours_from_the_profile_a
     assert {p["method"] for p in alone["points"]} <= {"magcache", "taylorseer"} and alone["points"]
     md = to_markdown(results)
     assert "Calibration cost, in generations" in md and f"profiling-dit-profile-alone {runs}," in md
+
+
+def test_bench_runs_ours_lightly_calibrated_at_its_own_cost(tiny_model, tmp_path):
+    """``profiling-dit-light``: the profile's measurements calibrated with about 10 generations before the first run,
+    its plans used at their budgets, its cost counted, and compared with the peers as ours is."""
+    import profiling_dit as pdit
+    from profiling_dit.bench.methods.ours import LIGHT_BUDGETS, LIGHT_GENERATIONS
+    from profiling_dit.bench.runner import run_bench
+
+    profile = pdit.profile_model(tiny_model, ["a red circle moving right over grass"], steps=6, height=32, width=32,
+                                 frames=5, progress=False)
+    bs = BenchSettings(prompts=("a blue square moving left over sand",), seeds=(0,), methods=(
+        "profiling-dit-light", "profiling-dit-profile-alone", "magcache"), repeats=1, steps=6, height=32, width=32,
+        frames=5, sweep=True)
+    results = run_bench(tiny_model, profile, bs)
+    record = results["calibration"]["profiling-dit-light"]
+    plans = record["light_plans"]
+    assert plans and {p["budget"] for p in plans} <= set(LIGHT_BUDGETS)
+    for p in plans:  # each computes at most its budget
+        plan = pdit.Plan(num_blocks=8, steps=6, cached_blocks=p["cached_blocks"], full_steps=p["full_steps"])
+        assert plan.computed_share <= p["budget"] + 1e-9
+    cost = results["calibration_generations"]["profiling-dit-light"]
+    assert cost == 1 + record["light_generations"] and 1 < cost <= 1 + LIGHT_GENERATIONS
+    assert results["calibration_generations"]["profiling-dit-profile-alone"] == 1
+    rows = {r["setting"]: r for r in results["summary"] if r["method"] == "profiling-dit-light" and r["status"] == "ok"}
+    assert {f"budget={p['budget']:g}" for p in plans} <= set(rows)
+    assert results["variant_leads"]["profiling-dit-light"]["ours"] == "profiling-dit-light"

@@ -11,8 +11,8 @@ from collections import defaultdict
 
 OURS = "profiling-dit"
 # Ours with less calibration than the profile holds, each compared with the peers as ours is: the plans from the
-# profile alone.
-OURS_VARIANTS = ("profiling-dit-profile-alone",)
+# profile alone, and its measurements lightly calibrated.
+OURS_VARIANTS = ("profiling-dit-profile-alone", "profiling-dit-light")
 # Peer points compared: computed shares in this range (outside it a curve is mostly extrapolated).
 SHARE_RANGE = (0.25, 0.8)
 # Ours may spend this much more computed share than the peer point it is compared with.
