@@ -44,8 +44,9 @@ FAMILY = Family(
         patch_from_config=lambda cfg: (cfg.get("patch_size_t") or 1, cfg["patch_size"], cfg["patch_size"]),
         peer_module_patterns=(r"transformer_blocks\.\d+\.attn1", r"transformer_blocks\.\d+\.attn2",
                               r"transformer_blocks\.\d+\.ff"),
-        context_parallel_note=("diffusers 0.42 has a context-parallel plan for this model (it splits the text "
-                               "stream, its mask and the rotary embedding too), but pdit has not tested it here"),
+        context_parallel_note=("diffusers 0.42 has a context-parallel plan for this model, but with Ulysses its "
+                               "cross-attention fails here on two processes (the text mask keeps every head while "
+                               "each rank holds half of them)"),
     ),
     # LTXPipeline batches both CFG branches into one transformer call (context "cond_uncond")
     pipelines={"LTXPipeline": PipelineSpec(guidance="cfg-batched", max_sequence_length=128)},
