@@ -48,11 +48,11 @@ from ..plan import Plan
 from ..profile.file import CalibratedPlan, Profile, Staleness, as_profile, finite_or_none
 from .planner import STANDARD_BUDGETS as DEFAULT_BUDGETS
 from .planner import (
+    find_plan,
     full_step_count,
     min_sum_path,
     minimax_path,
     out_of_reach,
-    plan_for_budget,
     predicted_error,
     segments,
 )
@@ -316,10 +316,9 @@ def _calibrate(model, profile: Profile, experts: list[_Expert], budgets: list[fl
 
 def _planned(expert: _Expert, budget: float) -> Plan:
     """The planner's plan of one expert for a budget (with its step range)."""
-    try:
-        plan = plan_for_budget(expert.table, expert.n, expert.steps, budget)
-    except InvalidSettingError:
-        raise out_of_reach(expert.table, expert.n, expert.steps, budget, _LOWEST) from None
+    plan = find_plan(expert.table, expert.n, expert.steps, budget)
+    if plan is None:
+        raise out_of_reach(expert.table, expert.n, expert.steps, budget, _LOWEST)
     return dataclasses.replace(plan, step_range=expert.step_range)
 
 
@@ -370,12 +369,8 @@ def _candidates(table, n: int, steps: int, budget: float, weights: dict[tuple[in
     """A budget's candidates, best first: the segment search's paths, the planner's best plans (for the two
     cached-set sizes it predicts best), and the plan kept for the budget below, grown to this one and as it was
     (scored already: it costs nothing)."""
-    planned = []
-    for k in range(1, n + 1):
-        try:
-            planned.append(plan_for_budget(table, n, steps, budget, sizes=[k]))
-        except InvalidSettingError:  # infeasible at this size
-            continue
+    found = (find_plan(table, n, steps, budget, sizes=[k]) for k in range(1, n + 1))
+    planned = [plan for plan in found if plan is not None]  # the sizes at which a plan meets the budget
     if not planned:
         raise out_of_reach(table, n, steps, budget, _LOWEST)
     planned.sort(key=lambda p: cast(float, p.predicted_error))  # the planner's plans carry theirs

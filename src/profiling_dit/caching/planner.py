@@ -192,17 +192,31 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
         budget: the largest computed share allowed, in (0, 1]; 1 computes everything.
         final_full_steps: the last steps that always compute in full.
         sizes: the cached-set sizes to consider (default: all, 1 .. num_blocks).
+
+    Raises ``BudgetOutOfReachError``, naming the lowest budget that can be met, when no plan meets this one.
     """
-    check_number("budget", budget, 0, 1, lo_open=True)
-    check_int("steps", steps, 1, 100_000)
-    everything = Plan(num_blocks, steps, (), tuple(range(steps)), predicted_error=0.0,
-                      origin=f"planned for budget {budget:g}")
-    if budget >= 1.0:
-        return everything
+    plan = find_plan(staleness, num_blocks, steps, budget, final_full_steps=final_full_steps, sizes=sizes)
+    if plan is not None:
+        return plan
     if steps < 3:
         raise BudgetOutOfReachError(f"no plan computes at most {budget:.0%} of the block evaluations in {steps} "
                                     "steps: the first and last steps always compute in full; give more `steps` or "
                                     "`budget` 1", lowest=1.0)
+    raise out_of_reach(staleness, num_blocks, steps, budget, "`budget`", final_full_steps=final_full_steps,
+                       sizes=sizes)
+
+
+def find_plan(staleness, num_blocks: int, steps: int, budget: float, *, final_full_steps: int = 1,
+              sizes=None) -> Plan | None:
+    """``plan_for_budget``'s plan, or None where no plan meets the budget (without working out the lowest budget
+    that could be met: for callers that try several settings and keep those that fit)."""
+    check_number("budget", budget, 0, 1, lo_open=True)
+    check_int("steps", steps, 1, 100_000)
+    if budget >= 1.0:
+        return Plan(num_blocks, steps, (), tuple(range(steps)), predicted_error=0.0,
+                    origin=f"planned for budget {budget:g}")
+    if steps < 3:
+        return None
     model = StalenessModel(staleness, num_blocks)
     weights = model.weights(steps)
     best: Plan | None = None
@@ -221,9 +235,6 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
         if best is None or err < best_error - 1e-12:
             best, best_error = Plan(num_blocks, steps, model.set_for(k), full, predicted_error=err,
                                     origin=f"planned for budget {budget:g}"), err
-    if best is None:
-        raise out_of_reach(staleness, num_blocks, steps, budget, "`budget`", final_full_steps=final_full_steps,
-                           sizes=sizes)
     return best
 
 

@@ -145,8 +145,9 @@ def _planned(profile: Profile, component: str, blocks: BlockProfile, num_blocks:
     if split is not None and not split:
         raise InvalidSettingError("that re-split leaves no block to cache; raise `background_share` or `tau`")
     final = 1 if final_full_steps is None else final_full_steps
-    stored = [p for p in profile.plans if p.component == component and abs(p.budget - budget) < 1e-9
-              and final == 1 and (split is None or len(split) == len(p.plan.cached_blocks))]
+    usable = [p for p in profile.plans if p.component == component and final == 1
+              and (split is None or len(split) == len(p.plan.cached_blocks))]
+    stored = [p for p in usable if abs(p.budget - budget) < 1e-9]
     for entry in stored:
         if entry.plan.steps == n:
             return Plan(num_blocks=num_blocks, steps=n, cached_blocks=entry.plan.cached_blocks,
@@ -166,8 +167,7 @@ def _planned(profile: Profile, component: str, blocks: BlockProfile, num_blocks:
     try:
         return plan_for_budget(blocks.staleness, num_blocks, n, budget, final_full_steps=final, sizes=sizes)
     except BudgetOutOfReachError as e:  # a calibrated plan of a larger budget may still map to this call
-        mapped = sorted(p.budget for p in profile.plans if p.component == component and p.budget < e.lowest
-                        and final == 1 and (split is None or len(split) == len(p.plan.cached_blocks))
+        mapped = sorted(p.budget for p in usable if p.budget < e.lowest
                         and full_step_count(p.budget, n, num_blocks, len(p.plan.cached_blocks)) >= 2)
         if not mapped:
             raise

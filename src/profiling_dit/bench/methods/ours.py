@@ -65,11 +65,10 @@ def _light_calibrate(ctx):
     """Calibrate the profile's measurements (its calibrated plans left out) with ``LIGHT_GENERATIONS`` generations
     on its first prompt; the plans go into the context's calibration record (JSON), read back by ``apply``."""
     from ...caching.calibrate import calibrate
+    from ...caching.planner import lowest_plan
 
     if ctx.profile.experts:
         raise NotApplicable("the light calibration runs on one transformer here")
-    from ...caching.planner import lowest_plan
-
     measured = dataclasses.replace(ctx.profile, plans=())
     blocks, run = measured.blocks, measured.run
     low = lowest_plan(blocks.staleness, measured.model.num_blocks, run.steps).computed_share
