@@ -64,22 +64,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
-    import torch
+    from _held_out import held_out_cases
 
     import profiling_dit as pdit
     from profiling_dit._io import atomic_write_text
     from profiling_dit.metrics import psnr
-    from profiling_dit.pipeline.generation import GenerationSettings, generate
+    from profiling_dit.pipeline.generation import generate
 
-    torch.set_num_threads(args.threads)
-    model = pdit.load_pipeline(args.model, device="cpu")
-    profile = pdit.load_profile(pdit.shipped_profile(args.model))
+    model, profile, prompts, cases, stock = held_out_cases(args.model, args.prompts, args.count, args.seeds,
+                                                           args.threads)
     run = profile.run
-    prompts = [p.strip() for p in Path(args.prompts).read_text().splitlines() if p.strip()][: args.count]
-    cases = [GenerationSettings(prompt=p, steps=run.steps, height=run.height, width=run.width, frames=run.frames,
-                                guidance=run.guidance, seed=int(s), negative_prompt=run.negative_prompt)
-             for p in prompts for s in args.seeds.split(",")]
-    stock = [generate(model, g).frames for g in cases]
 
     def score(cond, uncond) -> float:
         values = []
