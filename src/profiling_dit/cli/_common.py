@@ -23,6 +23,20 @@ def console(quiet: bool = False):
     return probe if probe.is_terminal else Console(stderr=True, width=max(probe.width, 160))
 
 
+def leave(parallel) -> None:
+    """End this rank of a context-parallel run once its outputs are written: wait for every rank, leave the process
+    group, and exit at once. Exiting through the interpreter's shutdown instead let gloo's worker threads free
+    tensors after Python had gone, and the rank aborted ("terminate called without an active exception", exit -6)
+    now and then after a finished run."""
+    import os
+    import sys
+
+    parallel.finish()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def note(con, text: str, kind: str = "Warning") -> None:
     from ._errors import cli_message
 

@@ -39,7 +39,7 @@ def generate(
     from profiling_dit.errors import InvalidSettingError
     from profiling_dit.pipeline.video_io import check_output_path
 
-    from ._common import relaunch, start
+    from ._common import leave, relaunch, start
 
     # Everything cheap is checked before anything heavy loads: paths first, then numbers, then files.
     out = check_output_path(out, force)
@@ -64,10 +64,10 @@ def generate(
     if parallel is not None:
         extra["parallel"] = parallel.report(extra.get("profiling_dit", {}).get("cache_bytes"))
         if not parallel.main:  # rank 0 writes the outputs
-            return parallel.finish()
+            leave(parallel)
     _write(loaded, settings, result, extra, out, compare, report, force)
     if parallel is not None:
-        parallel.finish()
+        leave(parallel)
 
 
 def _sample(con, loaded, settings, profile, plans: dict | None, compile: bool, parallel):

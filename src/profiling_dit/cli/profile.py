@@ -74,7 +74,7 @@ def profile(
     from profiling_dit.pipeline.video_io import check_output_path
     from profiling_dit.profile.settings import ProfileSettings
 
-    from ._common import relaunch, start
+    from ._common import leave, relaunch, start
 
     out = check_output_path(out, force, extensions=(".json",))
     for suffix in PICTURE_SUFFIXES:  # pictures without their profile (an interrupted run's) are overwritten
@@ -98,12 +98,12 @@ def profile(
     if calibrate:
         result.save(out, overwrite=force)  # the measured profile is kept whatever calibration does
         result = run_calibration(con, loaded, result, **calibrate)
-    if parallel is not None:
-        parallel.finish()
-        if not parallel.main:  # rank 0 writes the profile
-            return
+    if parallel is not None and not parallel.main:  # rank 0 writes the profile
+        leave(parallel)
     result.save(out, overwrite=force or bool(calibrate))  # calibration saved the measured profile there already
     summary(con, out, result)
+    if parallel is not None:
+        leave(parallel)
 
 
 def _measure(con, loaded, prompts, settings, g, sam2=None, sam2_config=None, masks=None):

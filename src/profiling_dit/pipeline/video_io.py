@@ -79,7 +79,11 @@ def _write_video(frames: np.ndarray, path: Path, ext: str, fps: int, overwrite: 
         elif ext == ".gif":
             import imageio.v3 as iio
 
-            iio.imwrite(tmp, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+            # Encoded in memory, then written by us: on a full disk imageio's own file writer failed a second
+            # time when it was collected.
+            data = iio.imwrite("<bytes>", frames, extension=".gif", duration=1000.0 / fps, loop=0)
+            with open(tmp, "wb") as f:
+                f.write(data)
         elif ext == ".mp4":
             import imageio.v2 as iio2
 
