@@ -4,6 +4,7 @@ context parallelism. Writes OUT_DIR/rank{R}.json with what each rank saw; rank 0
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def main(out_dir: str) -> None:
         np.save(out / "cached.npy", frames)
     dist.barrier()
     dist.destroy_process_group()
+    os._exit(0)  # as the CLI does: no interpreter shutdown under gloo's threads (it aborted a finished rank)
 
 
 if __name__ == "__main__":
