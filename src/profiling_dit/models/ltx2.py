@@ -63,8 +63,9 @@ FAMILY = Family(
         patch_from_config=lambda cfg: (cfg.get("patch_size_t") or 1, cfg["patch_size"], cfg["patch_size"]),
         peer_module_patterns=(r"transformer_blocks\.\d+\.attn1", r"transformer_blocks\.\d+\.attn2",
                               r"transformer_blocks\.\d+\.ff"),
-        context_parallel_note=("diffusers 0.42 has a context-parallel plan for this model, but it splits the video "
-                               "and text streams and not the audio one; pdit has not wired or tested it"),
+        context_parallel_note=("diffusers 0.42 has a context-parallel plan for this model, but it fails here on two "
+                               "processes: with split rotary embeddings the plan splits them along the heads, and "
+                               "with interleaved ones the attention mask does not match the split heads"),
     ),
     pipelines={"LTX2Pipeline": PipelineSpec(
         guidance="cfg-batched", max_sequence_length=1024,
