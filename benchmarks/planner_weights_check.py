@@ -2,7 +2,9 @@
 under cost variants, scored by PSNR against stock sampling on held-out prompts.
 
 A variant ``pPqQ`` plans with the cost Σ_t |σ_{t+1} − σ_t|^Q · e(s(t), t)^P (the planner's is p1q0.5 since this
-check; it was p1q0 before); ``calibrated`` is the profile's calibrated plans.
+check; it was p1q0 before); ``gG`` after it multiplies step t's weight by σ_t^G (G > 0: the early steps, where
+the sample is noisiest, weigh more; G < 0: the late ones); ``fF`` after that makes the last F steps compute in
+full (the planner's is 1). ``calibrated`` is the profile's calibrated plans.
 
     python benchmarks/planner_weights_check.py --model tiny --profile src/profiling_dit/assets/profiles/tiny-wan.json \\
         --prompts benchmarks/prompts-tiny-held-out.txt --count 2 --seeds 1 \\
@@ -19,21 +21,32 @@ from pathlib import Path
 import numpy as np
 
 
-def _install(variant: str, planner) -> None:
-    """Make ``planner.StalenessModel`` plan with a variant's cost (``calibrated``: the planner's own)."""
+def _install(variant: str, planner) -> int:
+    """Make ``planner.StalenessModel`` plan with a variant's cost (``calibrated``: the planner's own); returns the
+    variant's count of final full steps."""
     model = planner.StalenessModel
     if not hasattr(model, "_check_saved"):
         model._check_saved = (model.error_matrix, model.weights)
     error_matrix, _ = model._check_saved
     if variant == "calibrated":
         model.error_matrix, model.weights = model._check_saved
-        return
-    found = re.fullmatch(r"p([0-9.]+)q([0-9.]+)", variant)
+        return 1
+    found = re.fullmatch(r"p([0-9.]+)q([0-9.]+)(?:g(-?[0-9.]+))?(?:f([0-9]+))?", variant)
     if found is None:
-        raise SystemExit(f"variant {variant!r}: give pPqQ (e.g. p1q0.5) or calibrated")
-    p, q = float(found[1]), float(found[2])
+        raise SystemExit(f"variant {variant!r}: give pPqQ[gG][fF] (e.g. p1q0.5, p1q0.5g-0.5f2) or calibrated")
+    p, q, g = float(found[1]), float(found[2]), float(found[3] or 0)
+
+    def weights(self, steps, noise_power=0.0):  # the variant's g in place of the planner's noise_power
+        w = self.sigma_weights(steps) ** q
+        if g and self.sigmas is not None:
+            grid = np.linspace(0.0, 1.0, len(self.sigmas))
+            sigma = np.interp(np.linspace(0.0, 1.0, steps + 1), grid, self.sigmas)[:-1]
+            w = w * np.maximum(sigma, 1e-3) ** g
+        return w
+
     model.error_matrix = lambda self, size, steps: error_matrix(self, size, steps) ** p
-    model.weights = lambda self, steps: self.sigma_weights(steps) ** q
+    model.weights = weights
+    return int(found[4] or 1)
 
 
 def main(argv=None) -> int:
@@ -70,9 +83,10 @@ def main(argv=None) -> int:
                                           negative_prompt=run.negative_prompt)
             reference = pdit.generate(model, gen).frames
             for variant in variants:
-                _install(variant, planner)
+                final = _install(variant, planner)
                 for budget in planner.STANDARD_BUDGETS:
-                    plan = pdit.make_plan(profile, run.steps, budget=budget, calibrated=variant == "calibrated")
+                    plan = pdit.make_plan(profile, run.steps, budget=budget, calibrated=variant == "calibrated",
+                                          final_full_steps=final)
                     frames = pdit.generate_cached(model, gen, {"transformer": plan})[0].frames
                     scores.setdefault(f"{variant}|{budget:g}", []).append(min(60.0, psnr(reference, frames)))
             print(f"{prompt!r} seed {seed}: done", flush=True)

@@ -296,6 +296,26 @@ def test_a_smaller_budgets_plan_grows_into_the_gaps():
     assert len(_grown(plan, 0.99).full_steps) == 19 and _grown(plan, 1.0).full_steps == tuple(range(20))
 
 
+def test_noise_power_weighs_each_step_by_its_noise_level_and_its_plans_are_candidates():
+    from profiling_dit.caching.calibrate import PLANNER_VARIANTS, _candidates
+    from profiling_dit.caching.planner import StalenessModel, find_plan
+
+    table = Profile.load(shipped_profile("tiny")).blocks.staleness
+    model = StalenessModel(table, 8)
+    sigma = np.interp(np.linspace(0, 1, 21), np.linspace(0, 1, len(table.sigmas)), table.sigmas)[:-1]
+    assert np.allclose(model.weights(20, -0.5), model.weights(20) * np.maximum(sigma, 1e-3) ** -0.5)
+    assert np.array_equal(model.weights(20, 0.0), model.weights(20))
+    assert find_plan(table, 8, 20, 0.5, noise_power=0.0) == find_plan(table, 8, 20, 0.5)
+    early, late = (find_plan(table, 8, 20, 0.5, noise_power=g) for g in (2.0, -2.0))
+    assert early.full_steps != late.full_steps  # the weight moves the full steps
+    assert sum(early.full_steps) < sum(late.full_steps)  # early steps weighing more: full steps come earlier
+    # calibration tries the planner's plan first, then each variant's, then the second cached-set size
+    candidates = _candidates(table, 8, 20, 0.6, {}, None)
+    wanted = [find_plan(table, 8, 20, 0.6)] + [find_plan(table, 8, 20, 0.6, **v) for v in PLANNER_VARIANTS]
+    assert candidates[:len(wanted)] == wanted
+    assert find_plan(table, 8, 20, 0.6, final_full_steps=2).full_steps[-2:] == (18, 19)
+
+
 def test_calibration_size_keeps_to_the_model_size_rules():
     from profiling_dit.caching.calibrate import calibration_size
     from profiling_dit.models import arch_for_class_name

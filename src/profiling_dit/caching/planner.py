@@ -67,18 +67,25 @@ class StalenessModel:
     def set_for(self, size: int) -> tuple[int, ...]:
         return tuple(sorted(self.order[:size]))
 
-    def weights(self, steps: int) -> np.ndarray:
+    def weights(self, steps: int, noise_power: float = 0.0) -> np.ndarray:
         """w_t = |σ_{t+1} − σ_t|^``WEIGHT_POWER`` (see the module docstring; 1 where the profile has no noise
-        levels)."""
-        return self.sigma_weights(steps) ** WEIGHT_POWER
+        levels), times σ_t^``noise_power`` (0, the planner's own: none; above 0 the noisy early steps weigh more,
+        below 0 the late ones: the variants calibration tries)."""
+        w = self.sigma_weights(steps) ** WEIGHT_POWER
+        if noise_power and self.sigmas is not None:
+            w = w * np.maximum(self.noise_levels(steps)[:-1], 1e-3) ** noise_power
+        return w
+
+    def noise_levels(self, steps: int) -> np.ndarray:
+        """σ at each step's start and after the last, for a ``steps``-step call (interpolated)."""
+        grid = np.linspace(0.0, 1.0, len(self.sigmas))
+        return np.interp(np.linspace(0.0, 1.0, steps + 1), grid, self.sigmas)
 
     def sigma_weights(self, steps: int) -> np.ndarray:
         """|σ_{t+1} − σ_t| at this step count (1 where the profile has no noise levels)."""
         if self.sigmas is None:
             return np.ones(steps)
-        grid = np.linspace(0.0, 1.0, len(self.sigmas))
-        sig = np.interp(np.linspace(0.0, 1.0, steps + 1), grid, self.sigmas)
-        return np.abs(np.diff(sig))
+        return np.abs(np.diff(self.noise_levels(steps)))
 
     def error_matrix(self, size: int, steps: int) -> np.ndarray:
         """(steps, steps) matrix: entry [s, t] is the error of reusing at t the deltas of s (t > s); inf where
@@ -207,9 +214,10 @@ def plan_for_budget(staleness, num_blocks: int, steps: int, budget: float, *, fi
 
 
 def find_plan(staleness, num_blocks: int, steps: int, budget: float, *, final_full_steps: int = 1,
-              sizes=None) -> Plan | None:
+              sizes=None, noise_power: float = 0.0) -> Plan | None:
     """``plan_for_budget``'s plan, or None where no plan meets the budget (without working out the lowest budget
-    that could be met: for callers that try several settings and keep those that fit)."""
+    that could be met: for callers that try several settings and keep those that fit). ``noise_power`` weighs
+    each step's reuse error by σ_t to that power besides (``StalenessModel.weights``; 0: the planner's cost)."""
     check_number("budget", budget, 0, 1, lo_open=True)
     check_int("steps", steps, 1, 100_000)
     if budget >= 1.0:
@@ -218,7 +226,7 @@ def find_plan(staleness, num_blocks: int, steps: int, budget: float, *, final_fu
     if steps < 3:
         return None
     model = StalenessModel(staleness, num_blocks)
-    weights = model.weights(steps)
+    weights = model.weights(steps, noise_power)
     best: Plan | None = None
     best_error = float("inf")
     for k in (sizes if sizes is not None else range(1, num_blocks + 1)):

@@ -19,9 +19,10 @@ import dataclasses
 from ...caching.planner import STANDARD_BUDGETS as BUDGETS
 from .base import Method, NotApplicable
 
-# the light calibration: about 10 generations, on the profile's first prompt, for the budgets around the default
+# the light calibration: about 10 generations, on the profile's first prompt, for the default budget and its
+# neighbours: a stock run and three candidates a budget (the planner's plan and its first two variants)
 LIGHT_GENERATIONS = 10
-LIGHT_BUDGETS = (0.3, 0.4, 0.5, 0.6)
+LIGHT_BUDGETS = (0.4, 0.5, 0.6)
 
 
 def _check(ctx):
