@@ -62,9 +62,10 @@ from .sampling import generate_cached
 _PSNR_CAP = 99.0  # identical frames
 # The planner's cost varied, each a candidate after the planner's own plan: late steps weighing more (σ_t^-0.5 on
 # each step's weight), the last two steps in full, early steps weighing more (σ_t^0.5). Chosen by measurement: on
-# the 8-block model each was best on held-out prompts at some budgets, and the best of the four on one profiling
-# prompt scored 0.75 and 0.38 dB above the planner's plan on two held-out sets, on average over the standard
-# budgets (benchmarks/planner_weights_check.py; docs/results.md, "The planner's cost varied, as candidates").
+# the embedded models each was best on held-out prompts at some budgets, and the best of the four on one profiling
+# prompt scored 0.75 and 0.38 dB (8 blocks, two held-out sets) and 2.19 dB (20 blocks) above the planner's plan on
+# held-out prompts, on average over the standard budgets (benchmarks/planner_weights_check.py and
+# candidates_check.py; docs/results.md, "The planner's cost varied, as candidates").
 PLANNER_VARIANTS = (dict(noise_power=-0.5), dict(final_full_steps=2), dict(noise_power=0.5))
 _LOWEST = "the lowest of `budgets`"
 # Calibrating at half the size (an eighth of the tokens) did not carry over to the full size on the embedded models
