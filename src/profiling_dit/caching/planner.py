@@ -77,9 +77,12 @@ class StalenessModel:
         return w
 
     def noise_levels(self, steps: int) -> np.ndarray:
-        """σ at each step's start and after the last, for a ``steps``-step call (interpolated)."""
-        grid = np.linspace(0.0, 1.0, len(self.sigmas))
-        return np.interp(np.linspace(0.0, 1.0, steps + 1), grid, self.sigmas)
+        """σ at each step's start and after the last, for a ``steps``-step call (interpolated; from 1 down to 0 in
+        even steps where the profile has no noise levels)."""
+        points = np.linspace(0.0, 1.0, steps + 1)
+        if self.sigmas is None:
+            return 1.0 - points
+        return np.interp(points, np.linspace(0.0, 1.0, len(self.sigmas)), self.sigmas)
 
     def sigma_weights(self, steps: int) -> np.ndarray:
         """|σ_{t+1} − σ_t| at this step count (1 where the profile has no noise levels)."""
