@@ -38,10 +38,9 @@ def _install(variant: str, planner) -> int:
 
     def weights(self, steps, noise_power=0.0):  # the variant's g in place of the planner's noise_power
         w = self.sigma_weights(steps) ** q
-        if g and self.sigmas is not None:
-            grid = np.linspace(0.0, 1.0, len(self.sigmas))
-            sigma = np.interp(np.linspace(0.0, 1.0, steps + 1), grid, self.sigmas)[:-1]
-            w = w * np.maximum(sigma, 1e-3) ** g
+        levels = self.noise_levels(steps)
+        if g and levels is not None:
+            w = w * np.maximum(levels[:-1], 1e-3) ** g
         return w
 
     model.error_matrix = lambda self, size, steps: error_matrix(self, size, steps) ** p

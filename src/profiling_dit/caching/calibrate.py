@@ -375,8 +375,8 @@ def _calibrate_budget(scorer: _Scorer, expert: _Expert, current: dict[str, Plan]
 def _candidates(table, n: int, steps: int, budget: float, weights: dict[tuple[int, int], float],
                 below: Plan | None) -> list[Plan]:
     """A budget's candidates, best first: the segment search's paths, the planner's best plans (for the two
-    cached-set sizes it predicts best), and the plan kept for the budget below, grown to this one and as it was
-    (scored already: it costs nothing)."""
+    cached-set sizes it predicts best) with its plans under ``PLANNER_VARIANTS`` after the first, and the plan kept
+    for the budget below, grown to this one and as it was (scored already: it costs nothing)."""
     found = (find_plan(table, n, steps, budget, sizes=[k]) for k in range(1, n + 1))
     planned = [plan for plan in found if plan is not None]  # the sizes at which a plan meets the budget
     if not planned:

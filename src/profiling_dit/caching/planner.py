@@ -72,23 +72,22 @@ class StalenessModel:
         levels), times σ_t^``noise_power`` (0, the planner's own: none; above 0 the noisy early steps weigh more,
         below 0 the late ones: the variants calibration tries)."""
         w = self.sigma_weights(steps) ** WEIGHT_POWER
-        if noise_power and self.sigmas is not None:
-            w = w * np.maximum(self.noise_levels(steps)[:-1], 1e-3) ** noise_power
+        levels = self.noise_levels(steps)
+        if noise_power and levels is not None:
+            w = w * np.maximum(levels[:-1], 1e-3) ** noise_power
         return w
 
-    def noise_levels(self, steps: int) -> np.ndarray:
-        """σ at each step's start and after the last, for a ``steps``-step call (interpolated; from 1 down to 0 in
-        even steps where the profile has no noise levels)."""
-        points = np.linspace(0.0, 1.0, steps + 1)
+    def noise_levels(self, steps: int) -> np.ndarray | None:
+        """σ at each step's start and after the last, for a ``steps``-step call (interpolated); None where the
+        profile has no noise levels."""
         if self.sigmas is None:
-            return 1.0 - points
-        return np.interp(points, np.linspace(0.0, 1.0, len(self.sigmas)), self.sigmas)
+            return None
+        return np.interp(np.linspace(0.0, 1.0, steps + 1), np.linspace(0.0, 1.0, len(self.sigmas)), self.sigmas)
 
     def sigma_weights(self, steps: int) -> np.ndarray:
         """|σ_{t+1} − σ_t| at this step count (1 where the profile has no noise levels)."""
-        if self.sigmas is None:
-            return np.ones(steps)
-        return np.abs(np.diff(self.noise_levels(steps)))
+        levels = self.noise_levels(steps)
+        return np.ones(steps) if levels is None else np.abs(np.diff(levels))
 
     def error_matrix(self, size: int, steps: int) -> np.ndarray:
         """(steps, steps) matrix: entry [s, t] is the error of reusing at t the deltas of s (t > s); inf where
